@@ -1,0 +1,60 @@
+import { type Core, createCore } from '@switchboard/core';
+import { createDatabaseClient, type DatabaseClient, migrateDatabase } from '@switchboard/db';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Env } from './env.ts';
+import { buildServer } from './server.ts';
+
+export interface Switchboard {
+  app: FastifyInstance;
+  core: Core;
+  database: DatabaseClient;
+  /** Set when this start created the first admin with a generated password. */
+  generatedAdminPassword?: string;
+  stop(): Promise<void>;
+}
+
+export async function openDatabase(env: Pick<Env, 'DATABASE_URL' | 'DATA_DIR'>): Promise<DatabaseClient> {
+  const database = await createDatabaseClient({ url: env.DATABASE_URL, dataDir: env.DATA_DIR });
+  try {
+    await migrateDatabase(database, env.DATABASE_URL);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return database;
+}
+
+/**
+ * Wires the service once: database (migrated), core services, the first admin on an empty
+ * database, and the HTTP server. Tests pass their own database; `serve` lets this open one.
+ */
+export async function createSwitchboard(options: {
+  env: Env;
+  logger: Logger;
+  database?: DatabaseClient;
+  core?: Parameters<typeof createCore>[0]['auth'];
+}): Promise<Switchboard> {
+  const { env, logger } = options;
+  const database = options.database ?? (await openDatabase(env));
+  const core = createCore({ db: database.db, logger, auth: options.core });
+
+  const bootstrap = await core.users.bootstrapAdmin({ username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD });
+  if (!bootstrap.ok) {
+    await database.close();
+    throw new Error(`Could not create the first admin: ${bootstrap.error.message}`);
+  }
+  if (bootstrap.value.created) logger.info({ username: env.ADMIN_USERNAME }, 'first admin created');
+
+  const app = await buildServer({ core, database, env, logger, role: env.ROLE });
+  return {
+    app,
+    core,
+    database,
+    ...(bootstrap.value.generatedPassword ? { generatedAdminPassword: bootstrap.value.generatedPassword } : {}),
+    async stop() {
+      await app.close();
+      if (!options.database) await database.close();
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import { type Core, createCore, generateRandomString, type Result, SCOPES, systemPrincipal } from '@switchboard/core';
+import { Command, InvalidArgumentError } from 'commander';
+import { openDatabase } from './app.ts';
+import { EnvError, loadEnv } from './env.ts';
+import { createLogger } from './logger.ts';
+import { serve } from './main.ts';
+
+/** Runs one command against the configured database, then closes it. */
+async function withCore<T>(run: (core: Core) => Promise<T>): Promise<T> {
+  const env = loadEnv();
+  const database = await openDatabase(env);
+  try {
+    return await run(createCore({ db: database.db, logger: createLogger('warn') }));
+  } finally {
+    await database.close();
+  }
+}
+
+function expect<T>(result: Result<T>): T {
+  if (result.ok) return result.value;
+  const details = result.error.fields?.map((f) => `\n  ${f.path}: ${f.message}`).join('') ?? '';
+  throw new CliError(`${result.error.message}${details}`);
+}
+
+class CliError extends Error {}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
+async function choosePassword(fromStdin: boolean | undefined): Promise<{ password: string; generated: boolean }> {
+  if (fromStdin) return { password: await readStdin(), generated: false };
+  return { password: generateRandomString(24), generated: true };
+}
+
+async function findUser(core: Core, username: string) {
+  const user = await core.users.findByUsername(username);
+  if (!user) throw new CliError(`No user named "${username}"`);
+  return user;
+}
+
+const program = new Command('switchboard').description('Switchboard, the self-hosted webhook hub');
+
+program.command('serve').description('start the server (settings from the environment)').action(serve);
+
+program
+  .command('migrate')
+  .description('apply database migrations and exit')
+  .action(async () => {
+    await withCore(async () => undefined);
+    console.log('migrations applied');
+  });
+
+const users = program.command('users').description('manage users');
+users
+  .command('create <username>')
+  .description('create a user; the password is read from stdin with --password-stdin, else generated')
+  .option(
+    '--role <role>',
+    'admin or member',
+    (value) => {
+      if (value !== 'admin' && value !== 'member') throw new InvalidArgumentError('must be admin or member');
+      return value;
+    },
+    'member',
+  )
+  .option('--password-stdin', 'read the password from standard input')
+  .action(async (username: string, options: { role: 'admin' | 'member'; passwordStdin?: boolean }) => {
+    const { password, generated } = await choosePassword(options.passwordStdin);
+    const user = await withCore(async (core) =>
+      expect(await core.users.create(systemPrincipal, { username, password, role: options.role })),
+    );
+    console.log(`created ${user.role} "${user.username}" (${user.id})`);
+    if (generated) console.log(`password: ${password}`);
+  });
+users
+  .command('passwd <username>')
+  .description("set a user's password (ends their sessions); stdin with --password-stdin, else generated")
+  .option('--password-stdin', 'read the password from standard input')
+  .action(async (username: string, options: { passwordStdin?: boolean }) => {
+    const { password, generated } = await choosePassword(options.passwordStdin);
+    await withCore(async (core) => {
+      const user = await findUser(core, username);
+      expect(await core.users.setPassword(systemPrincipal, user.id, password));
+    });
+    console.log(`password of "${username}" changed; their sessions are ended`);
+    if (generated) console.log(`password: ${password}`);
+  });
+
+const tokens = program.command('tokens').description('manage API tokens');
+tokens
+  .command('create')
+  .description('create an API token for a user and print it (shown once)')
+  .requiredOption('--user <username>', 'owner of the token')
+  .requiredOption('--name <name>', 'a name to recognise it by')
+  .requiredOption('--scopes <list>', `comma-separated, from: ${SCOPES.join(', ')}`)
+  .option('--expires-at <iso>', 'expiry time, ISO 8601')
+  .action(async (options: { user: string; name: string; scopes: string; expiresAt?: string }) => {
+    const expiresAt = options.expiresAt ? new Date(options.expiresAt) : null;
+    if (expiresAt && Number.isNaN(expiresAt.getTime())) throw new CliError('--expires-at is not an ISO 8601 time');
+    const created = await withCore(async (core) => {
+      const user = await findUser(core, options.user);
+      return expect(
+        await core.tokens.create(systemPrincipal, {
+          userId: user.id,
+          name: options.name,
+          scopes: options.scopes
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+          expiresAt,
+        }),
+      );
+    });
+    console.log(created.secret);
+  });
+
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CliError || error instanceof EnvError) {
+      process.stderr.write(`switchboard: ${error.message}\n`);
+      process.exit(1);
+    }
+    if (error instanceof Error && error.message.startsWith('The embedded database')) {
+      process.stderr.write(`switchboard: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}

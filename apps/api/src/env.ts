@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+/**
+ * The one place that reads settings. Every setting is validated here, and a bad one stops the
+ * process at start with a message that names it.
+ */
+const cidrList = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, {
+        error: (issue) => `"${String(issue.input)}" is not a CIDR such as 10.0.0.0/8`,
+      }),
+    ),
+  );
+
+const port = z.coerce
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .min(0, 'must be between 0 and 65535')
+  .max(65535, 'must be between 0 and 65535');
+
+export const envSchema = z.object({
+  PORT: port.default(4000),
+  HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+        .optional(),
+    ),
+  DATA_DIR: z.string().min(1, 'must not be empty').default('.switchboard'),
+  ADMIN_USERNAME: z.string().min(1, 'must not be empty').default('admin'),
+  ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+  SWITCHBOARD_CONFIG: z.string().min(1).optional(),
+  ROLE: z.enum(['all', 'api', 'worker'], { error: 'must be one of all, api, worker' }).default('all'),
+  DELIVERY_ALLOWED_NETWORKS: cidrList,
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  /** Whether the session cookie is sent only over HTTPS; on by default except on loopback. */
+  COOKIE_SECURE: z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' }).default('auto'),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number({ error: 'must be a number' }).int().min(0).default(10_000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'EnvError';
+  }
+}
+
+export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
+  const result = envSchema.safeParse(source);
+  if (result.success) return result.data;
+  throw new EnvError(
+    result.error.issues.map((issue) => {
+      const name = issue.path.join('.');
+      const given = source[name];
+      return `${name}: ${issue.message}${given === undefined ? '' : ` (got "${given}")`}`;
+    }),
+  );
+}

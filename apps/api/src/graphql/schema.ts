@@ -1,0 +1,14 @@
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { builder } from './builder.ts';
+import './schema/common/roots.ts';
+import './schema/common/scalars.ts';
+import './schema/common/errors.ts';
+import './schema/user/user.ts';
+import './schema/token/token.ts';
+import './schema/session/session.ts';
+
+export const schema = builder.toSchema();
+
+export function printSortedSchema(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

@@ -1,0 +1,76 @@
+import type { Core, Principal } from '@switchboard/core';
+import type { DocumentNode, ExecutionArgs } from 'graphql';
+import type { Context } from 'graphql-ws';
+import { type Extra, useServer } from 'graphql-ws/use/ws';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { authenticateCredentials, readCookie, SESSION_COOKIE } from '../http/authenticate.ts';
+import type { SwitchboardYoga } from './yoga.ts';
+
+type WsExtra = Extra & { principal?: Principal };
+type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
+
+/**
+ * graphql-ws (`graphql-transport-ws`) on the same path as GraphQL over HTTP. Every connection
+ * must authenticate, with `{"authorization": "Bearer ..."}` (or Basic) in the connection_init
+ * payload or with the console's session cookie; otherwise it is closed with 4403 Forbidden.
+ */
+export function createGraphQLWebSocketServer(yoga: SwitchboardYoga, core: Core, logger: Logger) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const server = useServer<Record<string, unknown> | undefined, { principal?: Principal }>(
+    {
+      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
+      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      onConnect: async (ctx: Context<Record<string, unknown> | undefined, WsExtra>) => {
+        const params = ctx.connectionParams ?? {};
+        const authorization = params.authorization ?? params.Authorization;
+        const request = ctx.extra.request;
+        const outcome = await authenticateCredentials(core, {
+          authorization: typeof authorization === 'string' ? authorization : undefined,
+          sessionToken: readCookie(request.headers.cookie, SESSION_COOKIE),
+          ip: request.socket.remoteAddress,
+          userAgent: request.headers['user-agent'],
+        });
+        if (outcome.kind !== 'authenticated') {
+          logger.info({ ip: request.socket.remoteAddress, outcome: outcome.kind }, 'websocket refused');
+          return false;
+        }
+        ctx.extra.principal = outcome.principal;
+        return true;
+      },
+      onSubscribe: async (ctx: Context<Record<string, unknown> | undefined, WsExtra>, _id, payload) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          principal: ctx.extra.principal ?? null,
+          client: { ip: ctx.extra.request.socket.remoteAddress, userAgent: ctx.extra.request.headers['user-agent'] },
+          sessionCookie: null,
+        });
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error as never];
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema,
+          document,
+          operationName: payload.operationName ?? null,
+          variableValues: payload.variables ?? null,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        } as ExecutionArgs;
+      },
+    },
+    wss,
+  );
+  return {
+    wss,
+    async close() {
+      // Tells clients to reconnect elsewhere (1001 Going Away), as graphql-ws clients do on their own.
+      await server.dispose();
+      for (const client of wss.clients) client.close(1001, 'Server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

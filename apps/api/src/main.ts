@@ -1,0 +1,52 @@
+import { createSwitchboard } from './app.ts';
+import { type Env, EnvError, loadEnv } from './env.ts';
+import { createLogger } from './logger.ts';
+
+/** `switchboard serve`: start, announce, and stop cleanly on SIGTERM/SIGINT. */
+export async function serve(): Promise<void> {
+  let env: Env;
+  try {
+    env = loadEnv();
+  } catch (error) {
+    if (error instanceof EnvError) {
+      process.stderr.write(`switchboard: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger(env.LOG_LEVEL);
+  const switchboard = await createSwitchboard({ env, logger });
+
+  if (switchboard.generatedAdminPassword) {
+    // Shown once, on the terminal only: it is not written to the logs.
+    process.stdout.write(
+      `\n  Switchboard created the admin user "${env.ADMIN_USERNAME}".\n` +
+        `  Password: ${switchboard.generatedAdminPassword}\n` +
+        '  It is shown only this once; change it with `switchboard users passwd`.\n\n',
+    );
+  }
+
+  await switchboard.app.listen({ port: env.PORT, host: env.HOST });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error({ timeoutMs: env.SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; exiting');
+      process.exit(1);
+    }, env.SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    try {
+      await switchboard.stop();
+      logger.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
+import type { Core } from '@switchboard/core';
+import type { DatabaseClient } from '@switchboard/db';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Env } from './env.ts';
+import type { SessionCookieWriter } from './graphql/context.ts';
+import { createGraphQLWebSocketServer } from './graphql/ws.ts';
+import { createSwitchboardYoga } from './graphql/yoga.ts';
+import { authenticateCredentials, SESSION_COOKIE } from './http/authenticate.ts';
+import { registerHealthRoutes } from './http/health.ts';
+import { registerMetrics } from './http/metrics.ts';
+
+export interface ServerDeps {
+  core: Core;
+  database: DatabaseClient;
+  env: Pick<Env, 'COOKIE_SECURE'>;
+  logger: Logger;
+  /** `worker` processes serve only health and metrics. */
+  role?: Env['ROLE'];
+}
+
+const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const { core, database, logger } = deps;
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    requestIdHeader: 'x-request-id',
+    // A caller's request id is kept when it is sane, so that logs line up across services.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+    },
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) {
+      request.log.error({ err: error }, 'request failed');
+      return reply.code(500).send({ error: 'Internal error', requestId: request.id });
+    }
+    return reply.code(status).send({ error: error.message });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `No route for ${request.method} ${request.url.split('?')[0]}` }),
+  );
+
+  await app.register(fastifyCookie);
+  registerMetrics(app);
+  registerHealthRoutes(app, database);
+  if (deps.role === 'worker') return app;
+
+  const yoga = createSwitchboardYoga(core, logger);
+  await app.register(async (graphql) => {
+    // Yoga parses GraphQL-over-HTTP bodies itself (JSON, GraphQL strings, forms) and must see
+    // the bytes as sent, so here every body is read raw, within the body limit.
+    graphql.removeAllContentTypeParsers();
+    graphql.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    graphql.route({
+      url: yoga.graphqlEndpoint,
+      method: ['GET', 'POST', 'OPTIONS'],
+      handler: async (request, reply) => {
+        const outcome = await authenticateCredentials(core, {
+          authorization: request.headers.authorization,
+          sessionToken: request.cookies[SESSION_COOKIE],
+          ip: request.ip,
+          userAgent: request.headers['user-agent'],
+        });
+        if (outcome.kind === 'refused') return sendRefusal(reply, outcome);
+        const response = await yoga.fetch(toFetchRequest(request), {
+          req: request,
+          reply,
+          principal: outcome.kind === 'authenticated' ? outcome.principal : null,
+          client: { ip: request.ip, userAgent: request.headers['user-agent'] },
+          sessionCookie: createSessionCookieWriter(request, reply, deps.env.COOKIE_SECURE),
+        });
+        // Through Fastify's reply, so that its hooks (cookies, request id, metrics) see the response.
+        for (const [key, value] of response.headers) reply.header(key, value);
+        reply.code(response.status);
+        return reply.send(response.body ? Buffer.from(await response.arrayBuffer()) : null);
+      },
+    });
+  });
+
+  const websockets = createGraphQLWebSocketServer(yoga, core, logger);
+  app.server.on('upgrade', (request, socket, head) => {
+    const path = request.url?.split('?')[0];
+    if (path !== yoga.graphqlEndpoint) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    websockets.wss.handleUpgrade(request, socket, head, (ws) => websockets.wss.emit('connection', ws, request));
+  });
+  app.addHook('preClose', async () => {
+    await websockets.close();
+  });
+
+  return app;
+}
+
+function createSessionCookieWriter(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  secureSetting: Env['COOKIE_SECURE'],
+): SessionCookieWriter {
+  const secure = secureSetting === 'auto' ? request.protocol === 'https' : secureSetting === 'true';
+  const base = { path: '/', httpOnly: true, sameSite: 'strict' as const, secure };
+  return {
+    set: (token, expiresAt) => void reply.setCookie(SESSION_COOKIE, token, { ...base, expires: expiresAt }),
+    clear: () => void reply.clearCookie(SESSION_COOKIE, base),
+  };
+}
+
+function toFetchRequest(request: FastifyRequest): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+    else if (value !== undefined) headers.set(name, value);
+  }
+  const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
+  const body = hasBody ? new Uint8Array((request.body as Buffer | undefined) ?? Buffer.alloc(0)) : undefined;
+  return new Request(`${request.protocol}://${request.host}${request.url}`, {
+    method: request.method,
+    headers,
+    body,
+  });
+}
+
+function sendRefusal(reply: FastifyReply, outcome: { status: 401 | 429; message: string; retryAfterSeconds?: number }) {
+  if (outcome.status === 401) reply.header('www-authenticate', 'Basic realm="switchboard", charset="UTF-8"');
+  if (outcome.retryAfterSeconds) reply.header('retry-after', String(outcome.retryAfterSeconds));
+  const code = outcome.status === 401 ? 'UNAUTHENTICATED' : 'RATE_LIMITED';
+  return reply.code(outcome.status).send({ errors: [{ message: outcome.message, extensions: { code } }] });
+}

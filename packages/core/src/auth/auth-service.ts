@@ -1,0 +1,176 @@
+import { type Database, sessions, users } from '@switchboard/db';
+import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
+import type { Clock } from '../shared/clock.ts';
+import { generateRandomString, hashSha256Hex } from '../shared/crypto.ts';
+import type { Logger } from '../shared/logger.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import type { TokensService } from '../tokens/tokens-service.ts';
+import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts';
+import { getDummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.ts';
+import { type Principal, scopesForRole, type UserRole } from './principal.ts';
+
+export interface AuthServiceDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  tokens: TokensService;
+  /** How long a verified Basic credential is trusted without running argon2 again. */
+  basicCacheTtlMs?: number;
+  sessionTtlMs?: number;
+  throttle?: LoginThrottleOptions;
+}
+
+export interface SessionStart {
+  principal: Principal;
+  /** The cookie value; only its hash is stored. */
+  sessionToken: string;
+  expiresAt: Date;
+}
+
+export interface ClientInfo {
+  ip?: string | undefined;
+  userAgent?: string | undefined;
+}
+
+/** One message for every kind of failed login, so that a caller cannot tell which part was wrong. */
+export const INVALID_CREDENTIALS = 'Invalid username or password';
+
+const SESSION_SLIDE_MS = 60 * 60_000;
+
+interface CachedCredential {
+  userId: string;
+  passwordHash: string;
+}
+
+export class AuthService {
+  private readonly throttle: LoginThrottle;
+  private readonly basicCache: LRUCache<string, CachedCredential>;
+  private readonly sessionTtlMs: number;
+
+  constructor(private readonly deps: AuthServiceDeps) {
+    this.throttle = new LoginThrottle(deps.clock, deps.throttle);
+    this.basicCache = new LRUCache({ max: 10_000, ttl: deps.basicCacheTtlMs ?? 60_000 });
+    this.sessionTtlMs = deps.sessionTtlMs ?? 7 * 24 * 60 * 60_000;
+  }
+
+  /**
+   * Checks a username and password. A credential verified in the last minute is taken from a
+   * cache keyed by its hash, and still checked against the stored password hash, so a password
+   * change anywhere ends it at once.
+   */
+  async verifyCredentials(username: string, password: string, client: ClientInfo = {}): Promise<Result<Principal>> {
+    const cacheKey = hashSha256Hex(`${username.toLowerCase()}\u0000${password}`);
+    const cached = this.basicCache.get(cacheKey);
+    if (cached) {
+      const user = await this.loadUser(cached.userId);
+      if (user && user.passwordHash === cached.passwordHash) return ok(this.principalFor(user, 'password'));
+      this.basicCache.delete(cacheKey);
+    }
+
+    const keys = [`user:${username.toLowerCase()}`, ...(client.ip ? [`ip:${client.ip}`] : [])];
+    const wait = this.throttle.retryAfterSeconds(keys);
+    if (wait > 0) {
+      return fail('RATE_LIMITED', `Too many failed logins; try again in ${wait} s`, { retryAfterSeconds: wait });
+    }
+
+    const [user] = await this.deps.db
+      .select({ id: users.id, username: users.username, role: users.role, passwordHash: users.passwordHash })
+      .from(users)
+      .where(sql`lower(${users.username}) = lower(${username})`);
+    // Unknown users cost as much as known ones, so that timing does not reveal which exist.
+    const valid = user
+      ? await verifyPassword(user.passwordHash, password)
+      : await verifyPassword(await getDummyHash(), password).then(() => false);
+    if (!user || !valid) {
+      this.throttle.recordFailure(keys);
+      this.deps.logger.warn({ username, ip: client.ip }, 'failed login');
+      return fail('UNAUTHENTICATED', INVALID_CREDENTIALS);
+    }
+    this.throttle.recordSuccess([`user:${username.toLowerCase()}`]);
+
+    let passwordHash = user.passwordHash;
+    if (needsRehash(passwordHash)) {
+      passwordHash = await hashPassword(password);
+      await this.deps.db.update(users).set({ passwordHash }).where(eq(users.id, user.id));
+    }
+    this.basicCache.set(cacheKey, { userId: user.id, passwordHash });
+    return ok(this.principalFor(user, 'password'));
+  }
+
+  async authenticateToken(token: string): Promise<Principal | null> {
+    return this.deps.tokens.authenticate(token);
+  }
+
+  async login(username: string, password: string, client: ClientInfo = {}): Promise<Result<SessionStart>> {
+    const verified = await this.verifyCredentials(username, password, client);
+    if (!verified.ok) return verified;
+    return ok(await this.startSession(verified.value.user.id, client));
+  }
+
+  async startSession(userId: string, client: ClientInfo = {}): Promise<SessionStart> {
+    const user = await this.loadUser(userId);
+    if (!user) throw new Error(`startSession: no user ${userId}`);
+    const sessionToken = generateRandomString(43);
+    const id = hashSha256Hex(sessionToken);
+    const now = this.deps.clock.now();
+    const expiresAt = new Date(now.getTime() + this.sessionTtlMs);
+    await this.deps.db.insert(sessions).values({
+      id,
+      userId,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt,
+      ip: client.ip ?? null,
+      userAgent: client.userAgent?.slice(0, 512) ?? null,
+    });
+    return { principal: { ...this.principalFor(user, 'session'), sessionId: id }, sessionToken, expiresAt };
+  }
+
+  /** A live session's principal; sliding expiry, refreshed at most hourly. */
+  async authenticateSession(sessionToken: string): Promise<Principal | null> {
+    if (sessionToken.length === 0 || sessionToken.length > 128) return null;
+    const id = hashSha256Hex(sessionToken);
+    const now = this.deps.clock.now();
+    const [row] = await this.deps.db
+      .select({
+        lastSeenAt: sessions.lastSeenAt,
+        user: { id: users.id, username: users.username, role: users.role },
+      })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.id, id), gt(sessions.expiresAt, now)));
+    if (!row) return null;
+    if (now.getTime() - row.lastSeenAt.getTime() > SESSION_SLIDE_MS) {
+      await this.deps.db
+        .update(sessions)
+        .set({ lastSeenAt: now, expiresAt: new Date(now.getTime() + this.sessionTtlMs) })
+        .where(eq(sessions.id, id));
+    }
+    return { ...this.principalFor(row.user, 'session'), sessionId: id };
+  }
+
+  async logout(principal: Principal): Promise<void> {
+    if (principal.sessionId) await this.deps.db.delete(sessions).where(eq(sessions.id, principal.sessionId));
+  }
+
+  async deleteExpiredSessions(): Promise<number> {
+    const gone = await this.deps.db
+      .delete(sessions)
+      .where(lt(sessions.expiresAt, this.deps.clock.now()))
+      .returning({ id: sessions.id });
+    return gone.length;
+  }
+
+  private async loadUser(id: string) {
+    const [user] = await this.deps.db
+      .select({ id: users.id, username: users.username, role: users.role, passwordHash: users.passwordHash })
+      .from(users)
+      .where(eq(users.id, id));
+    return user ?? null;
+  }
+
+  private principalFor(user: { id: string; username: string; role: UserRole }, via: 'password' | 'session'): Principal {
+    return { user: { id: user.id, username: user.username, role: user.role }, via, scopes: scopesForRole(user.role) };
+  }
+}

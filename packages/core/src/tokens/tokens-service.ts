@@ -1,0 +1,197 @@
+import { apiTokens, type Database, users } from '@switchboard/db';
+import { and, desc, eq, isNull } from 'drizzle-orm';
+import {
+  hasScope,
+  isAdmin,
+  type Principal,
+  SCOPES,
+  type Scope,
+  scopesForRole,
+  type UserRole,
+} from '../auth/principal.ts';
+import type { Clock } from '../shared/clock.ts';
+import { compareConstantTime, generateRandomString, hashSha256Hex } from '../shared/crypto.ts';
+import { isUniqueViolation } from '../shared/db-errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+
+export interface ApiToken {
+  id: string;
+  userId: string;
+  name: string;
+  scopes: Scope[];
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface TokensServiceDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+}
+
+const ID_LENGTH = 16;
+const SECRET_LENGTH = 40;
+const TOKEN_PATTERN = new RegExp(`^sb_([0-9A-Za-z]{${ID_LENGTH}})_([0-9A-Za-z]{${SECRET_LENGTH}})$`);
+/** last_used_at is a hint, not an audit log: write it at most this often per token. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+const tokenColumns = {
+  id: apiTokens.id,
+  userId: apiTokens.userId,
+  name: apiTokens.name,
+  scopes: apiTokens.scopes,
+  createdAt: apiTokens.createdAt,
+  lastUsedAt: apiTokens.lastUsedAt,
+  expiresAt: apiTokens.expiresAt,
+  revokedAt: apiTokens.revokedAt,
+};
+
+/** Splits `sb_<id>_<secret>` into its id (public) and secret; null when it is not of that shape. */
+export function parseToken(token: string): { id: string; secret: string } | null {
+  const match = TOKEN_PATTERN.exec(token);
+  return match ? { id: match[1] as string, secret: match[2] as string } : null;
+}
+
+export function formatToken(id: string, secret: string): string {
+  return `sb_${id}_${secret}`;
+}
+
+export class TokensService {
+  constructor(private readonly deps: TokensServiceDeps) {}
+
+  async create(
+    actor: Principal,
+    input: { name: string; scopes: readonly string[]; userId?: string | undefined; expiresAt?: Date | null },
+  ): Promise<Result<{ token: ApiToken; secret: string }>> {
+    const userId = input.userId ?? actor.user.id;
+    if (!hasScope(actor, 'tokens:write')) return fail('FORBIDDEN', 'Creating tokens needs the tokens:write scope');
+    if (userId !== actor.user.id && !isAdmin(actor)) {
+      return fail('FORBIDDEN', 'Only admins can create tokens for other users');
+    }
+    const [owner] = await this.deps.db.select({ role: users.role }).from(users).where(eq(users.id, userId));
+    if (!owner) return fail('NOT_FOUND', 'No such user');
+
+    const problems = this.checkInput(input, owner.role, actor);
+    if (problems.length > 0) return fail('INVALID', 'The token is not valid', { fields: problems });
+
+    const id = generateRandomString(ID_LENGTH);
+    const secret = generateRandomString(SECRET_LENGTH);
+    try {
+      const [token] = await this.deps.db
+        .insert(apiTokens)
+        .values({
+          id,
+          userId,
+          name: input.name,
+          scopes: [...new Set(input.scopes)],
+          secretHash: hashSha256Hex(secret),
+          expiresAt: input.expiresAt ?? null,
+        })
+        .returning(tokenColumns);
+      if (!token) throw new Error('insert returned no row');
+      this.deps.logger.info({ tokenId: id, userId, scopes: token.scopes, by: actor.user.id }, 'token created');
+      return ok({ token: token as ApiToken, secret: formatToken(id, secret) });
+    } catch (error) {
+      if (isUniqueViolation(error)) return fail('CONFLICT', `A live token named "${input.name}" already exists`);
+      throw error;
+    }
+  }
+
+  /** The actor's own tokens, or, for an admin, any user's (`userId`) or everyone's (`userId: null`). */
+  async list(
+    actor: Principal,
+    filter: { userId?: string | null | undefined; includeRevoked?: boolean } = {},
+  ): Promise<Result<ApiToken[]>> {
+    const userId = filter.userId === undefined ? actor.user.id : filter.userId;
+    if (userId !== actor.user.id && !isAdmin(actor)) {
+      return fail('FORBIDDEN', "Only admins can see other users' tokens");
+    }
+    const conditions = [
+      userId === null ? undefined : eq(apiTokens.userId, userId),
+      filter.includeRevoked ? undefined : isNull(apiTokens.revokedAt),
+    ];
+    const rows = await this.deps.db
+      .select(tokenColumns)
+      .from(apiTokens)
+      .where(and(...conditions))
+      .orderBy(desc(apiTokens.createdAt));
+    return ok(rows as ApiToken[]);
+  }
+
+  async revoke(actor: Principal, id: string): Promise<Result<ApiToken>> {
+    const [token] = await this.deps.db.select(tokenColumns).from(apiTokens).where(eq(apiTokens.id, id));
+    // Someone else's token is reported as missing, so that ids cannot be probed.
+    if (!token || (token.userId !== actor.user.id && !isAdmin(actor))) return fail('NOT_FOUND', 'No such token');
+    if (token.revokedAt) return ok(token as ApiToken);
+    const [revoked] = await this.deps.db
+      .update(apiTokens)
+      .set({ revokedAt: this.deps.clock.now() })
+      .where(eq(apiTokens.id, id))
+      .returning(tokenColumns);
+    this.deps.logger.info({ tokenId: id, by: actor.user.id }, 'token revoked');
+    return ok((revoked ?? token) as ApiToken);
+  }
+
+  /**
+   * Checks a presented token against the database on every call, so that a revocation takes
+   * effect on the very next request.
+   */
+  async authenticate(presented: string): Promise<Principal | null> {
+    const parsed = parseToken(presented);
+    if (!parsed) return null;
+    const [row] = await this.deps.db
+      .select({
+        token: tokenColumns,
+        secretHash: apiTokens.secretHash,
+        user: { id: users.id, username: users.username, role: users.role },
+      })
+      .from(apiTokens)
+      .innerJoin(users, eq(users.id, apiTokens.userId))
+      .where(eq(apiTokens.id, parsed.id));
+    const presentedHash = hashSha256Hex(parsed.secret);
+    if (!row || !compareConstantTime(row.secretHash, presentedHash)) return null;
+    const now = this.deps.clock.now();
+    if (row.token.revokedAt || (row.token.expiresAt && row.token.expiresAt <= now)) return null;
+    if (!row.token.lastUsedAt || now.getTime() - row.token.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+      await this.deps.db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, parsed.id));
+    }
+    // A token never carries more than its owner's role allows today (a demoted admin's admin token
+    // loses the admin scope).
+    const allowed = scopesForRole(row.user.role);
+    return {
+      user: row.user,
+      via: 'token',
+      tokenId: row.token.id,
+      scopes: (row.token.scopes as Scope[]).filter((s) => allowed.includes(s)),
+    };
+  }
+
+  private checkInput(
+    input: { name: string; scopes: readonly string[]; expiresAt?: Date | null },
+    ownerRole: UserRole,
+    actor: Principal,
+  ): Array<{ path: string; message: string }> {
+    const problems: Array<{ path: string; message: string }> = [];
+    const name = input.name.trim();
+    if (name.length === 0 || name.length > 100 || name !== input.name) {
+      problems.push({ path: 'name', message: 'must be 1 to 100 characters without surrounding spaces' });
+    }
+    if (input.scopes.length === 0) problems.push({ path: 'scopes', message: 'must name at least one scope' });
+    for (const scope of input.scopes) {
+      if (!SCOPES.includes(scope as Scope)) {
+        problems.push({ path: 'scopes', message: `"${scope}" is not a scope; known: ${SCOPES.join(', ')}` });
+      } else if (!scopesForRole(ownerRole).includes(scope as Scope)) {
+        problems.push({ path: 'scopes', message: `"${scope}" is beyond what the owner's role allows` });
+      } else if (!hasScope(actor, scope as Scope)) {
+        problems.push({ path: 'scopes', message: `"${scope}" is beyond what your own credentials allow` });
+      }
+    }
+    if (input.expiresAt && input.expiresAt <= this.deps.clock.now()) {
+      problems.push({ path: 'expiresAt', message: 'must be in the future' });
+    }
+    return problems;
+  }
+}

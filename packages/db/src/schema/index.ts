@@ -1,0 +1,3 @@
+export * from './api-tokens.ts';
+export * from './sessions.ts';
+export * from './users.ts';
