@@ -27,7 +27,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const { core, database, logger } = deps;
   const app: FastifyInstance = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
-    requestIdHeader: 'x-request-id',
+    requestIdHeader: false,
     // A caller's request id is kept when it is sane, so that logs line up across services.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

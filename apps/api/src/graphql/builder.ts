@@ -12,5 +12,14 @@ export const builder = new SchemaBuilder<{
   plugins: [ErrorsPlugin, RelayPlugin, DataloaderPlugin],
   defaultFieldNullability: false,
   relay: { clientMutationId: 'omit', cursorType: 'String' },
-  errors: { directResult: false },
+  errors: {
+    directResult: false,
+    // `createUser` answers `CreateUserResult = CreateUserSuccess | ForbiddenError | ...`.
+    defaultResultOptions: { name: ({ fieldName }) => `${capitalize(fieldName)}Success` },
+    defaultUnionOptions: { name: ({ fieldName }) => `${capitalize(fieldName)}Result` },
+  },
 });
+
+function capitalize(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}

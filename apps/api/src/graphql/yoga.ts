@@ -1,6 +1,7 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import type { Core, Principal } from '@switchboard/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { GraphQLContext, SessionCookieWriter } from './context.ts';
@@ -17,15 +18,26 @@ export interface ServerContext {
 
 export type SwitchboardYoga = YogaServerInstance<ServerContext, GraphQLContext>;
 
+/**
+ * Reports a refused operation as an ordinary validation error (code GRAPHQL_VALIDATION_FAILED),
+ * so that it gets the same status as any other invalid document: 400 for
+ * application/graphql-response+json clients, 200 with errors for application/json ones.
+ */
+const reportAsValidationError = {
+  propagateOnRejection: false,
+  onReject: [(context: ValidationContext | null, error: GraphQLError) => context?.reportError(error)],
+};
+
 /** Limits that keep one hostile operation from costing more than a page of honest ones. */
 export const operationLimits = {
-  maxDepth: { n: 10, ignoreIntrospection: true },
-  costLimit: { maxCost: 5_000, ignoreIntrospection: true },
-  maxAliases: { n: 20 },
-  maxDirectives: { n: 30 },
+  maxDepth: { n: 10, ignoreIntrospection: true, ...reportAsValidationError },
+  costLimit: { maxCost: 5_000, ignoreIntrospection: true, ...reportAsValidationError },
+  maxAliases: { n: 20, ...reportAsValidationError },
+  maxDirectives: { n: 30, ...reportAsValidationError },
+  // Counted while parsing, before there is a validation context: this one throws.
   maxTokens: { n: 2_000 },
   blockFieldSuggestion: { enabled: true },
-} as const;
+};
 
 export function createSwitchboardYoga(core: Core, logger: Logger): SwitchboardYoga {
   return createYoga<ServerContext, GraphQLContext>({

@@ -18,7 +18,8 @@ export interface AuthServiceDeps {
   /** How long a verified Basic credential is trusted without running argon2 again. */
   basicCacheTtlMs?: number;
   sessionTtlMs?: number;
-  throttle?: LoginThrottleOptions;
+  /** Per username, and (more lenient, as many users may share an address) per client address. */
+  throttle?: { user?: LoginThrottleOptions; ip?: LoginThrottleOptions };
 }
 
 export interface SessionStart {
@@ -44,12 +45,14 @@ interface CachedCredential {
 }
 
 export class AuthService {
-  private readonly throttle: LoginThrottle;
+  private readonly userThrottle: LoginThrottle;
+  private readonly ipThrottle: LoginThrottle;
   private readonly basicCache: LRUCache<string, CachedCredential>;
   private readonly sessionTtlMs: number;
 
   constructor(private readonly deps: AuthServiceDeps) {
-    this.throttle = new LoginThrottle(deps.clock, deps.throttle);
+    this.userThrottle = new LoginThrottle(deps.clock, { freeAttempts: 5, ...deps.throttle?.user });
+    this.ipThrottle = new LoginThrottle(deps.clock, { freeAttempts: 50, ...deps.throttle?.ip });
     this.basicCache = new LRUCache({ max: 10_000, ttl: deps.basicCacheTtlMs ?? 60_000 });
     this.sessionTtlMs = deps.sessionTtlMs ?? 7 * 24 * 60 * 60_000;
   }
@@ -68,8 +71,9 @@ export class AuthService {
       this.basicCache.delete(cacheKey);
     }
 
-    const keys = [`user:${username.toLowerCase()}`, ...(client.ip ? [`ip:${client.ip}`] : [])];
-    const wait = this.throttle.retryAfterSeconds(keys);
+    const userKey = [username.toLowerCase()];
+    const ipKey = client.ip ? [client.ip] : [];
+    const wait = Math.max(this.userThrottle.retryAfterSeconds(userKey), this.ipThrottle.retryAfterSeconds(ipKey));
     if (wait > 0) {
       return fail('RATE_LIMITED', `Too many failed logins; try again in ${wait} s`, { retryAfterSeconds: wait });
     }
@@ -83,11 +87,12 @@ export class AuthService {
       ? await verifyPassword(user.passwordHash, password)
       : await verifyPassword(await getDummyHash(), password).then(() => false);
     if (!user || !valid) {
-      this.throttle.recordFailure(keys);
+      this.userThrottle.recordFailure(userKey);
+      this.ipThrottle.recordFailure(ipKey);
       this.deps.logger.warn({ username, ip: client.ip }, 'failed login');
       return fail('UNAUTHENTICATED', INVALID_CREDENTIALS);
     }
-    this.throttle.recordSuccess([`user:${username.toLowerCase()}`]);
+    this.userThrottle.recordSuccess(userKey);
 
     let passwordHash = user.passwordHash;
     if (needsRehash(passwordHash)) {

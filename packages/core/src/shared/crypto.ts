@@ -28,3 +28,10 @@ export function compareConstantTime(a: string | Buffer, b: string | Buffer): boo
   }
   return timingSafeEqual(left, right);
 }
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Ids from outside are checked before they reach a uuid column, where a malformed one is an error. */
+export function isUuid(value: string): boolean {
+  return UUID_PATTERN.test(value);
+}

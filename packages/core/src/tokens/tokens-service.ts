@@ -10,7 +10,7 @@ import {
   type UserRole,
 } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
-import { compareConstantTime, generateRandomString, hashSha256Hex } from '../shared/crypto.ts';
+import { compareConstantTime, generateRandomString, hashSha256Hex, isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -71,7 +71,9 @@ export class TokensService {
     if (userId !== actor.user.id && !isAdmin(actor)) {
       return fail('FORBIDDEN', 'Only admins can create tokens for other users');
     }
-    const [owner] = await this.deps.db.select({ role: users.role }).from(users).where(eq(users.id, userId));
+    const [owner] = isUuid(userId)
+      ? await this.deps.db.select({ role: users.role }).from(users).where(eq(users.id, userId))
+      : [];
     if (!owner) return fail('NOT_FOUND', 'No such user');
 
     const problems = this.checkInput(input, owner.role, actor);
@@ -109,6 +111,7 @@ export class TokensService {
     if (userId !== actor.user.id && !isAdmin(actor)) {
       return fail('FORBIDDEN', "Only admins can see other users' tokens");
     }
+    if (userId !== null && !isUuid(userId)) return ok([]);
     const conditions = [
       userId === null ? undefined : eq(apiTokens.userId, userId),
       filter.includeRevoked ? undefined : isNull(apiTokens.revokedAt),

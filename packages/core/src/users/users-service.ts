@@ -3,7 +3,7 @@ import { and, asc, count, eq, ne, sql } from 'drizzle-orm';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from '../auth/passwords.ts';
 import { isAdmin, type Principal, systemPrincipal, USER_ROLES, type UserRole } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
-import { generateRandomString } from '../shared/crypto.ts';
+import { generateRandomString, isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { clampPage, type Page, type PageRequest } from '../shared/pagination.ts';
@@ -47,17 +47,19 @@ export class UsersService {
 
   async getById(actor: Principal, id: string): Promise<Result<User>> {
     if (actor.user.id !== id && !isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can see other users');
+    if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
     const [user] = await this.deps.db.select(userColumns).from(users).where(eq(users.id, id));
     return user ? ok(user) : fail('NOT_FOUND', 'No such user');
   }
 
   /** Users by id in the order asked, null where none; the caller has already authorized the read. */
   async loadByIds(ids: readonly string[]): Promise<Array<User | null>> {
-    if (ids.length === 0) return [];
+    const valid = ids.filter(isUuid);
+    if (valid.length === 0) return ids.map(() => null);
     const rows = await this.deps.db
       .select(userColumns)
       .from(users)
-      .where(sql`${users.id} = any(${sql.param([...ids])}::uuid[])`);
+      .where(sql`${users.id} = any(${sql.param(valid)}::uuid[])`);
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id) ?? null);
   }
@@ -106,6 +108,7 @@ export class UsersService {
   async updateRole(actor: Principal, id: string, role: UserRole): Promise<Result<User>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change roles');
     if (!USER_ROLES.includes(role)) return fail('INVALID', `The role must be one of ${USER_ROLES.join(', ')}`);
+    if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
     return this.deps.db.transaction(async (tx) => {
       // Serialises role changes so two concurrent demotions cannot leave no admin at all.
       await tx.execute(sql`select pg_advisory_xact_lock(7415002312)`);
@@ -124,6 +127,7 @@ export class UsersService {
   async delete(actor: Principal, id: string): Promise<Result<User>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can delete users');
     if (actor.user.id === id) return fail('CONFLICT', 'You cannot delete yourself');
+    if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
     return this.deps.db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(7415002312)`);
       if (await this.isLastAdmin(tx as unknown as Database, id)) {
@@ -191,6 +195,7 @@ export class UsersService {
   }
 
   private async writePassword(id: string, password: string): Promise<Result<User>> {
+    if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
     const problem = checkPasswordPolicy(password);
     if (problem) {
       return fail('INVALID', `The new password ${problem}`, { fields: [{ path: 'password', message: problem }] });

@@ -1,0 +1,120 @@
+import { createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { ADMIN, basic, factories, gql, sessionCookieFrom, startTestServer, type TestServer } from './harness.ts';
+
+interface Outcome {
+  data?: unknown;
+  errors?: unknown;
+  closeCode?: number;
+}
+
+/** Runs one operation over graphql-ws and reports its result, or the code the server closed with. */
+function runOverWebSocket(
+  server: TestServer,
+  query: string,
+  options: { connectionParams?: Record<string, unknown>; cookie?: string } = {},
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const client = createClient({
+      url: server.wsUrl,
+      retryAttempts: 0,
+      lazy: true,
+      connectionParams: options.connectionParams,
+      webSocketImpl: class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, options.cookie ? { headers: { cookie: options.cookie } } : {});
+        }
+      },
+      on: {
+        closed: (event) => resolve({ closeCode: (event as { code: number }).code }),
+      },
+    });
+    let outcome: Outcome = {};
+    client.subscribe(
+      { query },
+      {
+        next: (value) => {
+          outcome = { data: value.data, errors: value.errors };
+        },
+        error: (error) => {
+          const code = (error as { code?: number }).code;
+          void client.dispose();
+          resolve(code ? { closeCode: code } : { errors: error });
+        },
+        complete: () => {
+          void client.dispose();
+          resolve(outcome);
+        },
+      },
+    );
+  });
+}
+
+describe('graphql-ws on /graphql', () => {
+  let server: TestServer;
+  let make: ReturnType<typeof factories>;
+  beforeAll(async () => {
+    server = await startTestServer();
+    make = factories(server.core);
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('accepts a connection with a Bearer token in the connection_init payload', async () => {
+    const member = await make.user();
+    const token = await member.token(['queues:read']);
+    const outcome = await runOverWebSocket(server, '{ me { username } }', {
+      connectionParams: { authorization: token.authorization },
+    });
+    expect(outcome).toEqual({ data: { me: { username: member.user.username } }, errors: undefined });
+  });
+
+  it('accepts Basic credentials in the payload and the console session cookie', async () => {
+    const basicOutcome = await runOverWebSocket(server, '{ me { username } }', {
+      connectionParams: { authorization: basic(ADMIN.username, ADMIN.password) },
+    });
+    expect(basicOutcome.data).toEqual({ me: { username: 'admin' } });
+
+    const login = await gql(
+      server,
+      'mutation { login(username: "admin", password: "admin-password-for-tests") { __typename } }',
+    );
+    const cookie = sessionCookieFrom(login.headers);
+    const cookieOutcome = await runOverWebSocket(server, '{ me { username } }', { cookie });
+    expect(cookieOutcome.data).toEqual({ me: { username: 'admin' } });
+  });
+
+  it('refuses a connection without credentials with close code 4403', async () => {
+    const outcome = await runOverWebSocket(server, '{ me { username } }');
+    expect(outcome.closeCode).toBe(4403);
+  });
+
+  it('refuses a wrong, revoked or malformed token with close code 4403', async () => {
+    const member = await make.user();
+    const token = await member.token(['queues:read']);
+    await server.core.tokens.revoke({ user: member.user, via: 'password', scopes: ['tokens:write'] }, token.token.id);
+    for (const authorization of [token.authorization, 'Bearer nonsense', basic(ADMIN.username, 'wrong'), 42]) {
+      const outcome = await runOverWebSocket(server, '{ me { username } }', { connectionParams: { authorization } });
+      expect(outcome.closeCode).toBe(4403);
+    }
+  });
+
+  it('applies the same validation and limits as HTTP', async () => {
+    const member = await make.user();
+    const outcome = await runOverWebSocket(server, '{ nope }', {
+      connectionParams: { authorization: member.authorization },
+    });
+    expect(JSON.stringify(outcome.errors)).toContain('Cannot query field');
+  });
+
+  it('refuses WebSocket upgrades on other paths', async () => {
+    const socket = new WebSocket(server.wsUrl.replace('/graphql', '/other'), 'graphql-transport-ws');
+    const failure = await new Promise<string>((resolve) => {
+      socket.on('error', (error) => resolve(String(error.message)));
+      socket.on('open', () => resolve('opened'));
+    });
+    expect(failure).toContain('404');
+  });
+});
