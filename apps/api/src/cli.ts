@@ -123,14 +123,12 @@ export async function runCli(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    if (error instanceof CliError || error instanceof EnvError) {
-      process.stderr.write(`switchboard: ${error.message}\n`);
-      process.exit(1);
+    // One line a person can act on; the stack only when asked for with LOG_LEVEL=debug.
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`switchboard: ${message}\n`);
+    if (!(error instanceof CliError || error instanceof EnvError) && process.env.LOG_LEVEL === 'debug') {
+      process.stderr.write(`${(error as Error).stack ?? ''}\n`);
     }
-    if (error instanceof Error && error.message.startsWith('The embedded database')) {
-      process.stderr.write(`switchboard: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
+    process.exit(1);
   }
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -15,11 +16,20 @@ const cidrList = z
   )
   .pipe(
     z.array(
-      z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, {
+      z.string().refine(isCidr, {
         error: (issue) => `"${String(issue.input)}" is not a CIDR such as 10.0.0.0/8`,
       }),
     ),
   );
+
+function isCidr(value: string): boolean {
+  const match = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(value);
+  const version = match ? isIP(match[1] as string) : 0;
+  return version !== 0 && Number(match?.[2]) <= (version === 4 ? 32 : 128);
+}
+
+// `PORT=` (set but empty, as compose files and .env templates often leave it) must not coerce to 0.
+const blankAsUnset = (value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 
 const port = z.coerce
   .number({ error: 'must be a number' })
@@ -28,7 +38,7 @@ const port = z.coerce
   .max(65535, 'must be between 0 and 65535');
 
 export const envSchema = z.object({
-  PORT: port.default(4000),
+  PORT: z.preprocess(blankAsUnset, port.default(4000)),
   HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
   DATABASE_URL: z
     .string()
@@ -53,7 +63,14 @@ export const envSchema = z.object({
     .default('info'),
   /** Whether the session cookie is sent only over HTTPS; on by default except on loopback. */
   COOKIE_SECURE: z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' }).default('auto'),
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number({ error: 'must be a number' }).int().min(0).default(10_000),
+  SHUTDOWN_TIMEOUT_MS: z.preprocess(
+    blankAsUnset,
+    z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(0, 'must not be negative')
+      .default(10_000),
+  ),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -65,13 +82,17 @@ export class EnvError extends Error {
   }
 }
 
+/** Settings whose values may hold a secret: an error names them but never repeats the value. */
+const SECRET_SETTINGS = new Set(['ADMIN_PASSWORD', 'DATABASE_URL']);
+
 export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
   const result = envSchema.safeParse(source);
   if (result.success) return result.data;
   throw new EnvError(
     result.error.issues.map((issue) => {
-      const name = issue.path.join('.');
-      const given = source[name];
+      // A list entry's issue has a path like [setting, index]; report the setting the operator set.
+      const name = String(issue.path[0]);
+      const given = SECRET_SETTINGS.has(name) ? undefined : source[name];
       return `${name}: ${issue.message}${given === undefined ? '' : ` (got "${given}")`}`;
     }),
   );

@@ -1,4 +1,4 @@
-import { createSwitchboard } from './app.ts';
+import { createSwitchboard, type Switchboard } from './app.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
 import { createLogger } from './logger.ts';
 
@@ -15,7 +15,14 @@ export async function serve(): Promise<void> {
     throw error;
   }
   const logger = createLogger(env.LOG_LEVEL);
-  const switchboard = await createSwitchboard({ env, logger });
+  let switchboard: Switchboard;
+  try {
+    switchboard = await createSwitchboard({ env, logger });
+  } catch (error) {
+    logger.fatal({ err: error }, 'could not start');
+    process.stderr.write(`switchboard: could not start: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
 
   if (switchboard.generatedAdminPassword) {
     // Shown once, on the terminal only: it is not written to the logs.

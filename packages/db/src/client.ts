@@ -101,20 +101,25 @@ async function createPgliteClient(dataDir: string): Promise<DatabaseClient> {
 function claimDataDir(dataDir: string): string {
   mkdirSync(dataDir, { recursive: true });
   const lockFile = join(dataDir, 'switchboard.lock');
-  let owner: number | undefined;
-  try {
-    owner = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
-  } catch {
-    owner = undefined;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      // Exclusive create: of two processes starting at once, exactly one gets the folder.
+      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+      return lockFile;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
+    if (owner && owner !== process.pid && isAlive(owner)) {
+      throw new Error(
+        `The embedded database in ${dataDir} is in use by process ${owner}. Stop that process first, ` +
+          'or run Switchboard on Postgres (DATABASE_URL) to share one database between processes.',
+      );
+    }
+    // Left behind by a process that died without closing: take it over.
+    rmSync(lockFile, { force: true });
   }
-  if (owner && owner !== process.pid && isAlive(owner)) {
-    throw new Error(
-      `The embedded database in ${dataDir} is in use by process ${owner}. Stop that process first, ` +
-        'or run Switchboard on Postgres (DATABASE_URL) to share one database between processes.',
-    );
-  }
-  writeFileSync(lockFile, String(process.pid));
-  return lockFile;
+  throw new Error(`Could not claim ${lockFile}; another process is starting on the same folder`);
 }
 
 function isAlive(pid: number): boolean {
