@@ -1,5 +1,5 @@
 import { relations, sql } from 'drizzle-orm';
-import { pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { boolean, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import { apiTokens } from './api-tokens.ts';
 import { timestamps } from './columns.ts';
 import { sessions } from './sessions.ts';
@@ -14,6 +14,15 @@ export const users = pgTable(
     /** An argon2id PHC string; legacy formats are upgraded on the first successful login. */
     passwordHash: text('password_hash').notNull(),
     role: userRole('role').notNull().default('member'),
+    /** May re-apply the declarative config file (`POST /reload`); admins always may. */
+    canReload: boolean('can_reload').notNull().default(false),
+    /** `config` users belong to the declarative config file and are removed when it drops them. */
+    managedBy: text('managed_by').$type<'api' | 'config'>().notNull().default('api'),
+    /**
+     * The `pass_hash` the config file last gave this user. The file's password is applied only
+     * when this changes, so a password changed since (setPassword) survives a reload.
+     */
+    configPassHash: text('config_pass_hash'),
     passwordChangedAt: timestamp('password_changed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     ...timestamps,
   },

@@ -1,0 +1,30 @@
+import { relations, sql } from 'drizzle-orm';
+import { bigint, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bytea } from './columns.ts';
+import { queues } from './queues.ts';
+
+export const messages = pgTable(
+  'messages',
+  {
+    queueId: uuid('queue_id')
+      .notNull()
+      .references(() => queues.id, { onDelete: 'cascade' }),
+    /** 1, 2, 3... within the queue, in commit order. */
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    body: bytea('body').notNull(),
+    contentType: text('content_type'),
+    headers: jsonb('headers').$type<Record<string, string>>().notNull(),
+    sourceIp: text('source_ip'),
+    receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    size: integer('size').notNull(),
+    dedupKey: text('dedup_key'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.queueId, t.seq] }),
+    uniqueIndex('messages_dedup_idx').on(t.queueId, t.dedupKey).where(sql`${t.dedupKey} is not null`),
+  ],
+);
+
+export const messagesRelations = relations(messages, ({ one }) => ({
+  queue: one(queues, { fields: [messages.queueId], references: [queues.id] }),
+}));

@@ -1,0 +1,44 @@
+import { relations } from 'drizzle-orm';
+import { bigint, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { clients } from './clients.ts';
+import { timestamps } from './columns.ts';
+import { messages } from './messages.ts';
+import { queueListeners } from './queue-listeners.ts';
+
+export const queues = pgTable(
+  'queues',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    description: text('description'),
+    /** How providers prove themselves; its shape is core's `Verification`, checked there. */
+    verification: jsonb('verification').$type<Record<string, unknown>>().notNull(),
+    /** CIDRs allowed to POST; empty means everyone. */
+    allowedNetworks: text('allowed_networks').array().notNull().default([]),
+    maxMessageCount: integer('max_message_count'),
+    maxMessageSize: integer('max_message_size'),
+    maxQueueBytes: bigint('max_queue_bytes', { mode: 'number' }),
+    retentionSeconds: integer('retention_seconds'),
+    /** `{"header": "X-GitHub-Delivery"}` or `{"bodyHash": true}`: how repeats are recognised. */
+    dedup: jsonb('dedup').$type<Record<string, unknown>>(),
+    /** `config` queues belong to the declarative config file and are replaced when it is re-applied. */
+    managedBy: text('managed_by').$type<'api' | 'config'>().notNull().default('api'),
+    /**
+     * The sequence number of the newest message; messages get lastSeq+1.. while the row is locked,
+     * so sequence numbers of one queue commit in order and a reader never sees a gap fill in later.
+     */
+    lastSeq: bigint('last_seq', { mode: 'number' }).notNull().default(0),
+    /** Every message up to this one has been removed by a limit; a cursor below it missed some. */
+    droppedThroughSeq: bigint('dropped_through_seq', { mode: 'number' }).notNull().default(0),
+    messageCount: integer('message_count').notNull().default(0),
+    totalBytes: bigint('total_bytes', { mode: 'number' }).notNull().default(0),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex('queues_name_idx').on(t.name)],
+);
+
+export const queuesRelations = relations(queues, ({ many }) => ({
+  messages: many(messages),
+  clients: many(clients),
+  listeners: many(queueListeners),
+}));
