@@ -1,4 +1,4 @@
 /** @type {import('next').NextConfig} */
-const nextConfig = { reactStrictMode: true, output: 'standalone' };
+const nextConfig = { reactStrictMode: true };
 
 export default nextConfig;

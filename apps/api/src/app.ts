@@ -47,12 +47,18 @@ export async function createSwitchboard(options: {
   if (bootstrap.value.created) logger.info({ username: env.ADMIN_USERNAME }, 'first admin created');
 
   const app = await buildServer({ core, database, env, logger, role: env.ROLE });
+  // Housekeeping that no request triggers: expired sessions would otherwise pile up.
+  const housekeeping = setInterval(() => {
+    core.auth.deleteExpiredSessions().catch((error) => logger.warn({ err: error }, 'session cleanup failed'));
+  }, 10 * 60_000);
+  housekeeping.unref();
   return {
     app,
     core,
     database,
     ...(bootstrap.value.generatedPassword ? { generatedAdminPassword: bootstrap.value.generatedPassword } : {}),
     async stop() {
+      clearInterval(housekeeping);
       await app.close();
       if (!options.database) await database.close();
     },

@@ -126,9 +126,17 @@ export async function runCli(argv: string[]): Promise<void> {
     // One line a person can act on; the stack only when asked for with LOG_LEVEL=debug.
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`switchboard: ${message}\n`);
-    if (!(error instanceof CliError || error instanceof EnvError) && process.env.LOG_LEVEL === 'debug') {
+    if (!(error instanceof CliError || error instanceof EnvError) && wantsDebug()) {
       process.stderr.write(`${(error as Error).stack ?? ''}\n`);
     }
     process.exit(1);
+  }
+}
+
+function wantsDebug(): boolean {
+  try {
+    return loadEnv().LOG_LEVEL === 'debug';
+  } catch {
+    return false;
   }
 }

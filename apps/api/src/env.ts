@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -61,7 +62,7 @@ export const envSchema = z.object({
       error: 'must be one of fatal, error, warn, info, debug, trace, silent',
     })
     .default('info'),
-  /** Whether the session cookie is sent only over HTTPS; on by default except on loopback. */
+  /** `Secure` on the session cookie: `auto` sets it when the request came over HTTPS; use `true` behind a TLS proxy. */
   COOKIE_SECURE: z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' }).default('auto'),
   SHUTDOWN_TIMEOUT_MS: z.preprocess(
     blankAsUnset,
@@ -87,7 +88,17 @@ const SECRET_SETTINGS = new Set(['ADMIN_PASSWORD', 'DATABASE_URL']);
 
 export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
   const result = envSchema.safeParse(source);
-  if (result.success) return result.data;
+  if (result.success) {
+    // Relative to where the operator ran the command: `npm start` runs in apps/api, but npm
+    // records the directory it was started from in INIT_CWD.
+    const base = source.INIT_CWD ?? process.cwd();
+    return {
+      ...result.data,
+      DATA_DIR: result.data.DATA_DIR.startsWith('memory://')
+        ? result.data.DATA_DIR
+        : resolve(base, result.data.DATA_DIR),
+    };
+  }
   throw new EnvError(
     result.error.issues.map((issue) => {
       // A list entry's issue has a path like [setting, index]; report the setting the operator set.

@@ -75,12 +75,17 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
           userAgent: request.headers['user-agent'],
         });
         if (outcome.kind === 'refused') return sendRefusal(reply, outcome);
+        const sessionCookie = createSessionCookieWriter(request, reply, deps.env.COOKIE_SECURE);
+        const renewedUntil = outcome.kind === 'authenticated' ? outcome.principal.sessionRenewedUntil : undefined;
+        const presented = request.cookies[SESSION_COOKIE];
+        // The cookie follows the session's sliding expiry, or the browser would drop it first.
+        if (renewedUntil && presented) sessionCookie.set(presented, renewedUntil);
         const response = await yoga.fetch(toFetchRequest(request), {
           req: request,
           reply,
           principal: outcome.kind === 'authenticated' ? outcome.principal : null,
           client: { ip: request.ip, userAgent: request.headers['user-agent'] },
-          sessionCookie: createSessionCookieWriter(request, reply, deps.env.COOKIE_SECURE),
+          sessionCookie,
         });
         // Through Fastify's reply, so that its hooks (cookies, request id, metrics) see the response.
         for (const [key, value] of response.headers) reply.header(key, value);

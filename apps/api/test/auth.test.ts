@@ -127,6 +127,18 @@ describe('authentication and authorization', () => {
       expect((await gql(server, ME, { authorization: token.authorization })).status).toBe(401);
     });
 
+    it('revoking needs the tokens:write scope', async () => {
+      const member = await make.user();
+      const reader = await member.token(['queues:read']);
+      const victim = await member.token(['events:publish']);
+      const res = await gql(server, 'mutation($id: ID!) { revokeToken(id: $id) { __typename } }', {
+        authorization: reader.authorization,
+        variables: { id: victim.token.id },
+      });
+      expect(res.body.data?.revokeToken.__typename).toBe('ForbiddenError');
+      expect((await gql(server, ME, { authorization: victim.authorization })).status).toBe(200);
+    });
+
     it('shows the secret once: listings carry ids and names only', async () => {
       const member = await make.user();
       const created = await gql(server, CREATE_TOKEN, {

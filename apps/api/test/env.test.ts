@@ -25,7 +25,7 @@ describe('loadEnv', () => {
     expect(env).toMatchObject({
       PORT: 4000,
       HOST: '127.0.0.1',
-      DATA_DIR: '.switchboard',
+      DATA_DIR: join(process.cwd(), '.switchboard'),
       ADMIN_USERNAME: 'admin',
       ROLE: 'all',
       LOG_LEVEL: 'info',
@@ -33,6 +33,12 @@ describe('loadEnv', () => {
     });
     expect(env.DATABASE_URL).toBeUndefined();
     expect(env.ADMIN_PASSWORD).toBeUndefined();
+  });
+
+  it('resolves a relative DATA_DIR against the directory npm was started from', () => {
+    expect(loadEnv({ INIT_CWD: '/srv/hub' }).DATA_DIR).toBe('/srv/hub/.switchboard');
+    expect(loadEnv({ INIT_CWD: '/srv/hub', DATA_DIR: 'data' }).DATA_DIR).toBe('/srv/hub/data');
+    expect(loadEnv({ INIT_CWD: '/srv/hub', DATA_DIR: '/var/lib/sb' }).DATA_DIR).toBe('/var/lib/sb');
   });
 
   it('reads good values and converts them', () => {

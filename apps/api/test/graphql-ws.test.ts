@@ -101,6 +101,42 @@ describe('graphql-ws on /graphql', () => {
     }
   });
 
+  it('checks the credentials again for each operation on an open connection', async () => {
+    const member = await make.user();
+    const token = await member.token(['queues:read']);
+    const client = createClient({
+      url: server.wsUrl,
+      retryAttempts: 0,
+      connectionParams: { authorization: token.authorization },
+      webSocketImpl: WebSocket,
+      // One connection for both operations: the second must be refused on the open socket.
+      lazy: false,
+    });
+    const run = () =>
+      new Promise<{ data?: unknown; errors?: unknown }>((resolve) => {
+        let last: { data?: unknown; errors?: unknown } = {};
+        client.subscribe(
+          { query: '{ me { username } }' },
+          {
+            next: (value) => {
+              last = value;
+            },
+            error: (errors) => resolve({ errors }),
+            complete: () => resolve(last),
+          },
+        );
+      });
+    try {
+      expect((await run()).data).toEqual({ me: { username: member.user.username } });
+      await server.core.tokens.revoke({ user: member.user, via: 'password', scopes: ['tokens:write'] }, token.token.id);
+      const after = await run();
+      expect(after.data).toBeUndefined();
+      expect(JSON.stringify(after.errors)).toContain('UNAUTHENTICATED');
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('applies the same validation and limits as HTTP', async () => {
     const member = await make.user();
     const outcome = await runOverWebSocket(server, '{ nope }', {

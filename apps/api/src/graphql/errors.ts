@@ -44,7 +44,10 @@ export function toDomainError(error: CoreError): DomainError {
     case 'UNAUTHENTICATED':
       return new InvalidCredentialsError(error.message, error.code);
     case 'RATE_LIMITED':
+    case 'UNAVAILABLE':
       return new RateLimitedError(error.message, error.retryAfterSeconds ?? 1);
+    case 'TOO_LARGE':
+      return new ValidationError(error.message, []);
   }
 }
 

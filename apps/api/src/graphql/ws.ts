@@ -1,13 +1,13 @@
 import type { Core, Principal } from '@switchboard/core';
-import type { DocumentNode, ExecutionArgs } from 'graphql';
+import { type DocumentNode, type ExecutionArgs, GraphQLError } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { type Extra, useServer } from 'graphql-ws/use/ws';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { authenticateCredentials, readCookie, SESSION_COOKIE } from '../http/authenticate.ts';
+import { authenticateCredentials, type Credentials, readCookie, SESSION_COOKIE } from '../http/authenticate.ts';
 import type { SwitchboardYoga } from './yoga.ts';
 
-type WsExtra = Extra & { principal?: Principal };
+type WsExtra = Extra & { principal?: Principal; credentials?: Credentials };
 type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
 
 /**
@@ -25,20 +25,33 @@ export function createGraphQLWebSocketServer(yoga: SwitchboardYoga, core: Core, 
         const params = ctx.connectionParams ?? {};
         const authorization = params.authorization ?? params.Authorization;
         const request = ctx.extra.request;
-        const outcome = await authenticateCredentials(core, {
+        const credentials: Credentials = {
           authorization: typeof authorization === 'string' ? authorization : undefined,
           sessionToken: readCookie(request.headers.cookie, SESSION_COOKIE),
           ip: request.socket.remoteAddress,
           userAgent: request.headers['user-agent'],
-        });
+        };
+        const outcome = await authenticateCredentials(core, credentials);
         if (outcome.kind !== 'authenticated') {
           logger.info({ ip: request.socket.remoteAddress, outcome: outcome.kind }, 'websocket refused');
           return false;
         }
         ctx.extra.principal = outcome.principal;
+        ctx.extra.credentials = credentials;
         return true;
       },
       onSubscribe: async (ctx: Context<Record<string, unknown> | undefined, WsExtra>, _id, payload) => {
+        // Checked again for every operation, so that a token revoked (or a password changed)
+        // after the socket opened stops working on it too.
+        const current = await authenticateCredentials(core, ctx.extra.credentials ?? {});
+        if (current.kind !== 'authenticated') {
+          return [
+            new GraphQLError('The credentials of this connection are no longer valid', {
+              extensions: { code: 'UNAUTHENTICATED' },
+            }),
+          ];
+        }
+        ctx.extra.principal = current.principal;
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           principal: ctx.extra.principal ?? null,
           client: { ip: ctx.extra.request.socket.remoteAddress, userAgent: ctx.extra.request.headers['user-agent'] },

@@ -60,22 +60,22 @@ export class AuthService {
   /**
    * Checks a username and password. A credential verified in the last minute is taken from a
    * cache keyed by its hash, and still checked against the stored password hash, so a password
-   * change anywhere ends it at once.
+   * change anywhere ends it at once. A locked-out username is refused even with a cached credential.
    */
   async verifyCredentials(username: string, password: string, client: ClientInfo = {}): Promise<Result<Principal>> {
+    const userKey = [username.toLowerCase()];
+    const ipKey = client.ip ? [client.ip] : [];
+    const wait = Math.max(this.userThrottle.retryAfterSeconds(userKey), this.ipThrottle.retryAfterSeconds(ipKey));
+    if (wait > 0) {
+      return fail('RATE_LIMITED', `Too many failed logins; try again in ${wait} s`, { retryAfterSeconds: wait });
+    }
+
     const cacheKey = hashSha256Hex(`${username.toLowerCase()}\u0000${password}`);
     const cached = this.basicCache.get(cacheKey);
     if (cached) {
       const user = await this.loadUser(cached.userId);
       if (user && user.passwordHash === cached.passwordHash) return ok(this.principalFor(user, 'password'));
       this.basicCache.delete(cacheKey);
-    }
-
-    const userKey = [username.toLowerCase()];
-    const ipKey = client.ip ? [client.ip] : [];
-    const wait = Math.max(this.userThrottle.retryAfterSeconds(userKey), this.ipThrottle.retryAfterSeconds(ipKey));
-    if (wait > 0) {
-      return fail('RATE_LIMITED', `Too many failed logins; try again in ${wait} s`, { retryAfterSeconds: wait });
     }
 
     const [user] = await this.deps.db
@@ -146,13 +146,13 @@ export class AuthService {
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(and(eq(sessions.id, id), gt(sessions.expiresAt, now)));
     if (!row) return null;
+    const principal: Principal = { ...this.principalFor(row.user, 'session'), sessionId: id };
     if (now.getTime() - row.lastSeenAt.getTime() > SESSION_SLIDE_MS) {
-      await this.deps.db
-        .update(sessions)
-        .set({ lastSeenAt: now, expiresAt: new Date(now.getTime() + this.sessionTtlMs) })
-        .where(eq(sessions.id, id));
+      const expiresAt = new Date(now.getTime() + this.sessionTtlMs);
+      await this.deps.db.update(sessions).set({ lastSeenAt: now, expiresAt }).where(eq(sessions.id, id));
+      principal.sessionRenewedUntil = expiresAt;
     }
-    return { ...this.principalFor(row.user, 'session'), sessionId: id };
+    return principal;
   }
 
   async logout(principal: Principal): Promise<void> {

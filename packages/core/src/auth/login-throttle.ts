@@ -21,7 +21,7 @@ export interface LoginThrottleOptions {
  * each API process throttles on its own, which bounds guessing to N times the single-process rate.
  */
 export class LoginThrottle {
-  private readonly entries = new LRUCache<string, Entry>({ max: 50_000 });
+  private readonly entries: LRUCache<string, Entry>;
   private readonly freeAttempts: number;
   private readonly baseLockMs: number;
   private readonly maxLockMs: number;
@@ -33,6 +33,12 @@ export class LoginThrottle {
     this.freeAttempts = options.freeAttempts ?? 5;
     this.baseLockMs = options.baseLockMs ?? 1_000;
     this.maxLockMs = options.maxLockMs ?? 15 * 60_000;
+    // A key with no failure for an hour past its longest lock is forgotten.
+    this.entries = new LRUCache({
+      max: 50_000,
+      ttl: this.maxLockMs + 60 * 60_000,
+      perf: { now: () => clock.now().getTime() },
+    });
   }
 
   /** Seconds the caller must wait before trying again, or 0 when it may try now. */

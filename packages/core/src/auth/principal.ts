@@ -34,6 +34,8 @@ export interface Principal {
   scopes: readonly Scope[];
   tokenId?: string;
   sessionId?: string;
+  /** For a session whose expiry has just moved forward: the new expiry, for the cookie to follow. */
+  sessionRenewedUntil?: Date;
 }
 
 export function scopesForRole(role: UserRole): readonly Scope[] {

@@ -8,7 +8,8 @@ export interface Page<T> {
   totalCount: number;
 }
 
-export const MAX_PAGE_SIZE = 100;
+/** A sanity bound; GraphQL connections show at most 100 and ask for one more to see if there is a next page. */
+export const MAX_PAGE_SIZE = 500;
 
 export function clampPage(page: Partial<PageRequest>): PageRequest {
   return {

@@ -125,6 +125,7 @@ export class TokensService {
   }
 
   async revoke(actor: Principal, id: string): Promise<Result<ApiToken>> {
+    if (!hasScope(actor, 'tokens:write')) return fail('FORBIDDEN', 'Revoking tokens needs the tokens:write scope');
     const [token] = await this.deps.db.select(tokenColumns).from(apiTokens).where(eq(apiTokens.id, id));
     // Someone else's token is reported as missing, so that ids cannot be probed.
     if (!token || (token.userId !== actor.user.id && !isAdmin(actor))) return fail('NOT_FOUND', 'No such token');

@@ -24,7 +24,7 @@ export interface UsersServiceDeps {
   logger: Logger;
 }
 
-const USERNAME_PATTERN = /^[\p{L}\p{N}](?:[\p{L}\p{N} ._@+-]{0,62}[\p{L}\p{N}_])?$/u;
+const USERNAME_PATTERN = /^[\p{L}\p{N}](?:[\p{L}\p{N} ._@+-]{0,62}[\p{L}\p{N}])?$/u;
 
 const userColumns = {
   id: users.id,
