@@ -1,4 +1,5 @@
-import { type Core, createCore } from '@switchboard/core';
+import { readFile } from 'node:fs/promises';
+import { type Core, createCore, systemPrincipal } from '@switchboard/core';
 import { createDatabaseClient, type DatabaseClient, migrateDatabase } from '@switchboard/db';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -37,7 +38,14 @@ export async function createSwitchboard(options: {
 }): Promise<Switchboard> {
   const { env, logger } = options;
   const database = options.database ?? (await openDatabase(env));
-  const core = createCore({ db: database.db, logger, auth: options.core });
+  const configPath = env.SWITCHBOARD_CONFIG;
+  const core = createCore({
+    db: database.db,
+    logger,
+    pubsub: database,
+    auth: options.core,
+    readConfig: configPath ? () => readFile(configPath, 'utf8') : undefined,
+  });
 
   const bootstrap = await core.users.bootstrapAdmin({ username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD });
   if (!bootstrap.ok) {
@@ -46,7 +54,21 @@ export async function createSwitchboard(options: {
   }
   if (bootstrap.value.created) logger.info({ username: env.ADMIN_USERNAME }, 'first admin created');
 
-  const app = await buildServer({ core, database, env, logger, role: env.ROLE });
+  if (configPath) {
+    const applied = await core.config.reload(systemPrincipal).catch((error: Error) => ({
+      ok: false as const,
+      error: { code: 'INVALID' as const, message: error.message, fields: [] },
+    }));
+    if (!applied.ok) {
+      await database.close();
+      const details = applied.error.fields?.map((f) => `\n  ${f.path}: ${f.message}`).join('') ?? '';
+      throw new Error(`SWITCHBOARD_CONFIG ${configPath}: ${applied.error.message}${details}`);
+    }
+    for (const notice of applied.value.notices) logger.warn({ config: configPath }, notice);
+  }
+  await core.registry.start();
+
+  const app = await buildServer({ core, database, env, logger, role: env.ROLE, startedAt: new Date() });
   // Housekeeping that no request triggers: expired sessions would otherwise pile up.
   const housekeeping = setInterval(() => {
     core.auth.deleteExpiredSessions().catch((error) => logger.warn({ err: error }, 'session cleanup failed'));
@@ -60,6 +82,9 @@ export async function createSwitchboard(options: {
     async stop() {
       clearInterval(housekeeping);
       await app.close();
+      // Requests are finished; what they handed the writer is committed before the database goes.
+      await core.writer.drain();
+      await core.registry.stop();
       if (!options.database) await database.close();
     },
   };

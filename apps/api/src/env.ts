@@ -64,6 +64,18 @@ export const envSchema = z.object({
     .default('info'),
   /** `Secure` on the session cookie: `auto` sets it when the request came over HTTPS; use `true` behind a TLS proxy. */
   COOKIE_SECURE: z.enum(['auto', 'true', 'false'], { error: 'must be auto, true or false' }).default('auto'),
+  /** Proxies whose X-Forwarded-For is believed (CIDRs or addresses); the socket address otherwise. */
+  TRUSTED_PROXIES: cidrList,
+  /** The largest body `POST /q/:queue` reads at all; each queue may set a smaller limit. */
+  INGEST_MAX_BODY_BYTES: z.preprocess(
+    blankAsUnset,
+    z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(100 * 1024 * 1024, 'must be at most 104857600 (100 MiB)')
+      .default(10 * 1024 * 1024),
+  ),
   SHUTDOWN_TIMEOUT_MS: z.preprocess(
     blankAsUnset,
     z.coerce

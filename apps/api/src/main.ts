@@ -1,3 +1,4 @@
+import { systemPrincipal } from '@switchboard/core';
 import { createSwitchboard, type Switchboard } from './app.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
 import { createLogger } from './logger.ts';
@@ -54,6 +55,16 @@ export async function serve(): Promise<void> {
       process.exit(1);
     }
   };
+  // SIGHUP re-applies the config file, as POST /reload does; stored messages stay.
+  process.on('SIGHUP', () => {
+    switchboard.core.config
+      .reload(systemPrincipal)
+      .then((result) => {
+        if (result.ok) logger.info({ summary: result.value }, 'configuration reloaded on SIGHUP');
+        else logger.error({ error: result.error }, 'configuration reload failed; the previous one stays');
+      })
+      .catch((error) => logger.error({ err: error }, 'configuration reload failed'));
+  });
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }

@@ -10,15 +10,19 @@ import { createGraphQLWebSocketServer } from './graphql/ws.ts';
 import { createSwitchboardYoga } from './graphql/yoga.ts';
 import { authenticateCredentials, SESSION_COOKIE } from './http/authenticate.ts';
 import { registerHealthRoutes } from './http/health.ts';
+import { registerIngestRoutes } from './http/ingest.ts';
 import { registerMetrics } from './http/metrics.ts';
+import { registerWebhookQueueRoutes } from './http/webhook-queue.ts';
 
 export interface ServerDeps {
   core: Core;
   database: DatabaseClient;
-  env: Pick<Env, 'COOKIE_SECURE'>;
+  env: Pick<Env, 'COOKIE_SECURE' | 'TRUSTED_PROXIES' | 'INGEST_MAX_BODY_BYTES'>;
   logger: Logger;
   /** `worker` processes serve only health and metrics. */
   role?: Env['ROLE'];
+  /** Reported by the Webhook Queue's `GET /time`. */
+  startedAt?: Date;
 }
 
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
@@ -35,6 +39,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    // The client address comes from the socket, unless the request came through a trusted proxy.
+    trustProxy: deps.env.TRUSTED_PROXIES.length > 0 ? deps.env.TRUSTED_PROXIES : false,
   });
 
   app.addHook('onRequest', async (request, reply) => {
@@ -54,9 +60,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   );
 
   await app.register(fastifyCookie);
+  // Forms are read as text; the routes that take them parse what they need.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) =>
+    done(null, body),
+  );
   registerMetrics(app);
   registerHealthRoutes(app, database);
   if (deps.role === 'worker') return app;
+  await registerIngestRoutes(app, core, deps.env.INGEST_MAX_BODY_BYTES);
+  await registerWebhookQueueRoutes(app, core, deps.startedAt ?? new Date());
 
   const yoga = createSwitchboardYoga(core, logger);
   await app.register(async (graphql) => {

@@ -1,0 +1,173 @@
+import { type Database, queueListeners, queues, sessions, users } from '@switchboard/db';
+import { eq, inArray, sql } from 'drizzle-orm';
+import { isAdmin, type Principal, systemPrincipal } from '../auth/principal.ts';
+import type { QueuesService } from '../queues/queues-service.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import { type ParsedConfig, parseConfigFile } from './config-file.ts';
+
+export interface ApplySummary {
+  queues: { created: string[]; updated: string[]; removed: string[] };
+  users: { created: string[]; updated: string[]; removed: string[] };
+  notices: string[];
+}
+
+export interface ConfigServiceDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  queues: QueuesService;
+  /** Reads the config file's text; null when no file is configured. */
+  readSource?: () => Promise<string | null>;
+}
+
+/**
+ * Applies the declarative config file. Everything in the file is checked before anything is
+ * changed, so a bad file changes nothing. Queues and users the file made and no longer lists
+ * are removed; stored messages of queues that stay are kept.
+ */
+export class ConfigService {
+  constructor(private readonly deps: ConfigServiceDeps) {}
+
+  /** `POST /reload` and SIGHUP: re-read the file and apply it. Admins and users with can_reload. */
+  async reload(actor: Principal): Promise<Result<ApplySummary>> {
+    if (!(await this.mayReload(actor))) return fail('FORBIDDEN', 'You may not reload the configuration');
+    const text = await this.deps.readSource?.();
+    if (text === null || text === undefined) return fail('NOT_FOUND', 'No config file is set (SWITCHBOARD_CONFIG)');
+    return this.apply(text);
+  }
+
+  async apply(text: string): Promise<Result<ApplySummary>> {
+    const parsed = parseConfigFile(text);
+    if (!parsed.ok) return parsed;
+    const summary: ApplySummary = {
+      queues: { created: [], updated: [], removed: [] },
+      users: { created: [], updated: [], removed: [] },
+      notices: parsed.value.notices,
+    };
+    const queueFailure = await this.applyQueues(parsed.value, summary);
+    if (queueFailure) return queueFailure;
+    await this.applyUsers(parsed.value, summary);
+    await this.applyListeners(parsed.value);
+    this.deps.logger.info({ summary }, 'configuration applied');
+    return ok(summary);
+  }
+
+  private async mayReload(actor: Principal): Promise<boolean> {
+    if (actor.via === 'system' || isAdmin(actor)) return true;
+    const [row] = await this.deps.db
+      .select({ canReload: users.canReload })
+      .from(users)
+      .where(eq(users.id, actor.user.id));
+    return row?.canReload ?? false;
+  }
+
+  private async applyQueues(config: ParsedConfig, summary: ApplySummary): Promise<Result<ApplySummary> | null> {
+    const existing = await this.deps.db
+      .select({ id: queues.id, name: queues.name, managedBy: queues.managedBy })
+      .from(queues);
+    const byName = new Map(existing.map((q) => [q.name, q]));
+    for (const definition of config.queues) {
+      const current = byName.get(definition.name);
+      const result = current
+        ? await this.deps.queues.update(systemPrincipal, current.id, definition)
+        : await this.deps.queues.create(systemPrincipal, definition, 'config');
+      if (!result.ok) return fail('INVALID', `Queue "${definition.name}": ${result.error.message}`, result.error);
+      if (current) {
+        // A queue made through the API that the file now names belongs to the file from here on.
+        if (current.managedBy !== 'config')
+          await this.deps.db.update(queues).set({ managedBy: 'config' }).where(eq(queues.id, current.id));
+        summary.queues.updated.push(definition.name);
+      } else {
+        summary.queues.created.push(definition.name);
+      }
+    }
+    const wanted = new Set(config.queues.map((q) => q.name));
+    for (const queue of existing) {
+      if (queue.managedBy === 'config' && !wanted.has(queue.name)) {
+        await this.deps.queues.delete(systemPrincipal, queue.id);
+        summary.queues.removed.push(queue.name);
+      }
+    }
+    return null;
+  }
+
+  private async applyUsers(config: ParsedConfig, summary: ApplySummary): Promise<void> {
+    const now = this.deps.clock.now();
+    for (const user of config.users) {
+      const [current] = await this.deps.db
+        .select({ id: users.id, managedBy: users.managedBy, configPassHash: users.configPassHash })
+        .from(users)
+        .where(sql`lower(${users.username}) = lower(${user.username})`);
+      if (!current) {
+        await this.deps.db.insert(users).values({
+          username: user.username,
+          passwordHash: user.passHash,
+          role: 'member',
+          canReload: user.canReload,
+          managedBy: 'config',
+          configPassHash: user.passHash,
+        });
+        summary.users.created.push(user.username);
+        continue;
+      }
+      // The file's password is applied only when the file's value changed: a password set since
+      // (POST /setPassword, changePassword) survives a reload of an unchanged file.
+      const newPassword = current.managedBy === 'config' && current.configPassHash !== user.passHash;
+      await this.deps.db.transaction(async (tx) => {
+        await tx
+          .update(users)
+          .set({
+            canReload: user.canReload,
+            updatedAt: now,
+            ...(newPassword
+              ? { passwordHash: user.passHash, configPassHash: user.passHash, passwordChangedAt: now }
+              : {}),
+          })
+          .where(eq(users.id, current.id));
+        if (newPassword) await tx.delete(sessions).where(eq(sessions.userId, current.id));
+      });
+      summary.users.updated.push(user.username);
+    }
+    const wanted = new Set(config.users.map((u) => u.username.toLowerCase()));
+    const managed = await this.deps.db
+      .select({ id: users.id, username: users.username })
+      .from(users)
+      .where(eq(users.managedBy, 'config'));
+    const gone = managed.filter((u) => !wanted.has(u.username.toLowerCase()));
+    if (gone.length > 0) {
+      await this.deps.db.delete(users).where(
+        inArray(
+          users.id,
+          gone.map((u) => u.id),
+        ),
+      );
+      summary.users.removed.push(...gone.map((u) => u.username));
+    }
+  }
+
+  /** Config queues are listened to by exactly the users the file lists for them. */
+  private async applyListeners(config: ParsedConfig): Promise<void> {
+    const queueIds = await this.deps.queues.findIdsByNames(config.queues.map((q) => q.name));
+    const rows = await this.deps.db.select({ id: users.id, username: users.username }).from(users);
+    const userIds = new Map(rows.map((u) => [u.username.toLowerCase(), u.id]));
+    for (const [name, queueId] of queueIds) {
+      const listeners = config.users
+        .filter((u) => u.queues.includes(name))
+        .map((u) => userIds.get(u.username.toLowerCase()))
+        .filter((id): id is string => id !== undefined);
+      await this.deps.queues.setListeners(systemPrincipal, queueId, listeners);
+    }
+    // A config user may also be given API-made queues; those keep their other listeners.
+    for (const user of config.users) {
+      const userId = userIds.get(user.username.toLowerCase());
+      const extra = user.queues.filter((q) => !queueIds.has(q));
+      if (!userId || extra.length === 0) continue;
+      const others = await this.deps.queues.findIdsByNames(extra);
+      for (const queueId of others.values()) {
+        await this.deps.db.insert(queueListeners).values({ queueId, userId }).onConflictDoNothing();
+      }
+    }
+  }
+}

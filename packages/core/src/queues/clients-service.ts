@@ -1,0 +1,178 @@
+import { clients, type Database, messages, queues } from '@switchboard/db';
+import { and, asc, eq, gt } from 'drizzle-orm';
+import { isAdmin, type Principal } from '../auth/principal.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import type { QueuesService } from './queues-service.ts';
+
+export interface Client {
+  id: string;
+  userId: string;
+  name: string;
+  queueId: string | null;
+  queueName: string;
+  cursor: number;
+  state: 'connected' | 'disconnected';
+  needsRefresh: boolean;
+  lastReadAt: Date | null;
+  createdAt: Date;
+}
+
+export interface StoredMessage {
+  queueId: string;
+  seq: number;
+  body: Buffer;
+  contentType: string | null;
+  headers: Record<string, string>;
+  sourceIp: string | null;
+  receivedAt: Date;
+}
+
+export type ReadOutcome =
+  | { kind: 'messages'; currentSeq: number; messages: StoredMessage[] }
+  /**
+   * The client missed messages (dropped by a limit, or refused as too large): its cursor now
+   * points at the newest message and whatever depends on the stream should be rebuilt.
+   */
+  | { kind: 'refresh'; currentSeq: number; message: string };
+
+export const MAX_READ = 1000;
+
+const clientColumns = {
+  id: clients.id,
+  userId: clients.userId,
+  name: clients.name,
+  queueId: clients.queueId,
+  queueName: clients.queueName,
+  cursor: clients.cursor,
+  state: clients.state,
+  needsRefresh: clients.needsRefresh,
+  lastReadAt: clients.lastReadAt,
+  createdAt: clients.createdAt,
+};
+
+export const messageColumns = {
+  queueId: messages.queueId,
+  seq: messages.seq,
+  body: messages.body,
+  contentType: messages.contentType,
+  headers: messages.headers,
+  sourceIp: messages.sourceIp,
+  receivedAt: messages.receivedAt,
+};
+
+const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export class ClientsService {
+  constructor(private readonly deps: { db: Database; clock: Clock; logger: Logger; queues: QueuesService }) {}
+
+  async list(actor: Principal): Promise<Result<Client[]>> {
+    const rows = await this.deps.db
+      .select(clientColumns)
+      .from(clients)
+      .where(eq(clients.userId, actor.user.id))
+      .orderBy(asc(clients.name));
+    return ok(rows);
+  }
+
+  async get(actor: Principal, name: string): Promise<Result<Client>> {
+    const [row] = await this.deps.db
+      .select(clientColumns)
+      .from(clients)
+      .where(and(eq(clients.userId, actor.user.id), eq(clients.name, name)));
+    return row ? ok(row) : fail('NOT_FOUND', `You have no client named "${name}"`);
+  }
+
+  /**
+   * Starts a client at the newest message of the queue. A name in use is refused unless that
+   * client is disconnected, in which case it is connected again (to this queue).
+   */
+  async listen(actor: Principal, name: string, queueName: string): Promise<Result<Client>> {
+    if (!CLIENT_NAME.test(name)) {
+      return fail('INVALID', 'A client name is 1 to 128 letters, digits, dots, dashes or underscores');
+    }
+    const [queue] = await this.deps.db
+      .select({ id: queues.id, name: queues.name, lastSeq: queues.lastSeq })
+      .from(queues)
+      .where(eq(queues.name, queueName));
+    if (!queue) return fail('NOT_FOUND', `No queue named "${queueName}"`);
+    if (!isAdmin(actor) && !(await this.deps.queues.mayListen(actor.user.id, queue.id))) {
+      return fail('FORBIDDEN', `You may not listen to "${queueName}"`);
+    }
+    const values = {
+      queueId: queue.id,
+      queueName: queue.name,
+      cursor: queue.lastSeq,
+      state: 'connected' as const,
+      needsRefresh: false,
+      updatedAt: this.deps.clock.now(),
+    };
+    const [created] = await this.deps.db
+      .insert(clients)
+      .values({ userId: actor.user.id, name, ...values })
+      .onConflictDoNothing()
+      .returning(clientColumns);
+    if (created) return ok(created);
+    const [reconnected] = await this.deps.db
+      .update(clients)
+      .set(values)
+      .where(and(eq(clients.userId, actor.user.id), eq(clients.name, name), eq(clients.state, 'disconnected')))
+      .returning(clientColumns);
+    if (reconnected) return ok(reconnected);
+    return fail('CONFLICT', `The client "${name}" is already listening; unlisten it first`);
+  }
+
+  async unlisten(actor: Principal, name: string): Promise<Result<Client>> {
+    const [row] = await this.deps.db
+      .delete(clients)
+      .where(and(eq(clients.userId, actor.user.id), eq(clients.name, name)))
+      .returning(clientColumns);
+    return row ? ok(row) : fail('NOT_FOUND', `You have no client named "${name}"`);
+  }
+
+  /** Everything after the cursor (up to `limit`), then the cursor moves past it. */
+  async read(actor: Principal, name: string, limit = MAX_READ): Promise<Result<ReadOutcome>> {
+    const pageSize = Math.max(1, Math.min(MAX_READ, Math.floor(limit)));
+    return this.deps.db.transaction(async (tx) => {
+      // The row lock makes two concurrent reads of one client take turns instead of both
+      // returning the same messages.
+      const [row] = await tx
+        .select({ client: clientColumns, lastSeq: queues.lastSeq, droppedThroughSeq: queues.droppedThroughSeq })
+        .from(clients)
+        .leftJoin(queues, eq(queues.id, clients.queueId))
+        .where(and(eq(clients.userId, actor.user.id), eq(clients.name, name)))
+        .for('update', { of: clients });
+      if (!row) return fail<ReadOutcome>('NOT_FOUND', `You have no client named "${name}"`);
+      const { client } = row;
+      if (client.state === 'disconnected' || client.queueId === null || row.lastSeq === null) {
+        return fail<ReadOutcome>(
+          'CONFLICT',
+          `The client "${name}" is disconnected: its queue "${client.queueName}" is gone or you may no longer listen to it`,
+        );
+      }
+      const now = this.deps.clock.now();
+      const missed = client.needsRefresh || client.cursor < (row.droppedThroughSeq ?? 0);
+      if (missed) {
+        await tx
+          .update(clients)
+          .set({ cursor: row.lastSeq, needsRefresh: false, lastReadAt: now })
+          .where(eq(clients.id, client.id));
+        return ok<ReadOutcome>({
+          kind: 'refresh',
+          currentSeq: row.lastSeq,
+          message: 'Messages were dropped before this client read them; refresh any state built from this queue',
+        });
+      }
+      const page = await tx
+        .select(messageColumns)
+        .from(messages)
+        .where(and(eq(messages.queueId, client.queueId), gt(messages.seq, client.cursor)))
+        .orderBy(asc(messages.seq))
+        .limit(pageSize);
+      const cursor = page.at(-1)?.seq ?? client.cursor;
+      await tx.update(clients).set({ cursor, lastReadAt: now }).where(eq(clients.id, client.id));
+      return ok<ReadOutcome>({ kind: 'messages', currentSeq: row.lastSeq, messages: page });
+    });
+  }
+}

@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import { clients, type Database } from '@switchboard/db';
+import { and, eq } from 'drizzle-orm';
+import type { Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import type { MessageWriter, WrittenMessage } from './message-writer.ts';
+import type { CompiledQueue, QueueRegistry } from './queue-registry.ts';
+import { verifyInbound } from './verification/verify.ts';
+
+export interface IngestRequest {
+  body: Buffer;
+  /** Lower-case names, as Node gives them. */
+  headers: Record<string, string | string[] | undefined>;
+  query: Record<string, string | undefined>;
+  sourceIp: string | undefined;
+}
+
+export interface IngestServiceDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  registry: QueueRegistry;
+  writer: MessageWriter;
+}
+
+/** Headers that carry a caller's credentials are never stored with the message. */
+const NEVER_STORED = new Set(['authorization', 'proxy-authorization', 'cookie']);
+
+/**
+ * `POST /q/:queue`: find, check the address, the size and the signature, then store. Each
+ * refusal is a distinct code so that the route can answer 404, 403, 413, 401 or 503.
+ */
+export class IngestService {
+  constructor(private readonly deps: IngestServiceDeps) {}
+
+  async ingest(queueName: string, request: IngestRequest): Promise<Result<WrittenMessage>> {
+    const queue = this.deps.registry.get(queueName);
+    if (!queue) return fail('NOT_FOUND', `No queue named "${queueName}"`);
+    if (!queue.isAllowed(request.sourceIp)) {
+      this.deps.logger.warn({ queue: queue.name, ip: request.sourceIp }, 'ingest refused: address not allowed');
+      return fail('FORBIDDEN', 'This address may not post to this queue');
+    }
+    if (queue.maxMessageSize !== null && request.body.length > queue.maxMessageSize) {
+      await this.recordRefusedMessage(queue);
+      return fail('TOO_LARGE', `The message is larger than this queue's limit of ${queue.maxMessageSize} bytes`);
+    }
+    const headers = flattenHeaders(request.headers);
+    const verified = verifyInbound(
+      queue.verification,
+      { body: request.body, headers, query: request.query },
+      this.deps.clock,
+    );
+    if (!verified.ok) {
+      this.deps.logger.warn({ queue: queue.name, ip: request.sourceIp, reason: verified.reason }, 'ingest refused');
+      return fail('UNAUTHENTICATED', `Verification failed: ${verified.reason}`);
+    }
+    try {
+      const written = await this.deps.writer.write({
+        queueId: queue.id,
+        body: request.body,
+        contentType: headers['content-type'] ?? null,
+        headers: storedHeaders(headers, queue),
+        sourceIp: request.sourceIp ?? null,
+        receivedAt: this.deps.clock.now(),
+        dedupKey: dedupKeyFor(queue, request.body, headers),
+      });
+      return ok(written);
+    } catch (error) {
+      this.deps.logger.error({ err: error, queue: queue.name }, 'ingest could not store the message');
+      return fail('UNAVAILABLE', 'The message could not be stored; try again', { retryAfterSeconds: 5 });
+    }
+  }
+
+  /**
+   * Over the global body limit, the HTTP layer refuses before a queue is looked at; it still
+   * reports the refusal here, so that the queue's clients learn they missed a message.
+   */
+  async recordOversized(queueName: string): Promise<void> {
+    const queue = this.deps.registry.get(queueName);
+    if (queue) await this.recordRefusedMessage(queue);
+  }
+
+  private async recordRefusedMessage(queue: CompiledQueue): Promise<void> {
+    this.deps.logger.warn({ queue: queue.name }, 'ingest refused: message too large; clients will refresh');
+    await this.deps.db
+      .update(clients)
+      .set({ needsRefresh: true })
+      .where(and(eq(clients.queueId, queue.id), eq(clients.state, 'connected')));
+  }
+}
+
+function flattenHeaders(headers: IngestRequest['headers']): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}
+
+function storedHeaders(headers: Record<string, string>, queue: CompiledQueue): Record<string, string> {
+  const secretHeader =
+    queue.verification.method === 'token' ? (queue.verification.header ?? 'x-webhook-token').toLowerCase() : null;
+  const stored: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!NEVER_STORED.has(name) && name !== secretHeader) stored[name] = value;
+  }
+  return stored;
+}
+
+function dedupKeyFor(queue: CompiledQueue, body: Buffer, headers: Record<string, string>): string | null {
+  if (!queue.dedup) return null;
+  if ('header' in queue.dedup) return headers[queue.dedup.header] ?? null;
+  return createHash('sha256').update(body).digest('hex');
+}

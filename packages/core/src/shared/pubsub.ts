@@ -1,0 +1,18 @@
+/** Postgres LISTEN/NOTIFY as core uses it; the database client provides it. */
+export interface PubSub {
+  listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
+}
+
+/** For tools that run alone (the CLI, unit tests): nothing to tell, nobody to hear. */
+export const noPubSub: PubSub = {
+  listen: async () => async () => {},
+  notify: async () => {},
+};
+
+export const CHANNELS = {
+  /** A queue was created, changed or removed: payload is its id. */
+  queues: 'switchboard_queues',
+  /** Messages were committed: payload is `{"queueId": "...", "lastSeq": n}`. */
+  messages: 'switchboard_messages',
+} as const;
