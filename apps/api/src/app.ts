@@ -67,13 +67,18 @@ export async function createSwitchboard(options: {
     for (const notice of applied.value.notices) logger.warn({ config: configPath }, notice);
   }
   await core.registry.start();
+  await core.streams.start();
 
   const app = await buildServer({ core, database, env, logger, role: env.ROLE, startedAt: new Date() });
-  // Housekeeping that no request triggers: expired sessions would otherwise pile up.
+  // Housekeeping that no request triggers: expired sessions and messages past their queue's age.
   const housekeeping = setInterval(() => {
     core.auth.deleteExpiredSessions().catch((error) => logger.warn({ err: error }, 'session cleanup failed'));
   }, 10 * 60_000);
+  const retention = setInterval(() => {
+    core.sweepRetention().catch((error) => logger.warn({ err: error }, 'retention sweep failed'));
+  }, 30_000);
   housekeeping.unref();
+  retention.unref();
   return {
     app,
     core,
@@ -81,9 +86,11 @@ export async function createSwitchboard(options: {
     ...(bootstrap.value.generatedPassword ? { generatedAdminPassword: bootstrap.value.generatedPassword } : {}),
     async stop() {
       clearInterval(housekeeping);
+      clearInterval(retention);
       await app.close();
       // Requests are finished; what they handed the writer is committed before the database goes.
       await core.writer.drain();
+      await core.streams.stop();
       await core.registry.stop();
       if (!options.database) await database.close();
     },

@@ -3,9 +3,11 @@ import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
 import { ConfigService } from './config/config-service.ts';
 import { ClientsService } from './queues/clients-service.ts';
 import { IngestService } from './queues/ingest-service.ts';
+import { MessageStreams } from './queues/message-stream.ts';
 import { MessageWriter, type MessageWriterOptions } from './queues/message-writer.ts';
 import { QueueRegistry } from './queues/queue-registry.ts';
 import { QueuesService } from './queues/queues-service.ts';
+import { sweepRetention } from './queues/retention.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { type Logger, silentLogger } from './shared/logger.ts';
 import { noPubSub, type PubSub } from './shared/pubsub.ts';
@@ -20,11 +22,13 @@ export * from './config/config-file.ts';
 export * from './config/config-service.ts';
 export * from './queues/clients-service.ts';
 export * from './queues/ingest-service.ts';
+export * from './queues/message-stream.ts';
 export * from './queues/message-writer.ts';
 export * from './queues/network.ts';
 export * from './queues/queue-definition.ts';
 export * from './queues/queue-registry.ts';
 export * from './queues/queues-service.ts';
+export * from './queues/retention.ts';
 export * from './queues/verification/types.ts';
 export * from './queues/verification/verify.ts';
 export * from './shared/clock.ts';
@@ -58,6 +62,9 @@ export interface Core {
   registry: QueueRegistry;
   writer: MessageWriter;
   config: ConfigService;
+  streams: MessageStreams;
+  /** Removes messages older than their queue's retention age; run periodically. */
+  sweepRetention(): Promise<number>;
 }
 
 /** Builds every core service once, with the dependencies they share. */
@@ -78,5 +85,7 @@ export function createCore(deps: CoreDeps): Core {
     registry,
     writer,
     config: new ConfigService({ ...shared, queues, readSource: deps.readConfig }),
+    streams: new MessageStreams({ ...shared, pubsub, queues }),
+    sweepRetention: () => sweepRetention(shared),
   };
 }

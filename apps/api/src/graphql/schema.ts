@@ -6,6 +6,9 @@ import './schema/common/errors.ts';
 import './schema/user/user.ts';
 import './schema/token/token.ts';
 import './schema/session/session.ts';
+import './schema/queue/message.ts';
+import './schema/queue/queue.ts';
+import './schema/client/client.ts';
 
 export const schema = builder.toSchema();
 

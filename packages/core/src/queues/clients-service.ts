@@ -89,6 +89,7 @@ export class ClientsService {
    * client is disconnected, in which case it is connected again (to this queue).
    */
   async listen(actor: Principal, name: string, queueName: string): Promise<Result<Client>> {
+    if (actor.via === 'system') return fail('FORBIDDEN', 'Clients belong to users; the system actor has none');
     if (!CLIENT_NAME.test(name)) {
       return fail('INVALID', 'A client name is 1 to 128 letters, digits, dots, dashes or underscores');
     }

@@ -110,11 +110,20 @@ export class QueuesService {
     }
   }
 
-  /** Replaces the queue's definition; its messages, sequence and clients stay. */
+  /** Replaces the queue's definition (but for a missing `verification`); its messages, sequence and clients stay. */
   async update(actor: Principal, id: string, definition: QueueDefinition): Promise<Result<Queue>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change queues');
     if (!isUuid(id)) return fail('NOT_FOUND', 'No such queue');
-    const parsed = queueDefinitionSchema.safeParse(definition);
+    const [current] = await this.deps.db
+      .select({ verification: queues.verification })
+      .from(queues)
+      .where(eq(queues.id, id));
+    if (!current) return fail('NOT_FOUND', 'No such queue');
+    // Secrets are never shown, so an edit that leaves verification out keeps the current one.
+    const parsed = queueDefinitionSchema.safeParse({
+      ...definition,
+      verification: definition.verification ?? current.verification,
+    });
     if (!parsed.success) return fail('INVALID', 'The queue is not valid', { fields: toFieldProblems(parsed.error) });
     try {
       const [row] = await this.deps.db

@@ -1,0 +1,168 @@
+import { clients, type Database, messages, queues } from '@switchboard/db';
+import { and, asc, desc, eq, gt, lt } from 'drizzle-orm';
+import { isAdmin, type Principal } from '../auth/principal.ts';
+import type { Logger } from '../shared/logger.ts';
+import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import { messageColumns, type StoredMessage } from './clients-service.ts';
+import type { QueuesService } from './queues-service.ts';
+
+export type StreamEvent =
+  | { kind: 'message'; message: StoredMessage }
+  /** The subscriber's position fell behind the queue's limits: messages were dropped unseen. */
+  | { kind: 'refresh'; currentSeq: number; message: string };
+
+export interface PageArgs {
+  after?: number | undefined;
+  before?: number | undefined;
+  limit: number;
+  /** Newest first (a `last` page). */
+  inverted?: boolean;
+}
+
+/** How long a caught-up stream waits for a notification before looking anyway. */
+const IDLE_RECHECK_MS = 15_000;
+const STREAM_BATCH = 500;
+
+interface Waiter {
+  queueId: string;
+  wake: () => void;
+}
+
+/**
+ * Browsing and live streaming of a queue's messages. Sequence numbers commit in order (see
+ * MessageWriter), so "everything after the cursor, in order" never skips a message that commits
+ * later and never repeats one: a stream that reads after its cursor and moves the cursor to the
+ * last message it sent has no gap and no duplicate, across reconnections too.
+ */
+export class MessageStreams {
+  private waiters = new Set<Waiter>();
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger; queues: QueuesService }) {}
+
+  /** One LISTEN per process, shared by every subscriber. */
+  async start(): Promise<void> {
+    this.unlisten = await this.deps.pubsub.listen(CHANNELS.messages, (payload) => {
+      let queueId: string | undefined;
+      try {
+        queueId = (JSON.parse(payload) as { queueId?: string }).queueId;
+      } catch {
+        return;
+      }
+      for (const waiter of this.waiters) if (waiter.queueId === queueId) waiter.wake();
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.();
+    for (const waiter of this.waiters) waiter.wake();
+  }
+
+  /** A page of a queue's messages, for admins and the queue's listeners. */
+  async page(actor: Principal, queueName: string, args: PageArgs): Promise<Result<StoredMessage[]>> {
+    const queue = await this.deps.queues.getByName(actor, queueName);
+    if (!queue.ok) return queue;
+    return ok(await this.pageOf(queue.value.id, args));
+  }
+
+  async pageOf(queueId: string, args: PageArgs): Promise<StoredMessage[]> {
+    const conditions = [eq(messages.queueId, queueId)];
+    if (args.after !== undefined) conditions.push(gt(messages.seq, args.after));
+    if (args.before !== undefined) conditions.push(lt(messages.seq, args.before));
+    return this.deps.db
+      .select(messageColumns)
+      .from(messages)
+      .where(and(...conditions))
+      .orderBy(args.inverted ? desc(messages.seq) : asc(messages.seq))
+      .limit(args.limit);
+  }
+
+  /** Resolves who may stream what, before the stream starts, so that refusals are plain errors. */
+  async openQueueStream(
+    actor: Principal,
+    queueName: string,
+    after: number | undefined,
+  ): Promise<Result<{ queueId: string; start: number }>> {
+    const queue = await this.deps.queues.getByName(actor, queueName);
+    if (!queue.ok) return queue;
+    return ok({ queueId: queue.value.id, start: after ?? queue.value.lastSeq });
+  }
+
+  /** A client's queue, from `after` or else from the client's cursor; the stored cursor is not moved. */
+  async openClientStream(
+    actor: Principal,
+    clientName: string,
+    after: number | undefined,
+  ): Promise<Result<{ queueId: string; start: number }>> {
+    const [client] = await this.deps.db
+      .select({ queueId: clients.queueId, cursor: clients.cursor, state: clients.state, userId: clients.userId })
+      .from(clients)
+      .where(and(eq(clients.userId, actor.user.id), eq(clients.name, clientName)));
+    if (!client) return fail('NOT_FOUND', `You have no client named "${clientName}"`);
+    if (client.state !== 'connected' || !client.queueId) {
+      return fail('CONFLICT', `The client "${clientName}" is disconnected`);
+    }
+    if (!isAdmin(actor) && !(await this.deps.queues.mayListen(actor.user.id, client.queueId))) {
+      return fail('FORBIDDEN', 'You may no longer listen to this queue');
+    }
+    return ok({ queueId: client.queueId, start: after ?? client.cursor });
+  }
+
+  /** The backlog after `start`, then live messages, until `signal` aborts. */
+  async *follow(queueId: string, start: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+    let cursor = start;
+    while (!signal.aborted) {
+      const [queue] = await this.deps.db
+        .select({ lastSeq: queues.lastSeq, droppedThroughSeq: queues.droppedThroughSeq })
+        .from(queues)
+        .where(eq(queues.id, queueId));
+      if (!queue) return;
+      if (cursor < queue.droppedThroughSeq) {
+        cursor = queue.lastSeq;
+        yield {
+          kind: 'refresh',
+          currentSeq: cursor,
+          message: 'Messages were dropped before this stream sent them; refresh any state built from this queue',
+        };
+        continue;
+      }
+      // Registered before reading, so that a commit landing between the read and the wait still wakes us.
+      const wakeup = this.waitForNews(queueId, signal);
+      const batch = await this.pageOf(queueId, { after: cursor, limit: STREAM_BATCH });
+      for (const message of batch) {
+        if (signal.aborted) break;
+        cursor = message.seq;
+        yield { kind: 'message', message };
+      }
+      if (batch.length === STREAM_BATCH) {
+        wakeup.cancel();
+        continue;
+      }
+      await wakeup.promise;
+    }
+  }
+
+  private waitForNews(queueId: string, signal: AbortSignal): { promise: Promise<void>; cancel: () => void } {
+    let waiter: Waiter | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const cleanup = () => {
+      if (waiter) this.waiters.delete(waiter);
+      if (timer) clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    };
+    let resolveIt: () => void = () => {};
+    const onAbort = () => resolveIt();
+    const promise = new Promise<void>((resolve) => {
+      resolveIt = () => {
+        cleanup();
+        resolve();
+      };
+      waiter = { queueId, wake: resolveIt };
+      this.waiters.add(waiter);
+      timer = setTimeout(resolveIt, IDLE_RECHECK_MS);
+      signal.addEventListener('abort', onAbort);
+    });
+    return { promise, cancel: () => resolveIt() };
+  }
+}
