@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, getTestDatabaseKind, type TestDatabase } from '@switchboard/db/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ADMIN } from './harness.ts';
+import { type ServerProcess, startServerProcess } from './processes.ts';
+
+const kind = getTestDatabaseKind();
+
+describe(`SIGHUP re-applies SWITCHBOARD_CONFIG (${kind})`, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'switchboard-hup-'));
+  const configPath = join(dir, 'config.yaml');
+  let database: TestDatabase | undefined;
+  let server: ServerProcess | undefined;
+
+  afterAll(async () => {
+    await server?.kill();
+    await database?.drop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('adds and removes queues on SIGHUP, keeps the messages of queues that stay, and refuses a bad file at start', async () => {
+    // YAML works as well as the Webhook Queue's JSON.
+    writeFileSync(configPath, 'queues:\n  - name: kept\n  - name: dropped\n');
+    const env: Record<string, string> = { ADMIN_PASSWORD: ADMIN.password, SWITCHBOARD_CONFIG: configPath };
+    if (kind === 'postgres') {
+      database = await createTestDatabase({ migrate: false });
+      await database.client.close();
+      env.DATABASE_URL = database.url as string;
+    } else {
+      env.DATA_DIR = join(dir, 'data');
+    }
+    server = await startServerProcess(env);
+    const post = (queue: string) => fetch(`${server?.url}/q/${queue}`, { method: 'POST', body: 'x' });
+    expect((await post('kept')).status).toBe(200);
+    expect((await post('dropped')).status).toBe(200);
+    expect((await post('added')).status).toBe(404);
+
+    writeFileSync(configPath, 'queues:\n  - name: kept\n  - name: added\n');
+    server.child.kill('SIGHUP');
+    for (let tries = 0; (await post('added')).status !== 200; tries++) {
+      if (tries > 100) throw new Error(`SIGHUP did not apply the file:\n${server.output()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await post('dropped')).status).toBe(404);
+    const kept = await post('kept');
+    // The queue that stayed kept its messages: this is its second.
+    expect(await kept.json()).toEqual({ id: 2 });
+
+    // A file that cannot be applied leaves the running configuration as it was.
+    writeFileSync(configPath, 'queues: [{ name: "bad name!" }]');
+    server.child.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await post('added')).status).toBe(200);
+    expect(server.output()).toContain('configuration reload failed');
+
+    // And at start, a bad file stops the server with a message naming the problem.
+    await server.kill();
+    const failed = await startServerProcess(env).then(
+      () => 'started',
+      (error: Error) => error.message,
+    );
+    expect(failed).toContain('SWITCHBOARD_CONFIG');
+    expect(failed).toContain('queues.0.name');
+  }, 120_000);
+});
