@@ -1,36 +1,31 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, getTestDatabaseKind, type TestDatabase } from '@switchboard/db/testing';
+import { getTestDatabaseKind } from '@switchboard/db/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ADMIN } from './harness.ts';
-import { type ServerProcess, startServerProcess } from './processes.ts';
+import { processDatabaseEnv, type ServerProcess, startServerProcess } from './processes.ts';
 
 const kind = getTestDatabaseKind();
 
 describe(`SIGHUP re-applies SWITCHBOARD_CONFIG (${kind})`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-hup-'));
   const configPath = join(dir, 'config.yaml');
-  let database: TestDatabase | undefined;
+  let dropDatabase: () => Promise<void> = async () => {};
   let server: ServerProcess | undefined;
 
   afterAll(async () => {
     await server?.kill();
-    await database?.drop().catch(() => {});
+    await dropDatabase();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('adds and removes queues on SIGHUP, keeps the messages of queues that stay, and refuses a bad file at start', async () => {
     // YAML works as well as the Webhook Queue's JSON.
     writeFileSync(configPath, 'queues:\n  - name: kept\n  - name: dropped\n');
-    const env: Record<string, string> = { ADMIN_PASSWORD: ADMIN.password, SWITCHBOARD_CONFIG: configPath };
-    if (kind === 'postgres') {
-      database = await createTestDatabase({ migrate: false });
-      await database.client.close();
-      env.DATABASE_URL = database.url as string;
-    } else {
-      env.DATA_DIR = join(dir, 'data');
-    }
+    const database = await processDatabaseEnv(dir);
+    dropDatabase = database.drop;
+    const env = { ADMIN_PASSWORD: ADMIN.password, SWITCHBOARD_CONFIG: configPath, ...database.env };
     server = await startServerProcess(env);
     const post = (queue: string) => fetch(`${server?.url}/q/${queue}`, { method: 'POST', body: 'x' });
     expect((await post('kept')).status).toBe(200);

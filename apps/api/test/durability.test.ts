@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, getTestDatabaseKind, type TestDatabase } from '@switchboard/db/testing';
+import { getTestDatabaseKind } from '@switchboard/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic } from './harness.ts';
-import { type ServerProcess, startServerProcess } from './processes.ts';
+import { processDatabaseEnv, type ServerProcess, startServerProcess } from './processes.ts';
 
 const kind = getTestDatabaseKind();
 const admin = basic(ADMIN.username, ADMIN.password);
@@ -12,27 +12,19 @@ const admin = basic(ADMIN.username, ADMIN.password);
 describe(`an acknowledged message survives SIGKILL (${kind})`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-kill-'));
   const configPath = join(dir, 'config.json');
-  let database: TestDatabase | undefined;
+  let dropDatabase: () => Promise<void> = async () => {};
   let env: Record<string, string>;
   let server: ServerProcess | undefined;
 
   beforeAll(async () => {
     writeFileSync(configPath, JSON.stringify({ queues: [{ name: 'durable' }] }));
-    env = { ADMIN_PASSWORD: ADMIN.password, SWITCHBOARD_CONFIG: configPath };
-    if (kind === 'postgres') {
-      database = await createTestDatabase({ migrate: false });
-      await database.client.close();
-      env.DATABASE_URL = database.url as string;
-    } else {
-      env.DATA_DIR = join(dir, 'data');
-    }
+    const database = await processDatabaseEnv(dir);
+    dropDatabase = database.drop;
+    env = { ADMIN_PASSWORD: ADMIN.password, SWITCHBOARD_CONFIG: configPath, ...database.env };
   });
   afterAll(async () => {
     await server?.kill('SIGKILL');
-    if (database) {
-      // drop() closes the client first; it is already closed, which it tolerates.
-      await database.drop().catch(() => {});
-    }
+    await dropDatabase();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createTestDatabase, getTestDatabaseKind } from '@switchboard/db/testing';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -70,4 +72,20 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
       return exited;
     },
   };
+}
+
+/**
+ * Settings that point a server process at a database of its own: a fresh Postgres database, or an
+ * embedded-database folder under `dir`. `drop` removes the Postgres one afterwards.
+ */
+export async function processDatabaseEnv(
+  dir: string,
+): Promise<{ env: Record<string, string>; drop: () => Promise<void> }> {
+  if (getTestDatabaseKind() === 'postgres') {
+    const database = await createTestDatabase({ migrate: false });
+    await database.client.close();
+    // drop() closes the client first; it is already closed, which it tolerates.
+    return { env: { DATABASE_URL: database.url as string }, drop: () => database.drop().catch(() => {}) };
+  }
+  return { env: { DATA_DIR: join(dir, 'data') }, drop: async () => {} };
 }

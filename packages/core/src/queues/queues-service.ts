@@ -59,6 +59,19 @@ const queueColumns = {
 
 const toQueue = (row: Record<string, unknown>) => row as unknown as Queue;
 
+/** A definition checked and shaped as the queues row stores it. */
+function parseDefinition(definition: QueueDefinition) {
+  const parsed = queueDefinitionSchema.safeParse(definition);
+  if (!parsed.success) return fail('INVALID', 'The queue is not valid', { fields: toFieldProblems(parsed.error) });
+  const { verification, dedup, ...rest } = parsed.data;
+  return ok({ ...rest, verification: verification as unknown as Record<string, unknown>, dedup: dedup ?? null });
+}
+
+function nameTaken(error: unknown, name: string): Result<Queue> {
+  if (isUniqueViolation(error)) return fail('CONFLICT', `A queue named "${name}" exists`);
+  throw error;
+}
+
 export class QueuesService {
   constructor(private readonly deps: QueuesServiceDeps) {}
 
@@ -89,24 +102,18 @@ export class QueuesService {
     managedBy: 'api' | 'config' = 'api',
   ): Promise<Result<Queue>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can create queues');
-    const parsed = queueDefinitionSchema.safeParse(definition);
-    if (!parsed.success) return fail('INVALID', 'The queue is not valid', { fields: toFieldProblems(parsed.error) });
+    const parsed = parseDefinition(definition);
+    if (!parsed.ok) return parsed;
     try {
       const [row] = await this.deps.db
         .insert(queues)
-        .values({
-          ...parsed.data,
-          verification: parsed.data.verification as never,
-          dedup: parsed.data.dedup ?? null,
-          managedBy,
-        })
+        .values({ ...parsed.value, managedBy })
         .returning(queueColumns);
       await this.announce(row?.id ?? '');
-      this.deps.logger.info({ queue: parsed.data.name, by: actor.user.id }, 'queue created');
+      this.deps.logger.info({ queue: parsed.value.name, by: actor.user.id }, 'queue created');
       return ok(toQueue(row as Record<string, unknown>));
     } catch (error) {
-      if (isUniqueViolation(error)) return fail('CONFLICT', `A queue named "${parsed.data.name}" exists`);
-      throw error;
+      return nameTaken(error, parsed.value.name);
     }
   }
 
@@ -120,28 +127,19 @@ export class QueuesService {
       .where(eq(queues.id, id));
     if (!current) return fail('NOT_FOUND', 'No such queue');
     // Secrets are never shown, so an edit that leaves verification out keeps the current one.
-    const parsed = queueDefinitionSchema.safeParse({
-      ...definition,
-      verification: definition.verification ?? current.verification,
-    });
-    if (!parsed.success) return fail('INVALID', 'The queue is not valid', { fields: toFieldProblems(parsed.error) });
+    const parsed = parseDefinition({ ...definition, verification: definition.verification ?? current.verification });
+    if (!parsed.ok) return parsed;
     try {
       const [row] = await this.deps.db
         .update(queues)
-        .set({
-          ...parsed.data,
-          verification: parsed.data.verification as never,
-          dedup: parsed.data.dedup ?? null,
-          updatedAt: this.deps.clock.now(),
-        })
+        .set({ ...parsed.value, updatedAt: this.deps.clock.now() })
         .where(eq(queues.id, id))
         .returning(queueColumns);
       if (!row) return fail('NOT_FOUND', 'No such queue');
       await this.announce(id);
       return ok(toQueue(row));
     } catch (error) {
-      if (isUniqueViolation(error)) return fail('CONFLICT', `A queue named "${parsed.data.name}" exists`);
-      throw error;
+      return nameTaken(error, parsed.value.name);
     }
   }
 
