@@ -16,7 +16,8 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
     scope.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         const queue = (request.params as { queue?: string }).queue;
-        if (queue) await core.ingest.recordOversized(queue).catch(() => {});
+        if (queue && core.registry.get(queue)?.isAllowed(request.ip))
+          await core.ingest.recordOversized(queue).catch(() => {});
         return reply.code(413).send({ message: `The message is larger than ${maxBodyBytes} bytes`, refresh: false });
       }
       const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;

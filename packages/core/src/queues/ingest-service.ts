@@ -41,10 +41,8 @@ export class IngestService {
       this.deps.logger.warn({ queue: queue.name, ip: request.sourceIp }, 'ingest refused: address not allowed');
       return fail('FORBIDDEN', 'This address may not post to this queue');
     }
-    if (queue.maxMessageSize !== null && request.body.length > queue.maxMessageSize) {
-      await this.recordRefusedMessage(queue);
-      return fail('TOO_LARGE', `The message is larger than this queue's limit of ${queue.maxMessageSize} bytes`);
-    }
+    // Verified before the size is judged: only a genuine message that is too large means the
+    // queue's clients missed something, so only that one sends them to refresh.
     const headers = flattenHeaders(request.headers);
     const verified = verifyInbound(
       queue.verification,
@@ -54,6 +52,12 @@ export class IngestService {
     if (!verified.ok) {
       this.deps.logger.warn({ queue: queue.name, ip: request.sourceIp, reason: verified.reason }, 'ingest refused');
       return fail('UNAUTHENTICATED', `Verification failed: ${verified.reason}`);
+    }
+    if (queue.maxMessageSize !== null && request.body.length > queue.maxMessageSize) {
+      await this.recordRefusedMessage(queue).catch((err) =>
+        this.deps.logger.error({ err, queue: queue.name }, 'could not mark clients for refresh'),
+      );
+      return fail('TOO_LARGE', `The message is larger than this queue's limit of ${queue.maxMessageSize} bytes`);
     }
     try {
       const written = await this.deps.writer.write({
@@ -110,6 +114,6 @@ function storedHeaders(headers: Record<string, string>, queue: CompiledQueue): R
 
 function dedupKeyFor(queue: CompiledQueue, body: Buffer, headers: Record<string, string>): string | null {
   if (!queue.dedup) return null;
-  if ('header' in queue.dedup) return headers[queue.dedup.header] ?? null;
+  if ('header' in queue.dedup) return headers[queue.dedup.header] || null;
   return createHash('sha256').update(body).digest('hex');
 }
