@@ -20,6 +20,7 @@ export * from './auth/passwords.ts';
 export * from './auth/principal.ts';
 export * from './config/config-file.ts';
 export * from './config/config-service.ts';
+export * from './delivery/retry-policy.ts';
 export * from './delivery/ssrf-guard.ts';
 export * from './queues/clients-service.ts';
 export * from './queues/ingest-service.ts';
