@@ -1,6 +1,7 @@
 import type { Database } from '@switchboard/db';
 import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
 import { ConfigService } from './config/config-service.ts';
+import { EventTypesService } from './events/event-types-service.ts';
 import { ClientsService } from './queues/clients-service.ts';
 import { IngestService } from './queues/ingest-service.ts';
 import { MessageStreams } from './queues/message-stream.ts';
@@ -22,6 +23,8 @@ export * from './config/config-file.ts';
 export * from './config/config-service.ts';
 export * from './delivery/retry-policy.ts';
 export * from './delivery/ssrf-guard.ts';
+export * from './events/event-types-service.ts';
+export * from './events/json-schema.ts';
 export * from './queues/clients-service.ts';
 export * from './queues/ingest-service.ts';
 export * from './queues/message-stream.ts';
@@ -65,6 +68,7 @@ export interface Core {
   writer: MessageWriter;
   config: ConfigService;
   streams: MessageStreams;
+  eventTypes: EventTypesService;
   /** Removes messages older than their queue's retention age; run periodically. */
   sweepRetention(): Promise<number>;
 }
@@ -88,6 +92,7 @@ export function createCore(deps: CoreDeps): Core {
     writer,
     config: new ConfigService({ ...shared, queues, readSource: deps.readConfig }),
     streams: new MessageStreams({ ...shared, pubsub, queues }),
+    eventTypes: new EventTypesService(shared),
     sweepRetention: () => sweepRetention(shared),
   };
 }

@@ -9,6 +9,7 @@ import './schema/session/session.ts';
 import './schema/queue/message.ts';
 import './schema/queue/queue.ts';
 import './schema/client/client.ts';
+import './schema/event-type/event-type.ts';
 
 export const schema = builder.toSchema();
 

@@ -1,0 +1,126 @@
+import { type Database, eventTypes } from '@switchboard/db';
+import { asc, eq, isNull } from 'drizzle-orm';
+import { isAdmin, type Principal } from '../auth/principal.ts';
+import type { Clock } from '../shared/clock.ts';
+import { isUniqueViolation } from '../shared/db-errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import { checkSchema, validateAgainst } from './json-schema.ts';
+
+export interface EventType {
+  id: string;
+  name: string;
+  description: string | null;
+  schema: Record<string, unknown> | null;
+  archivedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface EventTypeInput {
+  name: string;
+  description?: string | null;
+  schema?: Record<string, unknown> | null;
+}
+
+/** Dot-separated lower-case words: `invoice.paid`, `subscription.disabled`, `measure`. */
+export const EVENT_TYPE_NAME = /^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$/;
+
+const columns = {
+  id: eventTypes.id,
+  name: eventTypes.name,
+  description: eventTypes.description,
+  schema: eventTypes.schema,
+  archivedAt: eventTypes.archivedAt,
+  createdAt: eventTypes.createdAt,
+  updatedAt: eventTypes.updatedAt,
+};
+
+export class EventTypesService {
+  constructor(private readonly deps: { db: Database; clock: Clock; logger: Logger }) {}
+
+  /** Every signed-in user may see the types (they subscribe to them); archived ones on request. */
+  async list(_actor: Principal, options: { includeArchived?: boolean } = {}): Promise<Result<EventType[]>> {
+    const rows = await this.deps.db
+      .select(columns)
+      .from(eventTypes)
+      .where(options.includeArchived ? undefined : isNull(eventTypes.archivedAt))
+      .orderBy(asc(eventTypes.name));
+    return ok(rows);
+  }
+
+  async get(_actor: Principal, name: string): Promise<Result<EventType>> {
+    const [row] = await this.deps.db.select(columns).from(eventTypes).where(eq(eventTypes.name, name));
+    return row ? ok(row) : fail('NOT_FOUND', `No event type named "${name}"`);
+  }
+
+  async create(actor: Principal, input: EventTypeInput): Promise<Result<EventType>> {
+    if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can create event types');
+    const problem = this.checkInput(input);
+    if (problem) return problem;
+    try {
+      const [row] = await this.deps.db
+        .insert(eventTypes)
+        .values({ name: input.name, description: input.description ?? null, schema: input.schema ?? null })
+        .returning(columns);
+      this.deps.logger.info({ eventType: input.name, by: actor.user.id }, 'event type created');
+      return ok(row as EventType);
+    } catch (error) {
+      if (isUniqueViolation(error)) return fail('CONFLICT', `An event type named "${input.name}" exists`);
+      throw error;
+    }
+  }
+
+  /** Changes the description and schema; the name is the type's identity and stays. */
+  async update(actor: Principal, name: string, input: Omit<EventTypeInput, 'name'>): Promise<Result<EventType>> {
+    if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change event types');
+    const problem = this.checkInput({ name, ...input });
+    if (problem) return problem;
+    const [row] = await this.deps.db
+      .update(eventTypes)
+      .set({ description: input.description ?? null, schema: input.schema ?? null, updatedAt: this.deps.clock.now() })
+      .where(eq(eventTypes.name, name))
+      .returning(columns);
+    return row ? ok(row) : fail('NOT_FOUND', `No event type named "${name}"`);
+  }
+
+  /** Archived types refuse new events; `archived: false` brings one back. */
+  async setArchived(actor: Principal, name: string, archived: boolean): Promise<Result<EventType>> {
+    if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can archive event types');
+    const now = this.deps.clock.now();
+    const [row] = await this.deps.db
+      .update(eventTypes)
+      .set({ archivedAt: archived ? now : null, updatedAt: now })
+      .where(eq(eventTypes.name, name))
+      .returning(columns);
+    return row ? ok(row) : fail('NOT_FOUND', `No event type named "${name}"`);
+  }
+
+  /** Whether a payload may be published as this type: it exists, is not archived, and fits its schema. */
+  async checkPayload(name: string, payload: unknown): Promise<Result<EventType>> {
+    const [row] = await this.deps.db.select(columns).from(eventTypes).where(eq(eventTypes.name, name));
+    if (!row) return fail('NOT_FOUND', `No event type named "${name}"`);
+    if (row.archivedAt) return fail('CONFLICT', `The event type "${name}" is archived and takes no new events`);
+    if (row.schema) {
+      const problems = validateAgainst(row.schema, payload);
+      if (problems.length > 0) {
+        return fail('INVALID', `The payload does not match the schema of "${name}"`, {
+          fields: problems.map((p) => ({ path: `payload${p.path === '/' ? '' : p.path}`, message: p.message })),
+        });
+      }
+    }
+    return ok(row);
+  }
+
+  private checkInput(input: EventTypeInput): Result<never> | null {
+    const fields: Array<{ path: string; message: string }> = [];
+    if (!EVENT_TYPE_NAME.test(input.name) || input.name.length > 200) {
+      fields.push({ path: 'name', message: 'must be dot-separated lower-case words, such as invoice.paid' });
+    }
+    if (input.schema) {
+      const problem = checkSchema(input.schema);
+      if (problem) fields.push({ path: 'schema', message: `is not a valid JSON Schema: ${problem}` });
+    }
+    return fields.length > 0 ? fail('INVALID', 'The event type is not valid', { fields }) : null;
+  }
+}
