@@ -21,6 +21,8 @@ export * from './auth/passwords.ts';
 export * from './auth/principal.ts';
 export * from './config/config-file.ts';
 export * from './config/config-service.ts';
+export * from './delivery/patterns.ts';
+export * from './delivery/payload-filter.ts';
 export * from './delivery/retry-policy.ts';
 export * from './delivery/ssrf-guard.ts';
 export * from './events/event-types-service.ts';
