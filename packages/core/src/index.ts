@@ -1,6 +1,7 @@
 import type { Database } from '@switchboard/db';
 import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
 import { ConfigService } from './config/config-service.ts';
+import { SubscriptionsService } from './delivery/subscriptions-service.ts';
 import { EventTypesService } from './events/event-types-service.ts';
 import { ClientsService } from './queues/clients-service.ts';
 import { IngestService } from './queues/ingest-service.ts';
@@ -25,6 +26,8 @@ export * from './delivery/patterns.ts';
 export * from './delivery/payload-filter.ts';
 export * from './delivery/retry-policy.ts';
 export * from './delivery/ssrf-guard.ts';
+export * from './delivery/subscription-definition.ts';
+export * from './delivery/subscriptions-service.ts';
 export * from './events/event-types-service.ts';
 export * from './events/json-schema.ts';
 export * from './queues/clients-service.ts';
@@ -71,6 +74,7 @@ export interface Core {
   config: ConfigService;
   streams: MessageStreams;
   eventTypes: EventTypesService;
+  subscriptions: SubscriptionsService;
   /** Removes messages older than their queue's retention age; run periodically. */
   sweepRetention(): Promise<number>;
 }
@@ -95,6 +99,7 @@ export function createCore(deps: CoreDeps): Core {
     config: new ConfigService({ ...shared, queues, readSource: deps.readConfig }),
     streams: new MessageStreams({ ...shared, pubsub, queues }),
     eventTypes: new EventTypesService(shared),
+    subscriptions: new SubscriptionsService(shared),
     sweepRetention: () => sweepRetention(shared),
   };
 }

@@ -5,4 +5,5 @@ export * from './messages.ts';
 export * from './queue-listeners.ts';
 export * from './queues.ts';
 export * from './sessions.ts';
+export * from './subscriptions.ts';
 export * from './users.ts';

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { isValidPattern } from './patterns.ts';
+import { checkFilter } from './payload-filter.ts';
+
+/** Headers a subscription may not set: the signature's own, and what HTTP itself manages. */
+const RESERVED_HEADERS = new Set([
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'content-length',
+  'content-type',
+  'host',
+  'connection',
+  'transfer-encoding',
+]);
+
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
+
+export const signingSchema = z.discriminatedUnion('scheme', [
+  z.object({ scheme: z.literal('standard-webhooks') }),
+  z.object({
+    scheme: z.literal('hmac'),
+    header: headerName.default('X-Signature'),
+    algorithm: z.enum(['sha1', 'sha256', 'sha512']).default('sha256'),
+    encoding: z.enum(['hex', 'base64']).default('hex'),
+    prefix: z.string().max(32).default(''),
+  }),
+]);
+export type Signing = z.infer<typeof signingSchema>;
+
+export const retryPolicySchema = z
+  .object({
+    scheduleMs: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(0)
+          .max(7 * 86_400_000),
+      )
+      .min(1)
+      .max(50)
+      .optional(),
+    maxAttempts: z.number().int().min(1).max(50).optional(),
+    maxTotalMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86_400_000)
+      .optional(),
+  })
+  .strict();
+
+export const subscriptionDefinitionSchema = z.object({
+  name: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$/,
+      'must be 1 to 100 letters, digits, spaces, dots, dashes or underscores',
+    ),
+  description: z.string().max(1000).nullable().optional(),
+  url: z
+    .string()
+    .max(2048)
+    .refine((value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '';
+      } catch {
+        return false;
+      }
+    }, 'must be an http(s) URL without credentials in it'),
+  eventTypes: z
+    .array(z.string().refine(isValidPattern, 'is not an event-type pattern such as invoice.paid, invoice.* or *'))
+    .min(1, 'must name at least one event type or pattern'),
+  filter: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .optional()
+    .superRefine((filter, ctx) => {
+      if (!filter) return;
+      for (const problem of checkFilter(filter))
+        ctx.addIssue({ code: 'custom', message: `${problem.path}: ${problem.message}` });
+    }),
+  headers: z
+    .record(headerName, z.string().max(4096))
+    .default({})
+    .refine((headers) => Object.keys(headers).every((h) => !RESERVED_HEADERS.has(h.toLowerCase())), {
+      message: `may not set ${[...RESERVED_HEADERS].join(', ')}`,
+    }),
+  signing: signingSchema.default({ scheme: 'standard-webhooks' }),
+  secret: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
+  timeoutMs: z.number().int().min(100).max(60_000).default(15_000),
+  retryPolicy: retryPolicySchema.default({}),
+  rateLimitPerSecond: z.number().int().min(1).max(100_000).nullable().optional(),
+  mode: z.enum(['async', 'blocking']).default('async'),
+});
+
+export type SubscriptionDefinition = z.input<typeof subscriptionDefinitionSchema>;

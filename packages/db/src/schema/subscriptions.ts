@@ -1,0 +1,45 @@
+import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { timestamps } from './columns.ts';
+import { users } from './users.ts';
+
+/** A user's endpoint: where events of the matching types are delivered, signed, and how. */
+export const subscriptions = pgTable(
+  'subscriptions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    description: text('description'),
+    url: text('url').notNull(),
+    /** Event-type patterns: `invoice.paid`, `invoice.*`, `*`. */
+    eventTypes: text('event_types').array().notNull(),
+    /** A payload filter (core's PayloadFilter); null delivers every matching event. */
+    filter: jsonb('filter').$type<Record<string, unknown>>(),
+    headers: jsonb('headers').$type<Record<string, string>>().notNull().default({}),
+    /** `{"scheme": "standard-webhooks"}` or `{"scheme": "hmac", "header", "algorithm", "encoding", "prefix"}`. */
+    signing: jsonb('signing').$type<Record<string, unknown>>().notNull(),
+    /** The signing secret (`whsec_...` for Standard Webhooks); needed in clear to sign. */
+    secret: text('secret').notNull(),
+    /** After a rotation, the old secret also signs until it expires. */
+    previousSecret: text('previous_secret'),
+    previousSecretExpiresAt: timestamp('previous_secret_expires_at', { withTimezone: true, mode: 'date' }),
+    timeoutMs: integer('timeout_ms').notNull().default(15_000),
+    /** core's RetryPolicy: scheduleMs, maxAttempts, maxTotalMs. */
+    retryPolicy: jsonb('retry_policy').$type<Record<string, unknown>>().notNull().default({}),
+    rateLimitPerSecond: integer('rate_limit_per_second'),
+    mode: text('mode').$type<'async' | 'blocking'>().notNull().default('async'),
+    enabled: boolean('enabled').notNull().default(true),
+    disabledReason: text('disabled_reason'),
+    disabledAt: timestamp('disabled_at', { withTimezone: true, mode: 'date' }),
+    consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+    lastSuccessAt: timestamp('last_success_at', { withTimezone: true, mode: 'date' }),
+    managedBy: text('managed_by').$type<'api' | 'config'>().notNull().default('api'),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('subscriptions_user_name_idx').on(t.userId, t.name),
+    index('subscriptions_enabled_idx').on(t.enabled),
+  ],
+);
