@@ -35,6 +35,8 @@ export async function createSwitchboard(options: {
   logger: Logger;
   database?: DatabaseClient;
   core?: Parameters<typeof createCore>[0]['auth'];
+  /** Tests give their own resolver or sender. */
+  delivery?: Parameters<typeof createCore>[0]['delivery'];
 }): Promise<Switchboard> {
   const { env, logger } = options;
   const database = options.database ?? (await openDatabase(env));
@@ -45,6 +47,11 @@ export async function createSwitchboard(options: {
     pubsub: database,
     auth: options.core,
     readConfig: configPath ? () => readFile(configPath, 'utf8') : undefined,
+    delivery: {
+      allowedNetworks: env.DELIVERY_ALLOWED_NETWORKS,
+      worker: { concurrency: env.DELIVERY_CONCURRENCY },
+      ...options.delivery,
+    },
   });
 
   const bootstrap = await core.users.bootstrapAdmin({ username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD });
@@ -68,6 +75,8 @@ export async function createSwitchboard(options: {
   }
   await core.registry.start();
   await core.streams.start();
+  // `api` processes leave deliveries to `worker` processes; `all` does both.
+  await core.start({ worker: env.ROLE !== 'api' });
 
   const app = await buildServer({ core, database, env, logger, role: env.ROLE, startedAt: new Date() });
   // Housekeeping that no request triggers: expired sessions and messages past their queue's age.
@@ -90,6 +99,7 @@ export async function createSwitchboard(options: {
       await app.close();
       // Requests are finished; what they handed the writer is committed before the database goes.
       await core.writer.drain();
+      await core.stop();
       await core.streams.stop();
       await core.registry.stop();
       if (!options.database) await database.close();

@@ -76,6 +76,16 @@ export const envSchema = z.object({
       .max(100 * 1024 * 1024, 'must be at most 104857600 (100 MiB)')
       .default(10 * 1024 * 1024),
   ),
+  /** Delivery requests a worker process has in flight at once. */
+  DELIVERY_CONCURRENCY: z.preprocess(
+    blankAsUnset,
+    z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be between 1 and 1000')
+      .max(1000, 'must be between 1 and 1000')
+      .default(64),
+  ),
   SHUTDOWN_TIMEOUT_MS: z.preprocess(
     blankAsUnset,
     z.coerce

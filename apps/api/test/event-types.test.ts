@@ -72,7 +72,7 @@ describe('event types', () => {
   it('members see the types but cannot create, change or archive them', async () => {
     const member = await factories(server.core).user();
     const seen = await gql(server, '{ eventTypes { name } }', { authorization: member.authorization });
-    expect(seen.body.data?.eventTypes).toEqual([{ name: 'invoice.paid' }]);
+    expect(seen.body.data?.eventTypes).toEqual([{ name: 'invoice.paid' }, { name: 'subscription.disabled' }]);
     const created = await gql(server, CREATE, {
       authorization: member.authorization,
       variables: { input: { name: 'member.made' } },

@@ -1,8 +1,17 @@
 import type { Database } from '@switchboard/db';
 import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
+import { systemPrincipal } from './auth/principal.ts';
 import { ConfigService } from './config/config-service.ts';
+import { DeliveriesService } from './delivery/deliveries-service.ts';
+import { DeliveryUpdates } from './delivery/delivery-updates.ts';
+import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/delivery-worker.ts';
+import { createHttpSender, type HttpSender } from './delivery/http-sender.ts';
+import { type ResolveAll, SsrfGuard } from './delivery/ssrf-guard.ts';
+import { SubscriptionMatcher } from './delivery/subscription-matcher.ts';
 import { SubscriptionsService } from './delivery/subscriptions-service.ts';
+import { EventPublisher } from './events/event-publisher.ts';
 import { EventTypesService } from './events/event-types-service.ts';
+import { EventsService } from './events/events-service.ts';
 import { ClientsService } from './queues/clients-service.ts';
 import { IngestService } from './queues/ingest-service.ts';
 import { MessageStreams } from './queues/message-stream.ts';
@@ -22,13 +31,24 @@ export * from './auth/passwords.ts';
 export * from './auth/principal.ts';
 export * from './config/config-file.ts';
 export * from './config/config-service.ts';
+export * from './delivery/deliveries-service.ts';
+export * from './delivery/delivery-attempt.ts';
+export * from './delivery/delivery-store.ts';
+export * from './delivery/delivery-updates.ts';
+export * from './delivery/delivery-worker.ts';
+export * from './delivery/http-sender.ts';
 export * from './delivery/patterns.ts';
 export * from './delivery/payload-filter.ts';
 export * from './delivery/retry-policy.ts';
+export * from './delivery/signing.ts';
 export * from './delivery/ssrf-guard.ts';
 export * from './delivery/subscription-definition.ts';
+export * from './delivery/subscription-matcher.ts';
 export * from './delivery/subscriptions-service.ts';
+export * from './events/event-publisher.ts';
+export * from './events/event-record.ts';
 export * from './events/event-types-service.ts';
+export * from './events/events-service.ts';
 export * from './events/json-schema.ts';
 export * from './queues/clients-service.ts';
 export * from './queues/ingest-service.ts';
@@ -60,6 +80,15 @@ export interface CoreDeps {
   writer?: MessageWriterOptions;
   /** Reads the declarative config file, when there is one. */
   readConfig?: () => Promise<string | null>;
+  delivery?: {
+    /** CIDRs that outbound requests may reach although private (DELIVERY_ALLOWED_NETWORKS). */
+    allowedNetworks?: readonly string[];
+    /** How host names are resolved (tests give their own); the system resolver otherwise. */
+    resolve?: ResolveAll;
+    /** The outbound HTTP client; one that checks every address with the SSRF guard otherwise. */
+    sender?: HttpSender;
+    worker?: DeliveryWorkerOptions;
+  };
 }
 
 export interface Core {
@@ -75,6 +104,17 @@ export interface Core {
   streams: MessageStreams;
   eventTypes: EventTypesService;
   subscriptions: SubscriptionsService;
+  guard: SsrfGuard;
+  sender: HttpSender;
+  matcher: SubscriptionMatcher;
+  publisher: EventPublisher;
+  events: EventsService;
+  deliveries: DeliveriesService;
+  deliveryUpdates: DeliveryUpdates;
+  worker: DeliveryWorker;
+  /** Listeners that keep caches and streams current; `worker` also starts sending deliveries. */
+  start(options: { worker: boolean }): Promise<void>;
+  stop(): Promise<void>;
   /** Removes messages older than their queue's retention age; run periodically. */
   sweepRetention(): Promise<number>;
 }
@@ -87,6 +127,45 @@ export function createCore(deps: CoreDeps): Core {
   const registry = new QueueRegistry({ ...shared, pubsub });
   const writer = new MessageWriter(shared, deps.writer);
   const queues = new QueuesService({ ...shared, pubsub, registry });
+  const guard = new SsrfGuard(deps.delivery?.allowedNetworks ?? [], deps.delivery?.resolve);
+  const sender = deps.delivery?.sender ?? createHttpSender(guard);
+  const matcher = new SubscriptionMatcher({ ...shared, pubsub });
+  const eventTypes = new EventTypesService(shared);
+  // The worker, once built, is woken at once by publishes in this process (others hear NOTIFY).
+  let worker: DeliveryWorker | undefined;
+  const wakeWorker = () => worker?.wake();
+  const subscriptions = new SubscriptionsService({ ...shared, pubsub, guard, onChange: () => matcher.invalidate() });
+  const publisher = new EventPublisher({ ...shared, eventTypes, matcher, sender, onDeliveriesDue: wakeWorker });
+  worker = new DeliveryWorker(
+    {
+      ...shared,
+      pubsub,
+      sender,
+      onSubscriptionsDisabled: async (disabled) => {
+        await subscriptions.changed();
+        for (const { subscriptionId, reason } of disabled) {
+          const found = await subscriptions.find(systemPrincipal, subscriptionId);
+          if (!found) continue;
+          const published = await publisher.publishSystem(
+            'subscription.disabled',
+            {
+              subscriptionId,
+              name: found.name,
+              url: found.url,
+              reason,
+              disabledAt: (found.disabledAt ?? shared.clock.now()).toISOString(),
+            },
+            found.userId,
+          );
+          if (!published.ok) shared.logger.warn({ error: published.error }, 'subscription.disabled not published');
+        }
+      },
+    },
+    deps.delivery?.worker,
+  );
+  const deliveries = new DeliveriesService({ ...shared, pubsub, subscriptions, onDeliveriesDue: wakeWorker });
+  const deliveryUpdates = new DeliveryUpdates({ ...shared, pubsub, subscriptions });
+  let workerStarted = false;
   return {
     users: new UsersService(shared),
     tokens,
@@ -98,8 +177,30 @@ export function createCore(deps: CoreDeps): Core {
     writer,
     config: new ConfigService({ ...shared, queues, readSource: deps.readConfig }),
     streams: new MessageStreams({ ...shared, pubsub, queues }),
-    eventTypes: new EventTypesService(shared),
-    subscriptions: new SubscriptionsService(shared),
+    eventTypes,
+    subscriptions,
+    guard,
+    sender,
+    matcher,
+    publisher,
+    events: new EventsService({ ...shared, matcher, subscriptions, onDeliveriesDue: wakeWorker }),
+    deliveries,
+    deliveryUpdates,
+    worker,
+    async start(options) {
+      await matcher.start();
+      await deliveryUpdates.start();
+      if (options.worker) {
+        await worker.start();
+        workerStarted = true;
+      }
+    },
+    async stop() {
+      if (workerStarted) await worker.stop();
+      await deliveryUpdates.stop();
+      await matcher.stop();
+      await sender.close();
+    },
     sweepRetention: () => sweepRetention(shared),
   };
 }

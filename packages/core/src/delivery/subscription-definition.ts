@@ -16,6 +16,9 @@ const RESERVED_HEADERS = new Set([
 
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
 
+export const DEFAULT_DISABLE_AFTER_FAILURES = 100;
+export const DEFAULT_DISABLE_AFTER_MS = 5 * 86_400_000;
+
 export const signingSchema = z.discriminatedUnion('scheme', [
   z.object({ scheme: z.literal('standard-webhooks') }),
   z.object({
@@ -89,11 +92,22 @@ export const subscriptionDefinitionSchema = z.object({
       message: `may not set ${[...RESERVED_HEADERS].join(', ')}`,
     }),
   signing: signingSchema.default({ scheme: 'standard-webhooks' }),
-  secret: z.string().min(16, 'must be at least 16 characters').max(512).optional(),
+  /** Generated when left out; shorter than 16 characters only from a config file (servo-webhooks' `s3cr3t`). */
+  secret: z.string().min(1, 'must not be empty').max(512).optional(),
   timeoutMs: z.number().int().min(100).max(60_000).default(15_000),
   retryPolicy: retryPolicySchema.default({}),
   rateLimitPerSecond: z.number().int().min(1).max(100_000).nullable().optional(),
   mode: z.enum(['async', 'blocking']).default('async'),
+  /** Disable after this many deliveries in a row failed for good; null: never for that reason. */
+  disableAfterFailures: z.number().int().min(1).max(1_000_000).nullable().default(DEFAULT_DISABLE_AFTER_FAILURES),
+  /** Disable once failing this long without a success; null: never for that reason. */
+  disableAfterMs: z
+    .number()
+    .int()
+    .min(60_000)
+    .max(365 * 86_400_000)
+    .nullable()
+    .default(DEFAULT_DISABLE_AFTER_MS),
 });
 
 export type SubscriptionDefinition = z.input<typeof subscriptionDefinitionSchema>;

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { type Database, subscriptions } from '@switchboard/db';
+import { isIP } from 'node:net';
+import { type Database, deliveries, subscriptions } from '@switchboard/db';
 import { and, asc, eq } from 'drizzle-orm';
 import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
 import { toFieldProblems } from '../queues/queue-definition.ts';
@@ -7,70 +7,40 @@ import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import type { PayloadFilter } from './payload-filter.ts';
-import type { RetryPolicy } from './retry-policy.ts';
-import { type Signing, type SubscriptionDefinition, subscriptionDefinitionSchema } from './subscription-definition.ts';
+import { normaliseSecret } from './signing.ts';
+import type { SsrfGuard } from './ssrf-guard.ts';
+import { type SubscriptionDefinition, subscriptionDefinitionSchema } from './subscription-definition.ts';
+import {
+  generateSigningSecret,
+  type Subscription,
+  subscriptionColumns,
+  toSubscription,
+} from './subscription-record.ts';
 
-export interface Subscription {
-  id: string;
-  userId: string;
-  name: string;
-  description: string | null;
-  url: string;
-  eventTypes: string[];
-  filter: PayloadFilter | null;
-  headers: Record<string, string>;
-  signing: Signing;
-  timeoutMs: number;
-  retryPolicy: RetryPolicy;
-  rateLimitPerSecond: number | null;
-  mode: 'async' | 'blocking';
-  enabled: boolean;
-  disabledReason: string | null;
-  disabledAt: Date | null;
-  consecutiveFailures: number;
-  lastSuccessAt: Date | null;
-  previousSecretExpiresAt: Date | null;
-  createdAt: Date;
-  updatedAt: Date;
+export * from './subscription-record.ts';
+
+const MIN_API_SECRET_LENGTH = 16;
+
+export interface SubscriptionsServiceDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  pubsub: PubSub;
+  guard: SsrfGuard;
+  /** Told of every change, so that publishing matches against what is stored now. */
+  onChange?: () => void;
 }
 
-/** Everything but the secrets, which are shown only when made (creation, rotation). */
-const columns = {
-  id: subscriptions.id,
-  userId: subscriptions.userId,
-  name: subscriptions.name,
-  description: subscriptions.description,
-  url: subscriptions.url,
-  eventTypes: subscriptions.eventTypes,
-  filter: subscriptions.filter,
-  headers: subscriptions.headers,
-  signing: subscriptions.signing,
-  timeoutMs: subscriptions.timeoutMs,
-  retryPolicy: subscriptions.retryPolicy,
-  rateLimitPerSecond: subscriptions.rateLimitPerSecond,
-  mode: subscriptions.mode,
-  enabled: subscriptions.enabled,
-  disabledReason: subscriptions.disabledReason,
-  disabledAt: subscriptions.disabledAt,
-  consecutiveFailures: subscriptions.consecutiveFailures,
-  lastSuccessAt: subscriptions.lastSuccessAt,
-  previousSecretExpiresAt: subscriptions.previousSecretExpiresAt,
-  createdAt: subscriptions.createdAt,
-  updatedAt: subscriptions.updatedAt,
-};
-
-const toSubscription = (row: Record<string, unknown>) => row as unknown as Subscription;
-
-/** `whsec_` and 24 random bytes in base64, as Standard Webhooks and Svix libraries expect. */
-export function generateSigningSecret(signing: Signing): string {
-  const bytes = randomBytes(24).toString('base64');
-  return signing.scheme === 'standard-webhooks' ? `whsec_${bytes}` : bytes;
+export interface CreateOptions {
+  /** An admin (or the system) creating for someone else. */
+  userId?: string;
+  managedBy?: 'api' | 'config';
 }
 
 export class SubscriptionsService {
-  constructor(private readonly deps: { db: Database; clock: Clock; logger: Logger }) {}
+  constructor(private readonly deps: SubscriptionsServiceDeps) {}
 
   async list(actor: Principal, options: { allUsers?: boolean } = {}): Promise<Result<Subscription[]>> {
     if (!hasScope(actor, 'subscriptions:read') && !hasScope(actor, 'subscriptions:write')) {
@@ -78,7 +48,7 @@ export class SubscriptionsService {
     }
     if (options.allUsers && !isAdmin(actor)) return fail('FORBIDDEN', "Only admins can see everyone's subscriptions");
     const rows = await this.deps.db
-      .select(columns)
+      .select(subscriptionColumns)
       .from(subscriptions)
       .where(options.allUsers ? undefined : eq(subscriptions.userId, actor.user.id))
       .orderBy(asc(subscriptions.name));
@@ -86,6 +56,9 @@ export class SubscriptionsService {
   }
 
   async get(actor: Principal, id: string): Promise<Result<Subscription>> {
+    if (!hasScope(actor, 'subscriptions:read') && !hasScope(actor, 'subscriptions:write')) {
+      return fail('FORBIDDEN', 'Reading subscriptions needs the subscriptions:read scope');
+    }
     const row = await this.find(actor, id);
     return row ? ok(row) : fail('NOT_FOUND', 'No such subscription');
   }
@@ -93,81 +66,110 @@ export class SubscriptionsService {
   async create(
     actor: Principal,
     definition: SubscriptionDefinition,
-    options: { userId?: string } = {},
+    options: CreateOptions = {},
   ): Promise<Result<{ subscription: Subscription; secret: string }>> {
-    const denied = this.checkWrite(actor, options.userId ?? actor.user.id);
+    const owner = options.userId ?? actor.user.id;
+    const denied = this.checkWrite(actor, owner);
     if (denied) return denied;
-    const parsed = subscriptionDefinitionSchema.safeParse(definition);
-    if (!parsed.success)
-      return fail('INVALID', 'The subscription is not valid', { fields: toFieldProblems(parsed.error) });
-    const { secret: given, ...data } = parsed.data;
-    const secret = given ?? generateSigningSecret(data.signing);
+    const parsed = this.parse(definition, options.managedBy === 'config');
+    if (!parsed.ok) return parsed;
+    const { secret: given, ...data } = parsed.value;
+    const secret = given ? normaliseSecret(data.signing, given) : generateSigningSecret(data.signing);
     try {
       const [row] = await this.deps.db
         .insert(subscriptions)
-        .values({ ...data, filter: data.filter ?? null, userId: options.userId ?? actor.user.id, secret })
-        .returning(columns);
+        .values({ ...data, filter: data.filter ?? null, userId: owner, secret, managedBy: options.managedBy ?? 'api' })
+        .returning(subscriptionColumns);
       this.deps.logger.info({ subscription: data.name, url: data.url, by: actor.user.id }, 'subscription created');
+      await this.changed();
       return ok({ subscription: toSubscription(row as Record<string, unknown>), secret });
     } catch (error) {
-      if (isUniqueViolation(error)) return fail('CONFLICT', `You already have a subscription named "${data.name}"`);
+      if (isUniqueViolation(error)) return fail('CONFLICT', `A subscription named "${data.name}" exists for this user`);
       throw error;
     }
   }
 
-  /** Replaces the definition; the secret stays (see rotateSecret). */
-  async update(actor: Principal, id: string, definition: SubscriptionDefinition): Promise<Result<Subscription>> {
+  /** Replaces the definition; the secret stays (see rotateSecret) unless the definition gives one. */
+  async update(
+    actor: Principal,
+    id: string,
+    definition: SubscriptionDefinition,
+    options: { managedBy?: 'api' | 'config' } = {},
+  ): Promise<Result<Subscription>> {
     const current = await this.find(actor, id);
     if (!current) return fail('NOT_FOUND', 'No such subscription');
     const denied = this.checkWrite(actor, current.userId);
     if (denied) return denied;
-    const parsed = subscriptionDefinitionSchema.safeParse(definition);
-    if (!parsed.success)
-      return fail('INVALID', 'The subscription is not valid', { fields: toFieldProblems(parsed.error) });
-    const { secret: _ignored, ...data } = parsed.data;
+    const parsed = this.parse(definition, options.managedBy === 'config');
+    if (!parsed.ok) return parsed;
+    const { secret: given, ...data } = parsed.value;
     try {
       const [row] = await this.deps.db
         .update(subscriptions)
-        .set({ ...data, filter: data.filter ?? null, updatedAt: this.deps.clock.now() })
+        .set({
+          ...data,
+          filter: data.filter ?? null,
+          ...(given ? { secret: normaliseSecret(data.signing, given) } : {}),
+          ...(options.managedBy ? { managedBy: options.managedBy } : {}),
+          updatedAt: this.deps.clock.now(),
+        })
         .where(eq(subscriptions.id, id))
-        .returning(columns);
+        .returning(subscriptionColumns);
+      await this.changed();
       return row ? ok(toSubscription(row)) : fail('NOT_FOUND', 'No such subscription');
     } catch (error) {
-      if (isUniqueViolation(error)) return fail('CONFLICT', `A subscription named "${data.name}" exists`);
+      if (isUniqueViolation(error)) return fail('CONFLICT', `A subscription named "${data.name}" exists for this user`);
       throw error;
     }
   }
 
+  /** Deletes the subscription with its deliveries and their attempts. */
   async delete(actor: Principal, id: string): Promise<Result<Subscription>> {
     const current = await this.find(actor, id);
     if (!current) return fail('NOT_FOUND', 'No such subscription');
     const denied = this.checkWrite(actor, current.userId);
     if (denied) return denied;
     await this.deps.db.delete(subscriptions).where(eq(subscriptions.id, id));
+    await this.changed();
     return ok(current);
   }
 
-  /** Disables with a reason, or enables again (which also clears the failure count). */
+  /**
+   * Disables with a reason (its pending deliveries fail with that reason, to be recovered later),
+   * or enables again, which also forgets the failures that counted towards disabling it.
+   */
   async setEnabled(actor: Principal, id: string, enabled: boolean, reason?: string): Promise<Result<Subscription>> {
     const current = await this.find(actor, id);
     if (!current) return fail('NOT_FOUND', 'No such subscription');
     const denied = this.checkWrite(actor, current.userId);
     if (denied) return denied;
     const now = this.deps.clock.now();
-    const [row] = await this.deps.db
-      .update(subscriptions)
-      .set(
-        enabled
-          ? { enabled: true, disabledReason: null, disabledAt: null, consecutiveFailures: 0, updatedAt: now }
-          : {
-              enabled: false,
-              disabledReason: reason ?? `disabled by ${actor.user.username}`,
-              disabledAt: now,
-              updatedAt: now,
-            },
-      )
-      .where(eq(subscriptions.id, id))
-      .returning(columns);
+    const why = reason?.trim() || `disabled by ${actor.user.username}`;
+    const row = await this.deps.db.transaction(async (tx) => {
+      const [updated] = await tx
+        .update(subscriptions)
+        .set(
+          enabled
+            ? { enabled: true, disabledReason: null, disabledAt: null, consecutiveFailures: 0, failingSince: null }
+            : { enabled: false, disabledReason: why, disabledAt: now },
+        )
+        .where(eq(subscriptions.id, id))
+        .returning(subscriptionColumns);
+      if (!enabled) {
+        await tx
+          .update(deliveries)
+          .set({
+            status: 'failed',
+            nextAttemptAt: null,
+            completedAt: now,
+            updatedAt: now,
+            lastError: `not sent: the subscription was disabled (${why})`,
+          })
+          .where(and(eq(deliveries.subscriptionId, id), eq(deliveries.status, 'pending')));
+      }
+      return updated;
+    });
+    await this.changed();
     return row ? ok(toSubscription(row)) : fail('NOT_FOUND', 'No such subscription');
   }
 
@@ -202,17 +204,17 @@ export class SubscriptionsService {
         updatedAt: now,
       })
       .where(eq(subscriptions.id, id))
-      .returning(columns);
+      .returning(subscriptionColumns);
     if (!row) return fail('NOT_FOUND', 'No such subscription');
     this.deps.logger.info({ subscriptionId: id, graceSeconds, by: actor.user.id }, 'subscription secret rotated');
     return ok({ subscription: toSubscription(row), secret });
   }
 
   /** Someone else's subscription is reported as missing, so that ids cannot be probed. */
-  private async find(actor: Principal, id: string): Promise<Subscription | null> {
+  async find(actor: Principal, id: string): Promise<Subscription | null> {
     if (!isUuid(id)) return null;
     const [row] = await this.deps.db
-      .select(columns)
+      .select(subscriptionColumns)
       .from(subscriptions)
       .where(
         isAdmin(actor)
@@ -220,6 +222,30 @@ export class SubscriptionsService {
           : and(eq(subscriptions.id, id), eq(subscriptions.userId, actor.user.id)),
       );
     return row ? toSubscription(row) : null;
+  }
+
+  /** Tells this process's matcher at once and the others through NOTIFY. */
+  async changed(): Promise<void> {
+    this.deps.onChange?.();
+    await this.deps.pubsub.notify(CHANNELS.subscriptions, '');
+  }
+
+  private parse(definition: SubscriptionDefinition, fromConfig: boolean) {
+    const parsed = subscriptionDefinitionSchema.safeParse(definition);
+    if (!parsed.success) {
+      return fail<never>('INVALID', 'The subscription is not valid', { fields: toFieldProblems(parsed.error) });
+    }
+    const fields: Array<{ path: string; message: string }> = [];
+    const { secret, url } = parsed.data;
+    if (secret && secret.length < MIN_API_SECRET_LENGTH && !fromConfig) {
+      fields.push({ path: 'secret', message: `must be at least ${MIN_API_SECRET_LENGTH} characters` });
+    }
+    // Addresses written in the URL are checked now; names are checked at each connection.
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    const refused = isIP(host) ? this.deps.guard.checkAddress(host) : null;
+    if (refused) fields.push({ path: 'url', message: refused });
+    if (fields.length > 0) return fail<never>('INVALID', 'The subscription is not valid', { fields });
+    return ok(parsed.data);
   }
 
   private checkWrite(actor: Principal, ownerId: string): Result<never> | null {

@@ -15,4 +15,12 @@ export const CHANNELS = {
   queues: 'switchboard_queues',
   /** Messages were committed: payload is `{"queueId": "...", "lastSeq": n}`. */
   messages: 'switchboard_messages',
+  /** A subscription was created, changed or removed. */
+  subscriptions: 'switchboard_subscriptions',
+  /** An event type was created or changed. */
+  eventTypes: 'switchboard_event_types',
+  /** Deliveries became due: workers should look. */
+  deliveries: 'switchboard_deliveries',
+  /** Deliveries changed state: payload is a JSON array of their ids. */
+  deliveryUpdates: 'switchboard_delivery_updates',
 } as const;

@@ -1,4 +1,15 @@
-import { boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import { timestamps } from './columns.ts';
 import { users } from './users.ts';
 
@@ -33,7 +44,14 @@ export const subscriptions = pgTable(
     enabled: boolean('enabled').notNull().default(true),
     disabledReason: text('disabled_reason'),
     disabledAt: timestamp('disabled_at', { withTimezone: true, mode: 'date' }),
+    /** Deliveries that failed for good since the last success. */
     consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+    /** The first failed attempt since the last success; null while the endpoint is healthy. */
+    failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
+    /** Disable after this many consecutive failed deliveries; null: never for that reason. */
+    disableAfterFailures: integer('disable_after_failures'),
+    /** Disable once failing for this long with no success; null: never for that reason. */
+    disableAfterMs: bigint('disable_after_ms', { mode: 'number' }),
     lastSuccessAt: timestamp('last_success_at', { withTimezone: true, mode: 'date' }),
     managedBy: text('managed_by').$type<'api' | 'config'>().notNull().default('api'),
     ...timestamps,

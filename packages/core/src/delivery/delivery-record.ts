@@ -1,0 +1,81 @@
+import { type DeliveryStatus, deliveries, deliveryAttempts, events } from '@switchboard/db';
+
+export interface Delivery {
+  id: number;
+  webhookId: string;
+  eventId: string | null;
+  eventType: string | null;
+  subscriptionId: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: Date | null;
+  firstAttemptAt: Date | null;
+  lastAttemptAt: Date | null;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  completedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface DeliveryAttempt {
+  id: number;
+  deliveryId: number;
+  number: number;
+  startedAt: Date;
+  durationMs: number;
+  statusCode: number | null;
+  responseHeaders: Record<string, string> | null;
+  responseBody: Buffer | null;
+  responseTruncated: boolean;
+  error: string | null;
+  succeeded: boolean;
+}
+
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
+  'pending',
+  'delivering',
+  'succeeded',
+  'failed',
+  'cancelled',
+];
+
+export const deliveryColumns = {
+  id: deliveries.id,
+  webhookId: deliveries.webhookId,
+  eventId: deliveries.eventId,
+  eventType: events.type,
+  subscriptionId: deliveries.subscriptionId,
+  status: deliveries.status,
+  attempts: deliveries.attempts,
+  nextAttemptAt: deliveries.nextAttemptAt,
+  firstAttemptAt: deliveries.firstAttemptAt,
+  lastAttemptAt: deliveries.lastAttemptAt,
+  lastStatusCode: deliveries.lastStatusCode,
+  lastError: deliveries.lastError,
+  completedAt: deliveries.completedAt,
+  createdAt: deliveries.createdAt,
+  updatedAt: deliveries.updatedAt,
+};
+
+export const attemptColumns = {
+  id: deliveryAttempts.id,
+  deliveryId: deliveryAttempts.deliveryId,
+  number: deliveryAttempts.number,
+  startedAt: deliveryAttempts.startedAt,
+  durationMs: deliveryAttempts.durationMs,
+  statusCode: deliveryAttempts.statusCode,
+  responseHeaders: deliveryAttempts.responseHeaders,
+  responseBody: deliveryAttempts.responseBody,
+  responseTruncated: deliveryAttempts.responseTruncated,
+  error: deliveryAttempts.error,
+  succeeded: deliveryAttempts.succeeded,
+};
+
+export interface DeliveryStats {
+  pending: number;
+  delivering: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}

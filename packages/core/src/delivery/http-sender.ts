@@ -1,0 +1,135 @@
+import { isIP } from 'node:net';
+import { Agent, request } from 'undici';
+import type { SsrfGuard } from './ssrf-guard.ts';
+
+export interface OutboundRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: Buffer | null;
+  timeoutMs: number;
+}
+
+export type OutboundResult =
+  | {
+      kind: 'response';
+      statusCode: number;
+      headers: Record<string, string>;
+      body: Buffer;
+      truncated: boolean;
+      durationMs: number;
+    }
+  /** No answer: refused by the SSRF guard, a timeout, a connection error. */
+  | { kind: 'error'; error: string; refused: boolean; durationMs: number };
+
+/** Sends one HTTP request the service owes somebody; never throws. */
+export interface HttpSender {
+  send(request: OutboundRequest): Promise<OutboundResult>;
+  close(): Promise<void>;
+}
+
+/** Responses are kept up to this size; the rest is dropped unread. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/**
+ * undici with keep-alive connection pools. Redirects are not followed (undici's `request` never
+ * does). The guard checks the address of every new connection through its `lookup`, and IP-literal
+ * URLs (which never reach `lookup`) before each request.
+ */
+export function createHttpSender(guard: SsrfGuard, options: { connectionsPerOrigin?: number } = {}): HttpSender {
+  const agent = new Agent({
+    connect: { lookup: guard.lookup, timeout: 10_000 },
+    connections: options.connectionsPerOrigin ?? 128,
+    keepAliveTimeout: 10_000,
+    keepAliveMaxTimeout: 60_000,
+  });
+  return {
+    async send(outbound) {
+      const started = performance.now();
+      const elapsed = () => Math.round(performance.now() - started);
+      let url: URL;
+      try {
+        url = new URL(outbound.url);
+      } catch {
+        return { kind: 'error', error: `"${outbound.url}" is not a URL`, refused: true, durationMs: 0 };
+      }
+      const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      if (isIP(host)) {
+        const reason = guard.checkAddress(host);
+        if (reason) return { kind: 'error', error: `refused: ${reason}`, refused: true, durationMs: 0 };
+      }
+      try {
+        const response = await request(url, {
+          dispatcher: agent,
+          method: outbound.method as 'POST',
+          headers: outbound.headers,
+          body: outbound.body,
+          signal: AbortSignal.timeout(outbound.timeoutMs),
+          headersTimeout: outbound.timeoutMs,
+          bodyTimeout: outbound.timeoutMs,
+        });
+        const { body, truncated } = await readCapped(response.body, MAX_RESPONSE_BYTES);
+        return {
+          kind: 'response',
+          statusCode: response.statusCode,
+          headers: flattenHeaders(response.headers),
+          body,
+          truncated,
+          durationMs: elapsed(),
+        };
+      } catch (error) {
+        return { kind: 'error', ...describeFailure(error, outbound.timeoutMs), durationMs: elapsed() };
+      }
+    },
+    close: () => agent.close(),
+  };
+}
+
+async function readCapped(
+  stream: AsyncIterable<Buffer> & { destroy(): void },
+  limit: number,
+): Promise<{ body: Buffer; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const room = limit - size;
+    if (chunk.length > room) {
+      if (room > 0) chunks.push(chunk.subarray(0, room));
+      stream.destroy();
+      return { body: Buffer.concat(chunks), truncated: true };
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { body: Buffer.concat(chunks), truncated: false };
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+/** A sentence for the attempt log: why there was no answer. */
+function describeFailure(error: unknown, timeoutMs: number): { error: string; refused: boolean } {
+  const chain: Array<Error & { code?: string }> = [];
+  for (let current = error as (Error & { code?: string; cause?: unknown }) | undefined; current; ) {
+    chain.push(current);
+    current = current.cause as typeof current;
+    if (chain.length > 5) break;
+  }
+  const blocked = chain.find((e) => e.code === 'ERR_SSRF_BLOCKED');
+  if (blocked) return { error: `refused: ${blocked.message}`, refused: true };
+  if (
+    chain.some(
+      (e) => e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT',
+    )
+  ) {
+    return { error: `timed out after ${timeoutMs} ms`, refused: false };
+  }
+  const root = chain.find((e) => e.code && e.code !== 'UND_ERR_SOCKET') ?? chain[chain.length - 1];
+  const code = root?.code ? `${root.code}: ` : '';
+  return { error: `connection failed: ${code}${root?.message ?? String(error)}`, refused: false };
+}

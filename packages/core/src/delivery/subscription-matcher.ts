@@ -1,0 +1,99 @@
+import { type Database, subscriptions, users } from '@switchboard/db';
+import { eq } from 'drizzle-orm';
+import type { Logger } from '../shared/logger.ts';
+import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import { matchesPattern } from './patterns.ts';
+import { matchesFilter, type PayloadFilter } from './payload-filter.ts';
+
+export interface MatchCandidate {
+  id: string;
+  userId: string;
+  ownerIsAdmin: boolean;
+  eventTypes: string[];
+  filter: PayloadFilter | null;
+  mode: 'async' | 'blocking';
+}
+
+export interface MatchScope {
+  /** Only this user's subscriptions (and admins') may receive the event. */
+  audienceUserId?: string | null;
+  /** Only this subscription, if it matches (or `force`). */
+  subscriptionId?: string | null;
+  /** With subscriptionId: deliver even if its patterns or filter do not match (a test trigger). */
+  force?: boolean;
+}
+
+/** A stale snapshot is reloaded after this long even without a notification. */
+const MAX_AGE_MS = 30_000;
+
+/**
+ * The enabled subscriptions, held in memory for publishing: matching an event is patterns and
+ * filters over this snapshot, not a query. Any change in this process drops it at once; changes in
+ * other processes drop it through NOTIFY, and a snapshot never outlives MAX_AGE_MS.
+ */
+export class SubscriptionMatcher {
+  private snapshot: Promise<MatchCandidate[]> | null = null;
+  private loadedAt = 0;
+  private generation = 0;
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger }) {}
+
+  async start(): Promise<void> {
+    this.unlisten = await this.deps.pubsub.listen(CHANNELS.subscriptions, () => this.invalidate());
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.();
+    this.unlisten = undefined;
+  }
+
+  invalidate(): void {
+    this.generation++;
+    this.snapshot = null;
+  }
+
+  /** The subscriptions that should receive an event of this type and envelope. */
+  async match(type: string, envelope: unknown, scope: MatchScope = {}): Promise<MatchCandidate[]> {
+    const all = await this.load();
+    return all.filter((candidate) => {
+      if (scope.subscriptionId && candidate.id !== scope.subscriptionId) return false;
+      if (scope.audienceUserId && candidate.userId !== scope.audienceUserId && !candidate.ownerIsAdmin) return false;
+      if (scope.subscriptionId && scope.force) return true;
+      if (!candidate.eventTypes.some((pattern) => matchesPattern(pattern, type))) return false;
+      return candidate.filter === null || matchesFilter(candidate.filter, envelope);
+    });
+  }
+
+  private load(): Promise<MatchCandidate[]> {
+    if (this.snapshot && Date.now() - this.loadedAt < MAX_AGE_MS) return this.snapshot;
+    const generation = this.generation;
+    const loading = this.deps.db
+      .select({
+        id: subscriptions.id,
+        userId: subscriptions.userId,
+        role: users.role,
+        eventTypes: subscriptions.eventTypes,
+        filter: subscriptions.filter,
+        mode: subscriptions.mode,
+      })
+      .from(subscriptions)
+      .innerJoin(users, eq(users.id, subscriptions.userId))
+      .where(eq(subscriptions.enabled, true))
+      .then((rows) =>
+        rows.map(({ role, ...row }) => ({ ...row, ownerIsAdmin: role === 'admin', filter: row.filter ?? null })),
+      );
+    this.snapshot = loading;
+    this.loadedAt = Date.now();
+    loading.then(
+      () => {
+        // A change while loading may not be in what was read: the next caller loads again.
+        if (generation !== this.generation && this.snapshot === loading) this.snapshot = null;
+      },
+      () => {
+        if (this.snapshot === loading) this.snapshot = null;
+      },
+    );
+    return loading;
+  }
+}

@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { subscriptions } from '@switchboard/db';
+import type { PayloadFilter } from './payload-filter.ts';
+import type { RetryPolicy } from './retry-policy.ts';
+import type { Signing } from './subscription-definition.ts';
+
+export interface Subscription {
+  id: string;
+  userId: string;
+  name: string;
+  description: string | null;
+  url: string;
+  eventTypes: string[];
+  filter: PayloadFilter | null;
+  headers: Record<string, string>;
+  signing: Signing;
+  timeoutMs: number;
+  retryPolicy: RetryPolicy;
+  rateLimitPerSecond: number | null;
+  mode: 'async' | 'blocking';
+  enabled: boolean;
+  disabledReason: string | null;
+  disabledAt: Date | null;
+  consecutiveFailures: number;
+  failingSince: Date | null;
+  disableAfterFailures: number | null;
+  disableAfterMs: number | null;
+  lastSuccessAt: Date | null;
+  previousSecretExpiresAt: Date | null;
+  managedBy: 'api' | 'config';
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Everything but the secrets, which are shown only when made (creation, rotation). */
+export const subscriptionColumns = {
+  id: subscriptions.id,
+  userId: subscriptions.userId,
+  name: subscriptions.name,
+  description: subscriptions.description,
+  url: subscriptions.url,
+  eventTypes: subscriptions.eventTypes,
+  filter: subscriptions.filter,
+  headers: subscriptions.headers,
+  signing: subscriptions.signing,
+  timeoutMs: subscriptions.timeoutMs,
+  retryPolicy: subscriptions.retryPolicy,
+  rateLimitPerSecond: subscriptions.rateLimitPerSecond,
+  mode: subscriptions.mode,
+  enabled: subscriptions.enabled,
+  disabledReason: subscriptions.disabledReason,
+  disabledAt: subscriptions.disabledAt,
+  consecutiveFailures: subscriptions.consecutiveFailures,
+  failingSince: subscriptions.failingSince,
+  disableAfterFailures: subscriptions.disableAfterFailures,
+  disableAfterMs: subscriptions.disableAfterMs,
+  lastSuccessAt: subscriptions.lastSuccessAt,
+  previousSecretExpiresAt: subscriptions.previousSecretExpiresAt,
+  managedBy: subscriptions.managedBy,
+  createdAt: subscriptions.createdAt,
+  updatedAt: subscriptions.updatedAt,
+};
+
+export const toSubscription = (row: Record<string, unknown>) => row as unknown as Subscription;
+
+/** `whsec_` and 24 random bytes in base64, as Standard Webhooks and Svix libraries expect. */
+export function generateSigningSecret(signing: Signing): string {
+  const bytes = randomBytes(24).toString('base64');
+  return signing.scheme === 'standard-webhooks' ? `whsec_${bytes}` : bytes;
+}

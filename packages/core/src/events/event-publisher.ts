@@ -1,0 +1,295 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { type Database, deliveries, deliveryAttempts, events, subscriptions } from '@switchboard/db';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { configure } from 'safe-stable-stringify';
+import { hasScope, type Principal } from '../auth/principal.ts';
+import { type AttemptOutcome, performAttempt } from '../delivery/delivery-attempt.ts';
+import type { HttpSender } from '../delivery/http-sender.ts';
+import type { RetryPolicy } from '../delivery/retry-policy.ts';
+import type { Signing } from '../delivery/subscription-definition.ts';
+import type { MatchCandidate, MatchScope, SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
+import { CHANNELS } from '../shared/pubsub.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import { buildEnvelope, type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
+import type { EventTypesService } from './event-types-service.ts';
+
+export interface PublishInput {
+  type: string;
+  payload: unknown;
+  /** The first event published with this key is returned again instead of a second one. */
+  idempotencyKey?: string | null;
+  /** Use the content (type and payload) as the idempotency key. */
+  dedupeByContent?: boolean;
+  /** Deliver to blocking subscriptions first and wait for them: any of them may cancel the event. */
+  wait?: boolean;
+}
+
+export interface BlockingResult {
+  subscriptionId: string;
+  succeeded: boolean;
+  statusCode: number | null;
+  error: string | null;
+}
+
+export interface PublishOutcome {
+  event: EventRecord;
+  /** True when an earlier event with the same key was returned. */
+  duplicate: boolean;
+  /** Deliveries written for this event (0 for a duplicate). */
+  deliveryCount: number;
+  cancellation: { reason: string; subscriptionId: string } | null;
+  blocking: BlockingResult[];
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+export interface EventPublisherDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  eventTypes: EventTypesService;
+  matcher: SubscriptionMatcher;
+  sender: HttpSender;
+  /** Deliveries were written: wake this process's worker. */
+  onDeliveriesDue?: () => void;
+}
+
+/**
+ * Publishing: the payload is checked against its type, matched against the subscriptions, and
+ * the event is written with all its deliveries in one transaction, so that an event is either
+ * owed to every matching subscription or not stored at all.
+ */
+export class EventPublisher {
+  constructor(private readonly deps: EventPublisherDeps) {}
+
+  async publish(actor: Principal, input: PublishInput): Promise<Result<PublishOutcome>> {
+    if (!hasScope(actor, 'events:publish'))
+      return fail('FORBIDDEN', 'Publishing events needs the events:publish scope');
+    return this.run(actor.via === 'system' ? null : actor.user.id, input, {});
+  }
+
+  /** An event of Switchboard's own (`subscription.disabled`), for one user's subscriptions and admins'. */
+  publishSystem(type: string, payload: unknown, audienceUserId: string | null): Promise<Result<PublishOutcome>> {
+    return this.run(null, { type, payload }, { audienceUserId });
+  }
+
+  /** servo-webhooks' `trigger`: an event for one subscription, whether or not it matches. */
+  async publishTo(actor: Principal, subscriptionId: string, input: PublishInput): Promise<Result<PublishOutcome>> {
+    if (!hasScope(actor, 'events:publish'))
+      return fail('FORBIDDEN', 'Publishing events needs the events:publish scope');
+    return this.run(actor.via === 'system' ? null : actor.user.id, input, { subscriptionId, force: true });
+  }
+
+  private async run(
+    publisherId: string | null,
+    input: PublishInput,
+    scope: MatchScope,
+  ): Promise<Result<PublishOutcome>> {
+    const checked = await this.check(input);
+    if (!checked.ok) return checked;
+    const contentHash = hashContent(input.type, input.payload);
+    const key = input.idempotencyKey ?? (input.dedupeByContent ? `content:${contentHash}` : null);
+    if (key && publisherId) {
+      const earlier = await this.findByKey(publisherId, key, contentHash);
+      if (earlier) return earlier;
+    }
+    const now = this.deps.clock.now();
+    const envelope = buildEnvelope(input.type, now, input.payload);
+    const body = Buffer.from(JSON.stringify(envelope));
+    const matched = await this.deps.matcher.match(input.type, envelope, scope);
+    const eventId = randomUUID();
+    const blocking = input.wait ? await this.deliverBlocking(eventId, input.type, body, matched, now) : [];
+    const cancelled = blocking.find((b) => b.outcome.cancelReason !== null);
+    const cancellation = cancelled
+      ? { reason: cancelled.outcome.cancelReason as string, subscriptionId: cancelled.subscriptionId }
+      : null;
+    const blockingIds = new Set(blocking.map((b) => b.subscriptionId));
+    const asyncIds = cancellation ? [] : matched.filter((m) => !blockingIds.has(m.id)).map((m) => m.id);
+
+    const written = await this.deps.db.transaction(async (tx) => {
+      const [inserted] = await tx
+        .insert(events)
+        .values({
+          id: eventId,
+          type: input.type,
+          body,
+          publisherId,
+          idempotencyKey: publisherId ? key : null,
+          contentHash,
+          status: cancellation ? 'cancelled' : 'published',
+          cancelReason: cancellation?.reason ?? null,
+          audienceUserId: scope.audienceUserId ?? null,
+          targetSubscriptionId: scope.subscriptionId ?? null,
+          createdAt: now,
+        })
+        .onConflictDoNothing({
+          target: [events.publisherId, events.idempotencyKey],
+          where: sql`${events.idempotencyKey} is not null`,
+        })
+        .returning(eventColumns);
+      if (!inserted) return null;
+      for (const { subscriptionId, webhookId, outcome } of blocking) {
+        const r = outcome.record;
+        const [row] = await tx
+          .insert(deliveries)
+          .values({
+            webhookId,
+            eventId,
+            subscriptionId,
+            status: r.st,
+            attempts: 1,
+            leasedAt: now,
+            firstAttemptAt: now,
+            lastAttemptAt: now,
+            nextAttemptAt: r.nxt ? new Date(r.nxt) : null,
+            lastStatusCode: r.sc,
+            lastError: r.err,
+            completedAt: r.st === 'pending' ? null : now,
+            createdAt: now,
+            updatedAt: now,
+          })
+          .returning({ id: deliveries.id });
+        await tx.insert(deliveryAttempts).values({
+          deliveryId: (row as { id: number }).id,
+          number: 1,
+          startedAt: now,
+          durationMs: r.dur,
+          statusCode: r.sc,
+          responseHeaders: r.h,
+          responseBody: r.b ? Buffer.from(r.b, 'base64') : null,
+          responseTruncated: r.tr,
+          error: r.err,
+          succeeded: r.ok,
+        });
+      }
+      if (asyncIds.length > 0) {
+        await tx.execute(sql`
+          insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
+          select ${eventId}::uuid, s::uuid, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
+          from jsonb_array_elements_text(${JSON.stringify(asyncIds)}::jsonb) as s`);
+      }
+      if (asyncIds.length > 0 || blocking.some((b) => b.outcome.record.st === 'pending')) {
+        await tx.execute(sql`select pg_notify(${CHANNELS.deliveries}, '')`);
+      }
+      return inserted;
+    });
+
+    if (!written) {
+      // Another publish with the same key committed first.
+      const earlier = key && publisherId ? await this.findByKey(publisherId, key, contentHash) : null;
+      return earlier ?? fail('CONFLICT', 'The event could not be stored; publish it again');
+    }
+    if (asyncIds.length > 0) this.deps.onDeliveriesDue?.();
+    return ok({
+      event: toEventRecord(written),
+      duplicate: false,
+      deliveryCount: asyncIds.length + blocking.length,
+      cancellation,
+      blocking: blocking.map(({ subscriptionId, outcome }) => ({
+        subscriptionId,
+        succeeded: outcome.record.ok,
+        statusCode: outcome.record.sc,
+        error: outcome.record.err,
+      })),
+    });
+  }
+
+  private async check(input: PublishInput): Promise<Result<null>> {
+    const fields: Array<{ path: string; message: string }> = [];
+    if (typeof input.type !== 'string' || input.type === '') fields.push({ path: 'type', message: 'is required' });
+    if (input.payload === undefined) fields.push({ path: 'payload', message: 'is required (any JSON value)' });
+    if (
+      input.idempotencyKey !== undefined &&
+      input.idempotencyKey !== null &&
+      !IDEMPOTENCY_KEY.test(input.idempotencyKey)
+    ) {
+      fields.push({ path: 'idempotencyKey', message: 'must be 1 to 255 visible ASCII characters' });
+    }
+    if (fields.length > 0) return fail('INVALID', 'The event is not valid', { fields });
+    const typed = await this.deps.eventTypes.checkPayload(input.type, input.payload);
+    if (!typed.ok && typed.error.code === 'NOT_FOUND') {
+      return fail('INVALID', typed.error.message, {
+        fields: [{ path: 'type', message: 'is not a known event type; an admin creates it first' }],
+      });
+    }
+    return typed.ok ? ok(null) : typed;
+  }
+
+  private async findByKey(
+    publisherId: string,
+    key: string,
+    contentHash: string,
+  ): Promise<Result<PublishOutcome> | null> {
+    const [row] = await this.deps.db
+      .select({ ...eventColumns, contentHash: events.contentHash })
+      .from(events)
+      .where(and(eq(events.publisherId, publisherId), eq(events.idempotencyKey, key)));
+    if (!row) return null;
+    const { contentHash: storedHash, ...event } = row;
+    if (storedHash !== contentHash) {
+      return fail('CONFLICT', `This idempotency key was already used for a different event (${row.id})`);
+    }
+    return ok({ event: toEventRecord(event), duplicate: true, deliveryCount: 0, cancellation: null, blocking: [] });
+  }
+
+  /** Blocking subscriptions get their first attempt now, all at once, each within its timeout. */
+  private async deliverBlocking(
+    eventId: string,
+    type: string,
+    body: Buffer,
+    matched: MatchCandidate[],
+    now: Date,
+  ): Promise<Array<{ subscriptionId: string; webhookId: string; outcome: AttemptOutcome }>> {
+    const ids = matched.filter((m) => m.mode === 'blocking').map((m) => m.id);
+    if (ids.length === 0) return [];
+    const targets = await this.deps.db
+      .select({
+        id: subscriptions.id,
+        url: subscriptions.url,
+        headers: subscriptions.headers,
+        signing: subscriptions.signing,
+        secret: subscriptions.secret,
+        previousSecret: subscriptions.previousSecret,
+        previousSecretExpiresAt: subscriptions.previousSecretExpiresAt,
+        timeoutMs: subscriptions.timeoutMs,
+        retryPolicy: subscriptions.retryPolicy,
+      })
+      .from(subscriptions)
+      .where(and(inArray(subscriptions.id, ids), eq(subscriptions.enabled, true)))
+      .orderBy(subscriptions.name);
+    return Promise.all(
+      targets.map(async (subscription) => {
+        const webhookId = `msg_${randomUUID().replaceAll('-', '')}`;
+        const outcome = await performAttempt(
+          {
+            deliveryId: 0,
+            webhookId,
+            attempt: 1,
+            attemptOffset: 0,
+            firstAttemptAt: now,
+            subscription: {
+              ...subscription,
+              signing: subscription.signing as Signing,
+              retryPolicy: subscription.retryPolicy as RetryPolicy,
+            },
+            event: { id: eventId, type, body },
+          },
+          { sender: this.deps.sender, now: () => this.deps.clock.now() },
+        );
+        return { subscriptionId: subscription.id, webhookId, outcome };
+      }),
+    );
+  }
+}
+
+/** JSON with object keys sorted, so that `{"a":1,"b":2}` and `{"b":2,"a":1}` hash alike. */
+const canonicalJson = configure({ deterministic: true, circularValue: Error, bigint: false });
+
+/** SHA-256 of the type and the canonical JSON of the payload: key order does not matter. */
+export function hashContent(type: string, payload: unknown): string {
+  return createHash('sha256')
+    .update(`${type}\n${canonicalJson(payload) ?? 'null'}`)
+    .digest('hex');
+}

@@ -1,0 +1,48 @@
+import { events } from '@switchboard/db';
+
+export interface EventRecord {
+  id: string;
+  type: string;
+  /** The `data` the publisher gave. */
+  payload: unknown;
+  status: 'published' | 'cancelled';
+  cancelReason: string | null;
+  publisherId: string | null;
+  idempotencyKey: string | null;
+  /** Set when only this user's (and admins') subscriptions receive the event. */
+  audienceUserId: string | null;
+  createdAt: Date;
+}
+
+export const eventColumns = {
+  id: events.id,
+  type: events.type,
+  body: events.body,
+  status: events.status,
+  cancelReason: events.cancelReason,
+  publisherId: events.publisherId,
+  idempotencyKey: events.idempotencyKey,
+  audienceUserId: events.audienceUserId,
+  createdAt: events.createdAt,
+};
+
+/** The stored body is the envelope every delivery sends; the payload is its `data`. */
+export function toEventRecord(row: {
+  id: string;
+  type: string;
+  body: Buffer;
+  status: 'published' | 'cancelled';
+  cancelReason: string | null;
+  publisherId: string | null;
+  idempotencyKey: string | null;
+  audienceUserId: string | null;
+  createdAt: Date;
+}): EventRecord {
+  const { body, ...rest } = row;
+  return { ...rest, payload: (JSON.parse(body.toString('utf8')) as { data: unknown }).data };
+}
+
+/** What every delivery of an event sends, byte for byte: the Standard Webhooks payload shape. */
+export function buildEnvelope(type: string, timestamp: Date, payload: unknown) {
+  return { type, timestamp: timestamp.toISOString(), data: payload };
+}

@@ -1,0 +1,157 @@
+import { type Database, deliveries, events, subscriptions } from '@switchboard/db';
+import { and, desc, eq, exists, gte, lt, or, type SQL, sql } from 'drizzle-orm';
+import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
+import type { SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
+import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
+import type { Clock } from '../shared/clock.ts';
+import { isUuid } from '../shared/crypto.ts';
+import type { Logger } from '../shared/logger.ts';
+import { CHANNELS } from '../shared/pubsub.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import { type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
+
+export interface EventFilter {
+  type?: string | undefined;
+  status?: 'published' | 'cancelled' | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+export interface EventPage {
+  /** Cursors from `eventCursor`; pages run newest first. */
+  after?: string | undefined;
+  before?: string | undefined;
+  limit: number;
+  inverted?: boolean;
+}
+
+/** A position in the newest-first order of events: creation time, then id. */
+export function eventCursor(event: Pick<EventRecord, 'createdAt' | 'id'>): string {
+  return `${event.createdAt.getTime()}:${event.id}`;
+}
+
+function parseCursor(cursor: string): { at: Date; id: string } | null {
+  const [ms, id] = cursor.split(':');
+  if (!ms || !id || !/^\d+$/.test(ms) || !isUuid(id)) return null;
+  return { at: new Date(Number(ms)), id };
+}
+
+/** Reading published events, and replaying one to the subscriptions that match it now. */
+export class EventsService {
+  constructor(
+    private readonly deps: {
+      db: Database;
+      clock: Clock;
+      logger: Logger;
+      matcher: SubscriptionMatcher;
+      subscriptions: SubscriptionsService;
+      onDeliveriesDue?: () => void;
+    },
+  ) {}
+
+  /** Admins see every event; others the events they published and those sent to their subscriptions. */
+  async list(actor: Principal, filter: EventFilter, page: EventPage): Promise<Result<EventRecord[]>> {
+    const conditions: SQL[] = [];
+    const visible = this.visibleTo(actor);
+    if (visible) conditions.push(visible);
+    if (filter.type) conditions.push(eq(events.type, filter.type));
+    if (filter.status) conditions.push(eq(events.status, filter.status));
+    if (filter.since) conditions.push(gte(events.createdAt, filter.since));
+    if (filter.until) conditions.push(lt(events.createdAt, filter.until));
+    for (const [cursor, older] of [
+      [page.after, true],
+      [page.before, false],
+    ] as const) {
+      if (cursor === undefined) continue;
+      const parsed = parseCursor(cursor);
+      if (!parsed) return fail('INVALID', 'Not an event cursor');
+      const at = parsed.at.toISOString();
+      conditions.push(
+        older
+          ? sql`(${events.createdAt}, ${events.id}) < (${at}::timestamptz, ${parsed.id}::uuid)`
+          : sql`(${events.createdAt}, ${events.id}) > (${at}::timestamptz, ${parsed.id}::uuid)`,
+      );
+    }
+    const order = page.inverted
+      ? [sql`${events.createdAt} asc`, sql`${events.id} asc`]
+      : [sql`${events.createdAt} desc`, desc(events.id)];
+    const rows = await this.deps.db
+      .select(eventColumns)
+      .from(events)
+      .where(and(...conditions))
+      .orderBy(...order)
+      .limit(page.limit);
+    return ok(rows.map(toEventRecord));
+  }
+
+  async get(actor: Principal, id: string): Promise<Result<EventRecord>> {
+    const row = await this.find(actor, id);
+    return row ? ok(toEventRecord(row)) : fail('NOT_FOUND', 'No such event');
+  }
+
+  /**
+   * Delivers an event again, as new deliveries (new webhook-ids: the receiver asked for it again).
+   * To one subscription, by its owner or an admin; or to every subscription that matches it now,
+   * by its publisher or an admin.
+   */
+  async replay(actor: Principal, eventId: string, subscriptionId?: string): Promise<Result<{ deliveryCount: number }>> {
+    if (!hasScope(actor, 'subscriptions:write') && !hasScope(actor, 'events:publish')) {
+      return fail('FORBIDDEN', 'Replaying events needs the events:publish or subscriptions:write scope');
+    }
+    const event = await this.find(actor, eventId);
+    if (!event) return fail('NOT_FOUND', 'No such event');
+    if (event.status === 'cancelled') return fail('CONFLICT', 'The event was cancelled; it is not delivered');
+    let targets: string[];
+    if (subscriptionId) {
+      const subscription = await this.deps.subscriptions.find(actor, subscriptionId);
+      if (!subscription) return fail('NOT_FOUND', 'No such subscription');
+      if (!hasScope(actor, 'subscriptions:write')) return fail('FORBIDDEN', 'Needs the subscriptions:write scope');
+      if (!subscription.enabled) return fail('CONFLICT', 'The subscription is disabled; enable it first');
+      if (event.audienceUserId && event.audienceUserId !== subscription.userId && !isAdmin(actor)) {
+        return fail('FORBIDDEN', 'This event is not for that subscription');
+      }
+      targets = [subscription.id];
+    } else {
+      if (!isAdmin(actor) && event.publisherId !== actor.user.id) {
+        return fail('FORBIDDEN', 'Only its publisher or an admin can replay an event to every subscription');
+      }
+      const record = toEventRecord(event);
+      const envelope = JSON.parse(event.body.toString('utf8'));
+      const matched = await this.deps.matcher.match(record.type, envelope, { audienceUserId: event.audienceUserId });
+      targets = matched.map((m) => m.id);
+    }
+    if (targets.length > 0) {
+      const now = this.deps.clock.now().toISOString();
+      await this.deps.db.transaction(async (tx) => {
+        await tx.execute(sql`
+          insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
+          select ${eventId}::uuid, s::uuid, ${now}::timestamptz, ${now}::timestamptz, ${now}::timestamptz
+          from jsonb_array_elements_text(${JSON.stringify(targets)}::jsonb) as s`);
+        await tx.execute(sql`select pg_notify(${CHANNELS.deliveries}, '')`);
+      });
+      this.deps.onDeliveriesDue?.();
+    }
+    this.deps.logger.info({ eventId, deliveries: targets.length, by: actor.user.id }, 'event replayed');
+    return ok({ deliveryCount: targets.length });
+  }
+
+  private async find(actor: Principal, id: string) {
+    if (!isUuid(id)) return null;
+    const visible = this.visibleTo(actor);
+    const [row] = await this.deps.db
+      .select(eventColumns)
+      .from(events)
+      .where(visible ? and(eq(events.id, id), visible) : eq(events.id, id));
+    return row ?? null;
+  }
+
+  private visibleTo(actor: Principal): SQL | undefined {
+    if (isAdmin(actor)) return undefined;
+    const toOwnSubscription = this.deps.db
+      .select({ one: sql`1` })
+      .from(deliveries)
+      .innerJoin(subscriptions, eq(subscriptions.id, deliveries.subscriptionId))
+      .where(and(eq(deliveries.eventId, events.id), eq(subscriptions.userId, actor.user.id)));
+    return or(eq(events.publisherId, actor.user.id), exists(toOwnSubscription));
+  }
+}

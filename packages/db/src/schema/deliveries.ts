@@ -1,0 +1,45 @@
+import { sql } from 'drizzle-orm';
+import { bigint, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { events } from './events.ts';
+import { subscriptions } from './subscriptions.ts';
+
+export type DeliveryStatus = 'pending' | 'delivering' | 'succeeded' | 'failed' | 'cancelled';
+
+/**
+ * One HTTP request the service owes somebody, and the work queue of the delivery worker:
+ * `pending` and `delivering` rows whose `next_attempt_at` has come are claimed with
+ * FOR UPDATE SKIP LOCKED. While `delivering`, `next_attempt_at` is the lease's expiry: a worker
+ * that dies leaves the row to be claimed again once it passes.
+ */
+export const deliveries = pgTable(
+  'deliveries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    /** Sent as `webhook-id` on every attempt, so that receivers can de-duplicate. */
+    webhookId: text('webhook_id').notNull().default(sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`),
+    kind: text('kind').$type<'event'>().notNull().default('event'),
+    eventId: uuid('event_id').references(() => events.id, { onDelete: 'cascade' }),
+    subscriptionId: uuid('subscription_id').references(() => subscriptions.id, { onDelete: 'cascade' }),
+    status: text('status').$type<DeliveryStatus>().notNull().default('pending'),
+    /** Attempts started; a claim counts one, so a delivery that kills its worker cannot loop for ever. */
+    attempts: integer('attempts').notNull().default(0),
+    /** Attempts made before the current series: a retry or a recovery starts the retry policy afresh. */
+    attemptOffset: integer('attempt_offset').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }),
+    /** When the current claim was taken: the start of the attempt it makes. */
+    leasedAt: timestamp('leased_at', { withTimezone: true, mode: 'date' }),
+    firstAttemptAt: timestamp('first_attempt_at', { withTimezone: true, mode: 'date' }),
+    lastAttemptAt: timestamp('last_attempt_at', { withTimezone: true, mode: 'date' }),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    completedAt: timestamp('completed_at', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} in ('pending', 'delivering')`),
+    index('deliveries_subscription_idx').on(t.subscriptionId, t.createdAt),
+    index('deliveries_event_idx').on(t.eventId),
+    index('deliveries_status_idx').on(t.status, t.createdAt),
+  ],
+);
