@@ -9,6 +9,7 @@ import type { SessionCookieWriter } from './graphql/context.ts';
 import { createGraphQLWebSocketServer } from './graphql/ws.ts';
 import { createSwitchboardYoga } from './graphql/yoga.ts';
 import { authenticateCredentials, SESSION_COOKIE } from './http/authenticate.ts';
+import { registerEventRoutes } from './http/events.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { registerIngestRoutes } from './http/ingest.ts';
 import { registerMetrics } from './http/metrics.ts';
@@ -69,6 +70,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   if (deps.role === 'worker') return app;
   await registerIngestRoutes(app, core, deps.env.INGEST_MAX_BODY_BYTES);
   await registerWebhookQueueRoutes(app, core, deps.startedAt ?? new Date());
+  registerEventRoutes(app, core);
 
   const yoga = createSwitchboardYoga(core, logger);
   await app.register(async (graphql) => {

@@ -1,0 +1,90 @@
+import type { Core, PublishOutcome } from '@switchboard/core';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { authenticateCredentials } from './authenticate.ts';
+import { HTTP_STATUS } from './status.ts';
+
+interface PublishBody {
+  type?: unknown;
+  payload?: unknown;
+  idempotencyKey?: unknown;
+  dedupe?: unknown;
+  wait?: unknown;
+}
+
+/**
+ * `POST /events`: publish an event. Bearer token (or Basic) with the `events:publish` scope; body
+ * `{"type", "payload", "dedupe": "content", "wait": true}`; `Idempotency-Key` header. 202 for a new
+ * event (published, or cancelled by a blocking subscription), 200 with `duplicate: true` for a repeat.
+ */
+export function registerEventRoutes(app: FastifyInstance, core: Core): void {
+  app.post<{ Body: PublishBody; Querystring: { wait?: string } }>('/events', async (request, reply) => {
+    const outcome = await authenticateCredentials(core, {
+      authorization: request.headers.authorization,
+      ip: request.ip,
+      userAgent: request.headers['user-agent'],
+    });
+    if (outcome.kind !== 'authenticated') {
+      reply.header('www-authenticate', 'Bearer realm="switchboard"');
+      if (outcome.kind === 'refused' && outcome.retryAfterSeconds) {
+        reply.header('retry-after', String(outcome.retryAfterSeconds));
+      }
+      const status = outcome.kind === 'refused' ? outcome.status : 401;
+      const message =
+        outcome.kind === 'refused'
+          ? outcome.message
+          : 'Authentication required: send a Bearer token with events:publish';
+      return sendError(reply, status, message);
+    }
+    const contentType = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+    if (contentType !== 'application/json') {
+      return sendError(reply, 415, 'Send the event as JSON, with Content-Type: application/json');
+    }
+    const body = request.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      return sendError(reply, 400, 'The body must be a JSON object: {"type": "...", "payload": {...}}');
+    }
+    const header = request.headers['idempotency-key'];
+    const fromBody = typeof body.idempotencyKey === 'string' ? body.idempotencyKey : undefined;
+    if (body.dedupe !== undefined && body.dedupe !== 'content') {
+      return sendError(reply, 400, 'dedupe may only be "content"');
+    }
+    if (body.wait !== undefined && typeof body.wait !== 'boolean')
+      return sendError(reply, 400, 'wait must be a boolean');
+    const result = await core.publisher.publish(outcome.principal, {
+      type: typeof body.type === 'string' ? body.type : '',
+      payload: body.payload,
+      idempotencyKey: (Array.isArray(header) ? header[0] : header) ?? fromBody ?? null,
+      dedupeByContent: body.dedupe === 'content',
+      wait: body.wait === true || request.query.wait === 'true',
+    });
+    if (!result.ok) {
+      return sendError(reply, HTTP_STATUS[result.error.code], result.error.message, result.error.fields);
+    }
+    return reply.code(result.value.duplicate ? 200 : 202).send(toResponse(result.value));
+  });
+}
+
+function toResponse(outcome: PublishOutcome) {
+  const { event } = outcome;
+  return {
+    id: event.id,
+    type: event.type,
+    status: event.status,
+    createdAt: event.createdAt.toISOString(),
+    duplicate: outcome.duplicate,
+    deliveries: outcome.deliveryCount,
+    ...(event.status === 'cancelled'
+      ? { cancelReason: event.cancelReason, cancelledBy: outcome.cancellation?.subscriptionId ?? null }
+      : {}),
+    ...(outcome.blocking.length > 0 ? { blocking: outcome.blocking } : {}),
+  };
+}
+
+function sendError(
+  reply: FastifyReply,
+  status: number,
+  message: string,
+  fields?: Array<{ path: string; message: string }>,
+) {
+  return reply.code(status).send(fields?.length ? { error: message, fields } : { error: message });
+}
