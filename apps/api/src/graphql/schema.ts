@@ -10,6 +10,12 @@ import './schema/queue/message.ts';
 import './schema/queue/queue.ts';
 import './schema/client/client.ts';
 import './schema/event-type/event-type.ts';
+import './schema/delivery/delivery-attempt.ts';
+import './schema/delivery/delivery.ts';
+import './schema/subscription/subscription-input.ts';
+import './schema/subscription/subscription.ts';
+import './schema/event/event.ts';
+import './schema/event/publish-event.ts';
 
 export const schema = builder.toSchema();
 

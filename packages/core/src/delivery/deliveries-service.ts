@@ -9,6 +9,7 @@ import {
 import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
+import { isUuid } from '../shared/crypto.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -57,6 +58,8 @@ export class DeliveriesService {
   /** Newest first. Members see the deliveries of their own subscriptions; admins everyone's. */
   async list(actor: Principal, filter: DeliveryFilter, page: DeliveryPage): Promise<Result<Delivery[]>> {
     if (!mayRead(actor)) return fail('FORBIDDEN', 'Reading deliveries needs the subscriptions:read scope');
+    // A malformed id matches nothing; in a uuid column it would be a database error instead.
+    for (const id of [filter.subscriptionId, filter.eventId]) if (id && !isUuid(id)) return ok([]);
     const conditions: SQL[] = [];
     if (!isAdmin(actor)) conditions.push(eq(subscriptions.userId, actor.user.id));
     if (filter.subscriptionId) conditions.push(eq(deliveries.subscriptionId, filter.subscriptionId));

@@ -51,6 +51,7 @@ export class EventsService {
 
   /** Admins see every event; others the events they published and those sent to their subscriptions. */
   async list(actor: Principal, filter: EventFilter, page: EventPage): Promise<Result<EventRecord[]>> {
+    if (!mayRead(actor)) return fail('FORBIDDEN', READ_SCOPES_NEEDED);
     const conditions: SQL[] = [];
     const visible = this.visibleTo(actor);
     if (visible) conditions.push(visible);
@@ -85,6 +86,7 @@ export class EventsService {
   }
 
   async get(actor: Principal, id: string): Promise<Result<EventRecord>> {
+    if (!mayRead(actor)) return fail('FORBIDDEN', READ_SCOPES_NEEDED);
     const row = await this.find(actor, id);
     return row ? ok(toEventRecord(row)) : fail('NOT_FOUND', 'No such event');
   }
@@ -154,4 +156,13 @@ export class EventsService {
       .where(and(eq(deliveries.eventId, events.id), eq(subscriptions.userId, actor.user.id)));
     return or(eq(events.publisherId, actor.user.id), exists(toOwnSubscription));
   }
+}
+
+const READ_SCOPES_NEEDED = 'Reading events needs the events:publish or subscriptions:read scope';
+
+/** Payloads are data like any other: a token for queues alone does not see them. */
+function mayRead(actor: Principal): boolean {
+  return (
+    hasScope(actor, 'events:publish') || hasScope(actor, 'subscriptions:read') || hasScope(actor, 'subscriptions:write')
+  );
 }

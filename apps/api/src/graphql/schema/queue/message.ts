@@ -1,7 +1,7 @@
 import type { StoredMessage } from '@switchboard/core';
 import { builder } from '../../builder.ts';
 
-const HeaderRef = builder.objectRef<[string, string]>('Header').implement({
+export const HeaderRef = builder.objectRef<[string, string]>('Header').implement({
   fields: (t) => ({
     name: t.string({ resolve: ([name]) => name }),
     value: t.string({ resolve: ([, value]) => value }),

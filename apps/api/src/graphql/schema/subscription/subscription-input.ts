@@ -1,0 +1,103 @@
+import type { SubscriptionDefinition } from '@switchboard/core';
+import { builder } from '../../builder.ts';
+
+export const SigningSchemeEnum = builder.enumType('SigningScheme', {
+  values: {
+    STANDARD_WEBHOOKS: {
+      value: 'standard-webhooks',
+      description:
+        '`webhook-id`, `webhook-timestamp` and `webhook-signature` headers, as Svix and Standard Webhooks send.',
+    },
+    HMAC: { value: 'hmac', description: 'One header carrying an HMAC of the body.' },
+  } as const,
+});
+
+export const SubscriptionModeEnum = builder.enumType('SubscriptionMode', {
+  values: {
+    ASYNC: { value: 'async', description: 'Delivered after the event is stored, with retries.' },
+    BLOCKING: {
+      value: 'blocking',
+      description: 'Publishers that wait get its first answer before the event is stored, and it may cancel the event.',
+    },
+  } as const,
+});
+
+const HeaderInput = builder.inputType('HeaderInput', {
+  fields: (t) => ({ name: t.string({ required: true }), value: t.string({ required: true }) }),
+});
+
+const SigningInput = builder.inputType('SigningInput', {
+  description:
+    'For HMAC: `header` (X-Signature), `algorithm` sha1, sha256 or sha512, `encoding` hex or base64, `prefix`.',
+  fields: (t) => ({
+    scheme: t.field({ type: SigningSchemeEnum, required: true }),
+    header: t.string(),
+    algorithm: t.string(),
+    encoding: t.string(),
+    prefix: t.string(),
+  }),
+});
+
+const RetryPolicyInput = builder.inputType('RetryPolicyInput', {
+  fields: (t) => ({
+    scheduleMs: t.intList({ description: 'Delay before each attempt, the first included; the last one repeats.' }),
+    maxAttempts: t.int({ description: 'Attempts in all, the first included.' }),
+    maxTotalMs: t.float({ description: 'No attempt starts later than this after the first one.' }),
+  }),
+});
+
+export const SubscriptionInput = builder.inputType('SubscriptionInput', {
+  description: 'A whole subscription: on update, what is left out takes its default again (the secret excepted).',
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    description: t.string(),
+    url: t.string({ required: true }),
+    eventTypes: t.stringList({ required: true, description: 'Names or patterns: `invoice.paid`, `invoice.*`, `*`.' }),
+    filter: t.field({ type: 'JSON', description: 'A payload filter; only events whose payload matches are sent.' }),
+    headers: t.field({ type: [HeaderInput], description: 'Sent with every request.' }),
+    signing: t.field({ type: SigningInput, description: 'Standard Webhooks when left out.' }),
+    secret: t.string({
+      description:
+        'At least 16 characters; generated when left out. Write-only: on update, left out keeps the current one.',
+    }),
+    timeoutMs: t.int({ description: '15000 when left out.' }),
+    retryPolicy: t.field({ type: RetryPolicyInput }),
+    rateLimitPerSecond: t.int(),
+    mode: t.field({ type: SubscriptionModeEnum }),
+    disableAfterFailures: t.int({
+      description: 'Disable after this many deliveries in a row failed for good; null: never. 100 when left out.',
+    }),
+    disableAfterMs: t.float({
+      description: 'Disable once failing this long without a success; null: never. 5 days when left out.',
+    }),
+  }),
+});
+
+function stripNulls<T extends object>(value: T): { [K in keyof T]?: NonNullable<T[K]> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as {
+    [K in keyof T]?: NonNullable<T[K]>;
+  };
+}
+
+/**
+ * GraphQL tells a null apart from a field left out; core's definition wants `undefined` for
+ * "the default". Only the two disable thresholds give null a meaning of its own: never.
+ */
+export function toDefinition(input: typeof SubscriptionInput.$inferInput): SubscriptionDefinition {
+  return {
+    name: input.name,
+    description: input.description ?? null,
+    url: input.url,
+    eventTypes: input.eventTypes,
+    filter: (input.filter ?? null) as SubscriptionDefinition['filter'],
+    headers: input.headers ? Object.fromEntries(input.headers.map((h) => [h.name, h.value])) : undefined,
+    signing: input.signing ? (stripNulls(input.signing) as SubscriptionDefinition['signing']) : undefined,
+    secret: input.secret ?? undefined,
+    timeoutMs: input.timeoutMs ?? undefined,
+    retryPolicy: input.retryPolicy ? stripNulls(input.retryPolicy) : undefined,
+    rateLimitPerSecond: input.rateLimitPerSecond ?? null,
+    mode: input.mode ?? undefined,
+    disableAfterFailures: input.disableAfterFailures,
+    disableAfterMs: input.disableAfterMs,
+  };
+}
