@@ -3,7 +3,9 @@ import { type Core, createCore, systemPrincipal } from '@switchboard/core';
 import { createDatabaseClient, type DatabaseClient, migrateDatabase } from '@switchboard/db';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
 import type { Env } from './env.ts';
+import { createDeliveryMetrics } from './http/metrics.ts';
 import { buildServer } from './server.ts';
 
 export interface Switchboard {
@@ -41,7 +43,11 @@ export async function createSwitchboard(options: {
   const { env, logger } = options;
   const database = options.database ?? (await openDatabase(env));
   const configPath = env.SWITCHBOARD_CONFIG;
-  const core = createCore({
+  const metrics = new Registry();
+  // The worker is built by createCore; the gauge reads it once it exists.
+  let core: Core | undefined;
+  const observe = createDeliveryMetrics(metrics, () => core?.worker.active ?? 0);
+  core = createCore({
     db: database.db,
     logger,
     pubsub: database,
@@ -50,6 +56,7 @@ export async function createSwitchboard(options: {
     delivery: {
       allowedNetworks: env.DELIVERY_ALLOWED_NETWORKS,
       worker: { concurrency: env.DELIVERY_CONCURRENCY },
+      observe,
       ...options.delivery,
     },
   });
@@ -78,7 +85,7 @@ export async function createSwitchboard(options: {
   // `api` processes leave deliveries to `worker` processes; `all` does both.
   await core.start({ worker: env.ROLE !== 'api' });
 
-  const app = await buildServer({ core, database, env, logger, role: env.ROLE, startedAt: new Date() });
+  const app = await buildServer({ core, database, env, logger, role: env.ROLE, startedAt: new Date(), metrics });
   // Housekeeping that no request triggers: expired sessions and messages past their queue's age.
   const housekeeping = setInterval(() => {
     core.auth.deleteExpiredSessions().catch((error) => logger.warn({ err: error }, 'session cleanup failed'));

@@ -1,28 +1,11 @@
-import { type Core, createCore, generateRandomString, type Result, SCOPES, systemPrincipal } from '@switchboard/core';
+import { generateRandomString, SCOPES, systemPrincipal } from '@switchboard/core';
 import { Command, InvalidArgumentError } from 'commander';
-import { openDatabase } from './app.ts';
+import { CliError, expect, findUser, withCore } from './cli/context.ts';
+import { addEventTypeCommands } from './cli/event-types.ts';
+import { addSubscriptionCommands } from './cli/subscriptions.ts';
+import { addTriggerCommand } from './cli/trigger.ts';
 import { EnvError, loadEnv } from './env.ts';
-import { createLogger } from './logger.ts';
 import { serve } from './main.ts';
-
-/** Runs one command against the configured database, then closes it. */
-async function withCore<T>(run: (core: Core) => Promise<T>): Promise<T> {
-  const env = loadEnv();
-  const database = await openDatabase(env);
-  try {
-    return await run(createCore({ db: database.db, logger: createLogger('warn') }));
-  } finally {
-    await database.close();
-  }
-}
-
-function expect<T>(result: Result<T>): T {
-  if (result.ok) return result.value;
-  const details = result.error.fields?.map((f) => `\n  ${f.path}: ${f.message}`).join('') ?? '';
-  throw new CliError(`${result.error.message}${details}`);
-}
-
-class CliError extends Error {}
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -35,12 +18,6 @@ async function readStdin(): Promise<string> {
 async function choosePassword(fromStdin: boolean | undefined): Promise<{ password: string; generated: boolean }> {
   if (fromStdin) return { password: await readStdin(), generated: false };
   return { password: generateRandomString(24), generated: true };
-}
-
-async function findUser(core: Core, username: string) {
-  const user = await core.users.findByUsername(username);
-  if (!user) throw new CliError(`No user named "${username}"`);
-  return user;
 }
 
 const program = new Command('switchboard').description('Switchboard, the self-hosted webhook hub');
@@ -118,6 +95,10 @@ tokens
     });
     console.log(created.secret);
   });
+
+addSubscriptionCommands(program);
+addEventTypeCommands(program);
+addTriggerCommand(program);
 
 export async function runCli(argv: string[]): Promise<void> {
   try {

@@ -4,6 +4,7 @@ import type { Core } from '@switchboard/core';
 import type { DatabaseClient } from '@switchboard/db';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Env } from './env.ts';
 import type { SessionCookieWriter } from './graphql/context.ts';
 import { createGraphQLWebSocketServer } from './graphql/ws.ts';
@@ -24,6 +25,8 @@ export interface ServerDeps {
   role?: Env['ROLE'];
   /** Reported by the Webhook Queue's `GET /time`. */
   startedAt?: Date;
+  /** Metrics of this process; the delivery worker's are registered in it already. */
+  metrics?: Registry;
 }
 
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
@@ -65,7 +68,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) =>
     done(null, body),
   );
-  registerMetrics(app);
+  registerMetrics(app, deps.metrics);
   registerHealthRoutes(app, database);
   if (deps.role === 'worker') return app;
   await registerIngestRoutes(app, core, deps.env.INGEST_MAX_BODY_BYTES);

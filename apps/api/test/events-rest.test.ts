@@ -88,6 +88,11 @@ describe('POST /events', () => {
       '/orders order.created',
       '/paid-only invoice.paid',
     ]);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const succeeded = /switchboard_delivery_attempts_total\{outcome="succeeded"\} (\d+)/.exec(metrics);
+    expect(Number(succeeded?.[1])).toBeGreaterThanOrEqual(5);
+    expect(metrics).toContain('switchboard_delivery_attempt_duration_seconds_bucket');
+    expect(metrics).toContain('switchboard_deliveries_in_flight');
   });
 
   it('returns the first event again for a repeated Idempotency-Key, and refuses the key for a different event', async () => {

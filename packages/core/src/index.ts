@@ -3,6 +3,7 @@ import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
 import { systemPrincipal } from './auth/principal.ts';
 import { ConfigService } from './config/config-service.ts';
 import { DeliveriesService } from './delivery/deliveries-service.ts';
+import type { CompletionRecord } from './delivery/delivery-attempt.ts';
 import { DeliveryUpdates } from './delivery/delivery-updates.ts';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/delivery-worker.ts';
 import { createHttpSender, type HttpSender } from './delivery/http-sender.ts';
@@ -29,8 +30,10 @@ export * from './auth/auth-service.ts';
 export * from './auth/login-throttle.ts';
 export * from './auth/passwords.ts';
 export * from './auth/principal.ts';
+export * from './config/apply-webhooks.ts';
 export * from './config/config-file.ts';
 export * from './config/config-service.ts';
+export * from './config/config-webhooks.ts';
 export * from './delivery/deliveries-service.ts';
 export * from './delivery/delivery-attempt.ts';
 export * from './delivery/delivery-store.ts';
@@ -88,6 +91,8 @@ export interface CoreDeps {
     /** The outbound HTTP client; one that checks every address with the SSRF guard otherwise. */
     sender?: HttpSender;
     worker?: DeliveryWorkerOptions;
+    /** Told of every recorded delivery outcome (metrics). */
+    observe?: (record: CompletionRecord) => void;
   };
 }
 
@@ -112,6 +117,8 @@ export interface Core {
   deliveries: DeliveriesService;
   deliveryUpdates: DeliveryUpdates;
   worker: DeliveryWorker;
+  /** Another worker with the same hooks, such as one for a single event (the CLI's `trigger`). */
+  createWorker(options: DeliveryWorkerOptions): DeliveryWorker;
   /** Listeners that keep caches and streams current; `worker` also starts sending deliveries. */
   start(options: { worker: boolean }): Promise<void>;
   stop(): Promise<void>;
@@ -136,33 +143,32 @@ export function createCore(deps: CoreDeps): Core {
   const wakeWorker = () => worker?.wake();
   const subscriptions = new SubscriptionsService({ ...shared, pubsub, guard, onChange: () => matcher.invalidate() });
   const publisher = new EventPublisher({ ...shared, eventTypes, matcher, sender, onDeliveriesDue: wakeWorker });
-  worker = new DeliveryWorker(
-    {
-      ...shared,
-      pubsub,
-      sender,
-      onSubscriptionsDisabled: async (disabled) => {
-        await subscriptions.changed();
-        for (const { subscriptionId, reason } of disabled) {
-          const found = await subscriptions.find(systemPrincipal, subscriptionId);
-          if (!found) continue;
-          const published = await publisher.publishSystem(
-            'subscription.disabled',
-            {
-              subscriptionId,
-              name: found.name,
-              url: found.url,
-              reason,
-              disabledAt: (found.disabledAt ?? shared.clock.now()).toISOString(),
-            },
-            found.userId,
-          );
-          if (!published.ok) shared.logger.warn({ error: published.error }, 'subscription.disabled not published');
-        }
-      },
+  const workerDeps = {
+    ...shared,
+    pubsub,
+    sender,
+    observe: deps.delivery?.observe,
+    onSubscriptionsDisabled: async (disabled: Array<{ subscriptionId: string; reason: string }>) => {
+      await subscriptions.changed();
+      for (const { subscriptionId, reason } of disabled) {
+        const found = await subscriptions.find(systemPrincipal, subscriptionId);
+        if (!found) continue;
+        const published = await publisher.publishSystem(
+          'subscription.disabled',
+          {
+            subscriptionId,
+            name: found.name,
+            url: found.url,
+            reason,
+            disabledAt: (found.disabledAt ?? shared.clock.now()).toISOString(),
+          },
+          found.userId,
+        );
+        if (!published.ok) shared.logger.warn({ error: published.error }, 'subscription.disabled not published');
+      }
     },
-    deps.delivery?.worker,
-  );
+  };
+  worker = new DeliveryWorker(workerDeps, deps.delivery?.worker);
   const deliveries = new DeliveriesService({ ...shared, pubsub, subscriptions, onDeliveriesDue: wakeWorker });
   const deliveryUpdates = new DeliveryUpdates({ ...shared, pubsub, subscriptions });
   let workerStarted = false;
@@ -175,7 +181,7 @@ export function createCore(deps: CoreDeps): Core {
     ingest: new IngestService({ ...shared, registry, writer }),
     registry,
     writer,
-    config: new ConfigService({ ...shared, queues, readSource: deps.readConfig }),
+    config: new ConfigService({ ...shared, queues, subscriptions, eventTypes, readSource: deps.readConfig }),
     streams: new MessageStreams({ ...shared, pubsub, queues }),
     eventTypes,
     subscriptions,
@@ -187,6 +193,7 @@ export function createCore(deps: CoreDeps): Core {
     deliveries,
     deliveryUpdates,
     worker,
+    createWorker: (options) => new DeliveryWorker(workerDeps, options),
     async start(options) {
       await matcher.start();
       await deliveryUpdates.start();

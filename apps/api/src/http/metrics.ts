@@ -1,5 +1,6 @@
+import type { CompletionRecord } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Process metrics and one histogram of HTTP requests by method, route pattern and status. */
 export function registerMetrics(app: FastifyInstance, registry = new Registry()): Registry {
@@ -27,4 +28,39 @@ export function registerMetrics(app: FastifyInstance, registry = new Registry())
     return registry.metrics();
   });
   return registry;
+}
+
+/**
+ * Delivery metrics, fed by the worker as outcomes are recorded: attempts by outcome, how long
+ * receivers took to answer, and requests in flight.
+ */
+export function createDeliveryMetrics(registry: Registry, inFlight: () => number) {
+  const attempts = new Counter({
+    name: 'switchboard_delivery_attempts_total',
+    help: 'Delivery attempts by outcome: succeeded, retrying, failed (no attempts left), deferred (rate limit), skipped (subscription disabled)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'switchboard_delivery_attempt_duration_seconds',
+    help: 'How long receivers took to answer delivery attempts (or to fail)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'switchboard_deliveries_in_flight',
+    help: 'Delivery requests this process is making right now',
+    registers: [registry],
+    collect() {
+      this.set(inFlight());
+    },
+  });
+  return (record: CompletionRecord) => {
+    if (!record.rec) {
+      attempts.inc({ outcome: record.st === 'pending' ? 'deferred' : 'skipped' });
+      return;
+    }
+    attempts.inc({ outcome: record.ok ? 'succeeded' : record.st === 'pending' ? 'retrying' : 'failed' });
+    duration.observe(record.dur / 1000);
+  };
 }

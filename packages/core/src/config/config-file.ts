@@ -4,10 +4,12 @@ import { isKnownPasswordFormat } from '../auth/passwords.ts';
 import { type QueueDefinition, queueDefinitionSchema, toFieldProblems } from '../queues/queue-definition.ts';
 import type { Verification } from '../queues/verification/types.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { type ParsedWebhooks, parseWebhooks, toConfigProblems } from './config-webhooks.ts';
 
 /**
  * The declarative config file. Its first dialect is the Webhook Queue's JSON file, accepted as it
  * stands (`users`, `queues`, global limits); JSON is YAML, so the file may also be written in YAML.
+ * servo-webhooks' `webhooks:` list is accepted beside it (config-webhooks.ts).
  */
 const limits = {
   max_message_count: z.number().int().positive().optional(),
@@ -46,6 +48,10 @@ const configFile = z.object({
   listen_port: z.number().optional(),
   users: z.array(configUser).default([]),
   queues: z.array(configQueue).default([]),
+  /** Each entry is checked on its own (config-webhooks.ts), so that every problem is reported at once. */
+  webhooks: z.array(z.unknown()).default([]),
+  /** Who owns the webhooks' subscriptions; the oldest admin when left out. */
+  webhooks_owner: z.string().min(1).optional(),
   ...limits,
 });
 
@@ -59,6 +65,8 @@ export interface ConfigUser {
 export interface ParsedConfig {
   queues: QueueDefinition[];
   users: ConfigUser[];
+  webhooks: ParsedWebhooks;
+  webhooksOwner: string | null;
   /** Things that are accepted but do nothing here, to tell the operator. */
   notices: string[];
 }
@@ -82,7 +90,7 @@ export function parseConfigFile(text: string): Result<ParsedConfig> {
   }
   const parsed = configFile.safeParse(raw ?? {});
   if (!parsed.success) {
-    return fail('INVALID', 'The config file is not valid', { fields: toFieldProblems(parsed.error) });
+    return fail('INVALID', 'The config file is not valid', { fields: toConfigProblems(parsed.error.issues) });
   }
   const file = parsed.data;
   const problems: Array<{ path: string; message: string }> = [];
@@ -124,9 +132,10 @@ export function parseConfigFile(text: string): Result<ParsedConfig> {
     if (usernames.has(key)) problems.push({ path: `users.${index}.name`, message: `"${user.name}" appears twice` });
     usernames.add(key);
   });
+  const webhooks = parseWebhooks(file.webhooks, problems);
   if (problems.length > 0) return fail('INVALID', 'The config file is not valid', { fields: problems });
 
-  const notices: string[] = [];
+  const notices = [...webhooks.notices];
   if (file.listen_host !== undefined || file.listen_port !== undefined) {
     notices.push('listen_host and listen_port are ignored: Switchboard listens on HOST and PORT');
   }
@@ -138,6 +147,8 @@ export function parseConfigFile(text: string): Result<ParsedConfig> {
       canReload: u.can_reload ?? false,
       queues: u.queues ?? [],
     })),
+    webhooks,
+    webhooksOwner: file.webhooks_owner ?? null,
     notices,
   });
 }

@@ -1,13 +1,16 @@
 import { type Database, queueListeners, queues, sessions, users } from '@switchboard/db';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { isAdmin, type Principal, systemPrincipal } from '../auth/principal.ts';
+import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
+import type { EventTypesService } from '../events/event-types-service.ts';
 import type { QueuesService } from '../queues/queues-service.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { type WebhookChanges, WebhooksApplier } from './apply-webhooks.ts';
 import { type ParsedConfig, parseConfigFile } from './config-file.ts';
 
-export interface ApplySummary {
+export interface ApplySummary extends WebhookChanges {
   queues: { created: string[]; updated: string[]; removed: string[] };
   users: { created: string[]; updated: string[]; removed: string[] };
   notices: string[];
@@ -18,17 +21,23 @@ export interface ConfigServiceDeps {
   clock: Clock;
   logger: Logger;
   queues: QueuesService;
+  subscriptions: SubscriptionsService;
+  eventTypes: EventTypesService;
   /** Reads the config file's text; null when no file is configured. */
   readSource?: () => Promise<string | null>;
 }
 
 /**
  * Applies the declarative config file. Everything in the file is checked before anything is
- * changed, so a bad file changes nothing. Queues and users the file made and no longer lists
- * are removed; stored messages of queues that stay are kept.
+ * changed, so a bad file changes nothing. Queues, users and webhook subscriptions the file made
+ * and no longer lists are removed; stored messages of queues that stay are kept.
  */
 export class ConfigService {
-  constructor(private readonly deps: ConfigServiceDeps) {}
+  private readonly webhooks: WebhooksApplier;
+
+  constructor(private readonly deps: ConfigServiceDeps) {
+    this.webhooks = new WebhooksApplier(deps);
+  }
 
   /** `POST /reload` and SIGHUP: re-read the file and apply it. Admins and users with can_reload. */
   async reload(actor: Principal): Promise<Result<ApplySummary>> {
@@ -41,15 +50,22 @@ export class ConfigService {
   async apply(text: string): Promise<Result<ApplySummary>> {
     const parsed = parseConfigFile(text);
     if (!parsed.ok) return parsed;
+    const refused = await this.webhooks.check(parsed.value);
+    if (refused) return refused;
     const summary: ApplySummary = {
       queues: { created: [], updated: [], removed: [] },
       users: { created: [], updated: [], removed: [] },
+      subscriptions: { created: [], updated: [], removed: [] },
+      eventTypes: { created: [] },
       notices: parsed.value.notices,
     };
     const queueFailure = await this.applyQueues(parsed.value, summary);
     if (queueFailure) return queueFailure;
     await this.applyUsers(parsed.value, summary);
     await this.applyListeners(parsed.value);
+    // After the users: the webhooks' owner may be one the file has just made.
+    const webhookFailure = await this.webhooks.apply(parsed.value, summary);
+    if (webhookFailure) return webhookFailure;
     this.deps.logger.info({ summary }, 'configuration applied');
     return ok(summary);
   }

@@ -26,6 +26,8 @@ export interface DeliveryWorkerDeps {
   sender: HttpSender;
   /** Subscriptions the worker disabled (410 Gone, too many failures): publish `subscription.disabled`. */
   onSubscriptionsDisabled?: (disabled: Array<{ subscriptionId: string; reason: string }>) => Promise<void>;
+  /** Told of every outcome once it is recorded (metrics). */
+  observe?: (record: CompletionRecord) => void;
 }
 
 const MAX_COMPLETION_BATCH = 500;
@@ -214,7 +216,10 @@ export class DeliveryWorker {
             .onSubscriptionsDisabled?.(disabled)
             .catch((error) => this.deps.logger.error({ err: error }, 'announcing disabled subscriptions failed'));
         }
-        for (const item of batch) item.done();
+        for (const item of batch) {
+          this.deps.observe?.(item.record);
+          item.done();
+        }
       } catch (error) {
         for (const item of batch) item.done(error);
       }

@@ -224,6 +224,15 @@ export class SubscriptionsService {
     return row ? toSubscription(row) : null;
   }
 
+  /**
+   * Whether create or update would accept the definition, storing nothing: the config file checks
+   * every webhook before it changes anything.
+   */
+  check(definition: SubscriptionDefinition, options: { managedBy?: 'api' | 'config' } = {}): Result<null> {
+    const parsed = this.parse(definition, options.managedBy === 'config');
+    return parsed.ok ? ok(null) : parsed;
+  }
+
   /** Tells this process's matcher at once and the others through NOTIFY. */
   async changed(): Promise<void> {
     this.deps.onChange?.();

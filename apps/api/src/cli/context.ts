@@ -1,0 +1,60 @@
+import { type Core, createCore, type Result } from '@switchboard/core';
+import type { DatabaseClient } from '@switchboard/db';
+import { openDatabase } from '../app.ts';
+import { loadEnv } from '../env.ts';
+import { createLogger } from '../logger.ts';
+
+/** A failure the person at the command line can act on: printed as one message, without a stack. */
+export class CliError extends Error {}
+
+/**
+ * Runs one command against the configured database (DATABASE_URL or the embedded one), then
+ * closes it. Deliveries may reach the networks DELIVERY_ALLOWED_NETWORKS lists, as the server's do.
+ */
+export async function withCore<T>(run: (core: Core, database: DatabaseClient) => Promise<T>): Promise<T> {
+  const env = loadEnv();
+  const database = await openDatabase(env);
+  try {
+    const core = createCore({
+      db: database.db,
+      logger: createLogger('warn'),
+      delivery: { allowedNetworks: env.DELIVERY_ALLOWED_NETWORKS },
+    });
+    try {
+      return await run(core, database);
+    } finally {
+      // Outbound connections kept alive would hold the process open.
+      await core.sender.close();
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+export function expect<T>(result: Result<T>): T {
+  if (result.ok) return result.value;
+  const details = result.error.fields?.map((f) => `\n  ${f.path}: ${f.message}`).join('') ?? '';
+  throw new CliError(`${result.error.message}${details}`);
+}
+
+export async function findUser(core: Core, username: string) {
+  const user = await core.users.findByUsername(username);
+  if (!user) throw new CliError(`No user named "${username}"`);
+  return user;
+}
+
+/** servo-webhooks names events `after:measure`; the event type is what follows the colon. */
+export function toEventTypeName(value: string): string {
+  return value.replace(/^(before|after):/, '');
+}
+
+/** Rows as columns padded to their widest cell, for a person to read. */
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,118 @@
+import { type Database, subscriptions, users } from '@switchboard/db';
+import { asc, eq, sql } from 'drizzle-orm';
+import { systemPrincipal } from '../auth/principal.ts';
+import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
+import type { EventTypesService } from '../events/event-types-service.ts';
+import { fail, type Result } from '../shared/result.ts';
+import type { ParsedConfig } from './config-file.ts';
+
+export interface WebhookChanges {
+  subscriptions: { created: string[]; updated: string[]; removed: string[] };
+  eventTypes: { created: string[] };
+}
+
+interface Deps {
+  db: Database;
+  subscriptions: SubscriptionsService;
+  eventTypes: EventTypesService;
+}
+
+/**
+ * The config file's webhooks as subscriptions of one owner, marked `managedBy: 'config'`: listed
+ * ones are created or updated in place (keeping their id and deliveries), the others removed.
+ */
+export class WebhooksApplier {
+  constructor(private readonly deps: Deps) {}
+
+  /** What the database must allow before anything changes: an owner, and URLs the guard accepts. */
+  async check(config: ParsedConfig): Promise<Result<never> | null> {
+    const fields: Array<{ path: string; message: string }> = [];
+    const { webhooksOwner } = config;
+    if (webhooksOwner !== null) {
+      const problem = await this.checkOwner(config, webhooksOwner);
+      if (problem) fields.push({ path: 'webhooks_owner', message: problem });
+    } else if (config.webhooks.subscriptions.length > 0 && !(await this.oldestAdmin())) {
+      fields.push({ path: 'webhooks_owner', message: 'is needed: there is no admin to own the webhooks' });
+    }
+    for (const { path, definition } of config.webhooks.subscriptions) {
+      const checked = this.deps.subscriptions.check(definition, { managedBy: 'config' });
+      if (!checked.ok) {
+        for (const f of checked.error.fields ?? []) fields.push({ path: `${path}.${f.path}`, message: f.message });
+      }
+    }
+    return fields.length > 0 ? fail('INVALID', 'The config file is not valid', { fields }) : null;
+  }
+
+  /** Records what it did in `changes`; a failure here is one check() could not foresee. */
+  async apply(config: ParsedConfig, changes: WebhookChanges): Promise<Result<never> | null> {
+    for (const name of config.webhooks.eventTypes) {
+      if ((await this.deps.eventTypes.get(systemPrincipal, name)).ok) continue;
+      const created = await this.deps.eventTypes.create(systemPrincipal, {
+        name,
+        description: 'Created for the webhooks of the config file',
+      });
+      if (created.ok) changes.eventTypes.created.push(name);
+      // CONFLICT: another process made it meanwhile, which is as good.
+      else if (created.error.code !== 'CONFLICT')
+        return fail('INVALID', `Event type "${name}": ${created.error.message}`);
+    }
+
+    const ownerId = (config.webhooksOwner ? await this.findUser(config.webhooksOwner) : await this.oldestAdmin())?.id;
+    const wanted = new Set<string>();
+    if (ownerId) {
+      const owned = await this.deps.db
+        .select({ id: subscriptions.id, name: subscriptions.name })
+        .from(subscriptions)
+        .where(eq(subscriptions.userId, ownerId));
+      const ids = new Map(owned.map((s) => [s.name, s.id]));
+      for (const { path, definition } of config.webhooks.subscriptions) {
+        wanted.add(definition.name);
+        const id = ids.get(definition.name);
+        // One of the owner's subscriptions made through the API that the file now names belongs to the file from here on.
+        const result = id
+          ? await this.deps.subscriptions.update(systemPrincipal, id, definition, { managedBy: 'config' })
+          : await this.deps.subscriptions.create(systemPrincipal, definition, { userId: ownerId, managedBy: 'config' });
+        if (!result.ok) return fail('INVALID', `${path} (${definition.name}): ${result.error.message}`, result.error);
+        (id ? changes.subscriptions.updated : changes.subscriptions.created).push(definition.name);
+      }
+    }
+    const managed = await this.deps.db
+      .select({ id: subscriptions.id, name: subscriptions.name, userId: subscriptions.userId })
+      .from(subscriptions)
+      .where(eq(subscriptions.managedBy, 'config'));
+    for (const subscription of managed) {
+      if (subscription.userId === ownerId && wanted.has(subscription.name)) continue;
+      await this.deps.subscriptions.delete(systemPrincipal, subscription.id);
+      changes.subscriptions.removed.push(subscription.name);
+    }
+    return null;
+  }
+
+  /** The owner must exist once the file's users are applied: stored and kept, or listed in the file. */
+  private async checkOwner(config: ParsedConfig, username: string): Promise<string | null> {
+    const listed = config.users.some((u) => u.username.toLowerCase() === username.toLowerCase());
+    if (listed) return null;
+    const user = await this.findUser(username);
+    if (!user) return `no user named "${username}"`;
+    if (user.managedBy === 'config') return `"${username}" is a user this file no longer lists, and is removed`;
+    return null;
+  }
+
+  private async findUser(username: string) {
+    const [row] = await this.deps.db
+      .select({ id: users.id, managedBy: users.managedBy })
+      .from(users)
+      .where(sql`lower(${users.username}) = lower(${username})`);
+    return row ?? null;
+  }
+
+  private async oldestAdmin() {
+    const [row] = await this.deps.db
+      .select({ id: users.id })
+      .from(users)
+      .where(eq(users.role, 'admin'))
+      .orderBy(asc(users.createdAt), asc(users.id))
+      .limit(1);
+    return row ?? null;
+  }
+}
