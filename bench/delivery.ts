@@ -361,6 +361,14 @@ async function measureLatency(
     sinceAccepted: number[];
     unstamped: number;
   };
+  // Per second of the run, in arrival order: shows whether the tail is steady or one stall.
+  const perSecond = Math.max(1, Math.round(latencies.length / DURATION));
+  const slices: string[] = [];
+  for (let i = 0; i < latencies.length; i += perSecond) {
+    const slice = latencies.slice(i, i + perSecond).sort((a, b) => a - b);
+    slices.push(`${fmt(quantile(slice, 0.5), 0)}/${fmt(quantile(slice, 0.99), 0)}`);
+  }
+  log(`latency: p50/p99 (ms) of each second, in arrival order: ${slices.join(' ')}`);
   const sorted = latencies.sort((a, b) => a - b);
   const acceptedSorted = sinceAccepted.sort((a, b) => a - b);
   const publishSorted = run.publishLatencies.sort((a, b) => a - b);

@@ -22,7 +22,8 @@ import { QueuesService } from './queues/queues-service.ts';
 import { sweepRetention } from './queues/retention.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
 import { type Logger, silentLogger } from './shared/logger.ts';
-import { noPubSub, type PubSub } from './shared/pubsub.ts';
+import { CoalescedNotifier } from './shared/notifier.ts';
+import { CHANNELS, noPubSub, type PubSub } from './shared/pubsub.ts';
 import { TokensService } from './tokens/tokens-service.ts';
 import { UsersService } from './users/users-service.ts';
 
@@ -130,19 +131,33 @@ export interface Core {
 export function createCore(deps: CoreDeps): Core {
   const shared = { db: deps.db, clock: deps.clock ?? systemClock, logger: deps.logger ?? silentLogger };
   const pubsub = deps.pubsub ?? noPubSub;
-  const tokens = new TokensService(shared);
+  const tokens = new TokensService({ ...shared, pubsub });
+  const onTokensChanged = () => tokens.changed();
   const registry = new QueueRegistry({ ...shared, pubsub });
   const writer = new MessageWriter(shared, deps.writer);
   const queues = new QueuesService({ ...shared, pubsub, registry });
   const guard = new SsrfGuard(deps.delivery?.allowedNetworks ?? [], deps.delivery?.resolve);
   const sender = deps.delivery?.sender ?? createHttpSender(guard);
   const matcher = new SubscriptionMatcher({ ...shared, pubsub });
-  const eventTypes = new EventTypesService(shared);
+  const eventTypes = new EventTypesService({ ...shared, pubsub });
   // The worker, once built, is woken at once by publishes in this process (others hear NOTIFY).
   let worker: DeliveryWorker | undefined;
-  const wakeWorker = () => worker?.wake();
+  // Workers here are woken at once; those in other processes by a coalesced NOTIFY.
+  let workerStarted = false;
+  const dueNotifier = new CoalescedNotifier(pubsub, CHANNELS.deliveries, shared.logger);
+  const wakeWorker = () => {
+    worker?.wake();
+    dueNotifier.poke();
+  };
   const subscriptions = new SubscriptionsService({ ...shared, pubsub, guard, onChange: () => matcher.invalidate() });
-  const publisher = new EventPublisher({ ...shared, eventTypes, matcher, sender, onDeliveriesDue: wakeWorker });
+  const publisher = new EventPublisher({
+    ...shared,
+    eventTypes,
+    matcher,
+    sender,
+    onDeliveriesDue: wakeWorker,
+    localWorker: () => (workerStarted ? worker : undefined),
+  });
   const workerDeps = {
     ...shared,
     pubsub,
@@ -171,9 +186,8 @@ export function createCore(deps: CoreDeps): Core {
   worker = new DeliveryWorker(workerDeps, deps.delivery?.worker);
   const deliveries = new DeliveriesService({ ...shared, pubsub, subscriptions, onDeliveriesDue: wakeWorker });
   const deliveryUpdates = new DeliveryUpdates({ ...shared, pubsub, subscriptions });
-  let workerStarted = false;
   return {
-    users: new UsersService(shared),
+    users: new UsersService({ ...shared, onTokensChanged }),
     tokens,
     auth: new AuthService({ ...shared, tokens, ...deps.auth }),
     queues,
@@ -181,7 +195,14 @@ export function createCore(deps: CoreDeps): Core {
     ingest: new IngestService({ ...shared, registry, writer }),
     registry,
     writer,
-    config: new ConfigService({ ...shared, queues, subscriptions, eventTypes, readSource: deps.readConfig }),
+    config: new ConfigService({
+      ...shared,
+      queues,
+      subscriptions,
+      eventTypes,
+      readSource: deps.readConfig,
+      onTokensChanged,
+    }),
     streams: new MessageStreams({ ...shared, pubsub, queues }),
     eventTypes,
     subscriptions,
@@ -195,7 +216,9 @@ export function createCore(deps: CoreDeps): Core {
     worker,
     createWorker: (options) => new DeliveryWorker(workerDeps, options),
     async start(options) {
+      await tokens.start();
       await matcher.start();
+      await eventTypes.start();
       await deliveryUpdates.start();
       if (options.worker) {
         await worker.start();
@@ -205,7 +228,9 @@ export function createCore(deps: CoreDeps): Core {
     async stop() {
       if (workerStarted) await worker.stop();
       await deliveryUpdates.stop();
+      await eventTypes.stop();
       await matcher.stop();
+      await tokens.stop();
       await sender.close();
     },
     sweepRetention: () => sweepRetention(shared),

@@ -5,6 +5,7 @@ CREATE TABLE "deliveries" (
 	"event_id" uuid,
 	"subscription_id" uuid,
 	"status" text DEFAULT 'pending' NOT NULL,
+	"claimable" boolean GENERATED ALWAYS AS (status in ('pending', 'delivering')) STORED NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
 	"attempt_offset" integer DEFAULT 0 NOT NULL,
 	"next_attempt_at" timestamp with time zone,
@@ -55,10 +56,10 @@ ALTER TABLE "delivery_attempts" ADD CONSTRAINT "delivery_attempts_delivery_id_de
 ALTER TABLE "events" ADD CONSTRAINT "events_publisher_id_users_id_fk" FOREIGN KEY ("publisher_id") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "events" ADD CONSTRAINT "events_audience_user_id_users_id_fk" FOREIGN KEY ("audience_user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "events" ADD CONSTRAINT "events_target_subscription_id_subscriptions_id_fk" FOREIGN KEY ("target_subscription_id") REFERENCES "public"."subscriptions"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
-CREATE INDEX "deliveries_due_idx" ON "deliveries" USING btree ("next_attempt_at") WHERE "deliveries"."status" in ('pending', 'delivering');--> statement-breakpoint
+CREATE INDEX "deliveries_due_idx" ON "deliveries" USING btree ("next_attempt_at") WHERE "deliveries"."claimable";--> statement-breakpoint
 CREATE INDEX "deliveries_subscription_idx" ON "deliveries" USING btree ("subscription_id","created_at");--> statement-breakpoint
 CREATE INDEX "deliveries_event_idx" ON "deliveries" USING btree ("event_id");--> statement-breakpoint
-CREATE INDEX "deliveries_status_idx" ON "deliveries" USING btree ("status","created_at");--> statement-breakpoint
+CREATE INDEX "deliveries_failed_idx" ON "deliveries" USING btree ("subscription_id","created_at") WHERE "deliveries"."status" = 'failed';--> statement-breakpoint
 CREATE INDEX "delivery_attempts_delivery_idx" ON "delivery_attempts" USING btree ("delivery_id","number");--> statement-breakpoint
 CREATE UNIQUE INDEX "events_idempotency_idx" ON "events" USING btree ("publisher_id","idempotency_key") WHERE "events"."idempotency_key" is not null;--> statement-breakpoint
 CREATE INDEX "events_created_idx" ON "events" USING btree ("created_at");--> statement-breakpoint

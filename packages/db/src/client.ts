@@ -44,7 +44,7 @@ export async function createDatabaseClient(options: DatabaseOptions): Promise<Da
 
 function createPostgresClient(url: string, max: number): DatabaseClient {
   const client = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'switchboard' } });
-  const db = drizzlePostgres({ client, schema }) as unknown as Database;
+  const db = drizzlePostgres({ client: preparingStatements(client), schema }) as unknown as Database;
   return {
     kind: 'postgres',
     db,
@@ -62,6 +62,43 @@ function createPostgresClient(url: string, max: number): DatabaseClient {
       await client.end({ timeout: 5 });
     },
   };
+}
+
+type Sql = ReturnType<typeof postgres>;
+
+/**
+ * Drizzle sends its queries through postgres.js's `unsafe`, unprepared, which costs a round trip
+ * to describe the parameters before every execution. Prepared (named, per connection, as
+ * postgres.js does for its own tagged queries) the description happens once per statement and
+ * connection, and every later execution is one round trip. Transactions get the same client.
+ */
+function preparingStatements<T extends Sql>(client: T): T {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === 'unsafe') {
+        return (query: string, args?: unknown[], options?: Record<string, unknown>) =>
+          target.unsafe(query, args as never, { ...options, prepare: true });
+      }
+      if (property === 'begin') {
+        return (...args: unknown[]) => {
+          const callback = args[args.length - 1] as (tx: Sql) => unknown;
+          return (target.begin as (...a: unknown[]) => unknown)(...args.slice(0, -1), (tx: Sql) =>
+            callback(preparingStatements(tx)),
+          );
+        };
+      }
+      if (property === 'savepoint') {
+        const savepoint = Reflect.get(target, property, receiver) as ((...a: unknown[]) => unknown) | undefined;
+        if (!savepoint) return savepoint;
+        return (...args: unknown[]) => {
+          const callback = args[args.length - 1] as (tx: Sql) => unknown;
+          return savepoint.call(target, ...args.slice(0, -1), (tx: Sql) => callback(preparingStatements(tx)));
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
 }
 
 async function createPgliteClient(dataDir: string): Promise<DatabaseClient> {

@@ -25,6 +25,8 @@ export interface ConfigServiceDeps {
   eventTypes: EventTypesService;
   /** Reads the config file's text; null when no file is configured. */
   readSource?: () => Promise<string | null>;
+  /** Users were removed: their tokens must stop working everywhere. */
+  onTokensChanged?: () => Promise<void>;
 }
 
 /**
@@ -160,6 +162,7 @@ export class ConfigService {
         ),
       );
       summary.users.removed.push(...gone.map((u) => u.username));
+      await this.deps.onTokensChanged?.();
     }
   }
 

@@ -173,7 +173,6 @@ export class DeliveriesService {
       .where(where)
       .returning({ id: deliveries.id });
     if (rows.length > 0) {
-      await this.deps.pubsub.notify(CHANNELS.deliveries, '');
       await this.deps.pubsub.notify(CHANNELS.deliveryUpdates, JSON.stringify(rows.slice(0, 500).map((r) => r.id)));
       this.deps.onDeliveriesDue?.();
     }

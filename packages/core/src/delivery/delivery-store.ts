@@ -1,5 +1,5 @@
 import type { Database } from '@switchboard/db';
-import { type SQL, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { CompletionRecord, DeliveryTarget } from './delivery-attempt.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { Signing } from './subscription-definition.ts';
@@ -25,48 +25,19 @@ const toBuffer = (value: unknown) =>
 const toJson = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
 
 /**
- * Claims up to `limit` due deliveries in one statement. A claim is a lease: the row becomes
- * `delivering` with `next_attempt_at` moved to when the lease ends (the subscription's timeout plus
- * a margin). Rows locked by another worker are skipped, never waited for. A row claimed again after
- * its lease ran out gets an attempt recorded for the try that was lost.
+ * Claims up to `limit` due deliveries in one statement (`switchboard_claim_deliveries`, see the
+ * migrations). A claim is a lease: the row becomes `delivering` with `next_attempt_at` moved to
+ * when the lease ends (the subscription's timeout plus a margin). Rows locked by another worker are
+ * skipped, never waited for. A row claimed again after its lease ran out gets an attempt recorded
+ * for the try that was lost.
  */
 export async function claimDeliveries(
   db: Database,
   input: { now: Date; limit: number; leaseMarginMs: number; eventId?: string | undefined },
 ): Promise<ClaimedDelivery[]> {
-  const now = input.now.toISOString();
-  const scope: SQL = input.eventId ? sql`and event_id = ${input.eventId}::uuid` : sql``;
   const result = await db.execute(sql`
-    with due as (
-      select id, status as was from deliveries
-      where status in ('pending', 'delivering') and next_attempt_at <= ${now}::timestamptz ${scope}
-      order by next_attempt_at
-      limit ${input.limit}
-      for update skip locked
-    ),
-    lost as (
-      insert into delivery_attempts (delivery_id, number, started_at, duration_ms, error, succeeded)
-      select d.id, d.attempts, coalesce(d.leased_at, ${now}::timestamptz),
-             greatest(0, extract(epoch from (${now}::timestamptz - coalesce(d.leased_at, ${now}::timestamptz))) * 1000)::int,
-             'no outcome: the worker making this attempt stopped before it finished; the delivery is tried again',
-             false
-      from deliveries d join due on due.id = d.id
-      where due.was = 'delivering'
-    )
-    update deliveries d
-       set status = 'delivering',
-           attempts = d.attempts + 1,
-           leased_at = ${now}::timestamptz,
-           first_attempt_at = coalesce(d.first_attempt_at, ${now}::timestamptz),
-           next_attempt_at = ${now}::timestamptz + (s.timeout_ms + ${input.leaseMarginMs}) * interval '1 millisecond',
-           updated_at = ${now}::timestamptz
-      from due, subscriptions s, events e
-     where d.id = due.id and s.id = d.subscription_id and e.id = d.event_id
-    returning d.id, d.webhook_id, d.attempts, d.attempt_offset, d.first_attempt_at,
-              e.id as event_id, e.type as event_type, e.body,
-              s.id as subscription_id, s.url, s.headers, s.signing, s.secret, s.previous_secret,
-              s.previous_secret_expires_at, s.timeout_ms, s.retry_policy, s.enabled, s.rate_limit_per_second
-  `);
+    select * from switchboard_claim_deliveries(${input.now.toISOString()}::timestamptz, ${input.limit}::int,
+                                               ${input.leaseMarginMs}::int, ${input.eventId ?? null}::uuid)`);
   return rowsOf(result).map((row) => ({
     deliveryId: Number(row.id),
     webhookId: String(row.webhook_id),
@@ -107,9 +78,7 @@ export async function completeDeliveries(
 
 /** When the next delivery falls due, or null when none waits. */
 export async function findNextDue(db: Database): Promise<Date | null> {
-  const result = await db.execute(
-    sql`select min(next_attempt_at) as due from deliveries where status in ('pending', 'delivering')`,
-  );
+  const result = await db.execute(sql`select min(next_attempt_at) as due from deliveries where claimable`);
   const due = rowsOf(result)[0]?.due;
   return due ? toDate(due) : null;
 }

@@ -2,8 +2,9 @@ import type { Database } from '@switchboard/db';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import { CompletionWriter, type CompletionWriterDeps } from './completion-writer.ts';
 import { type CompletionRecord, performAttempt } from './delivery-attempt.ts';
-import { type ClaimedDelivery, claimDeliveries, completeDeliveries, findNextDue } from './delivery-store.ts';
+import { type ClaimedDelivery, claimDeliveries, findNextDue } from './delivery-store.ts';
 import type { HttpSender } from './http-sender.ts';
 import { RateLimiter } from './rate-limiter.ts';
 
@@ -16,41 +17,40 @@ export interface DeliveryWorkerOptions {
   idlePollMs?: number;
   /** Only this event's deliveries (the CLI's `trigger`). */
   eventId?: string;
+  /** Deliveries claimed ahead of the requests in flight (default: 2 × concurrency). */
+  prefetch?: number;
 }
 
-export interface DeliveryWorkerDeps {
+export interface DeliveryWorkerDeps extends CompletionWriterDeps {
   db: Database;
   clock: Clock;
   logger: Logger;
   pubsub: PubSub;
   sender: HttpSender;
-  /** Subscriptions the worker disabled (410 Gone, too many failures): publish `subscription.disabled`. */
-  onSubscriptionsDisabled?: (disabled: Array<{ subscriptionId: string; reason: string }>) => Promise<void>;
-  /** Told of every outcome once it is recorded (metrics). */
-  observe?: (record: CompletionRecord) => void;
 }
 
-const MAX_COMPLETION_BATCH = 500;
-
 /**
- * Claims due deliveries in batches (FOR UPDATE SKIP LOCKED, with a lease), sends them with bounded
- * concurrency, and records outcomes in batches: a request that finishes while a batch is being
- * written waits for the next one and shares it. LISTEN/NOTIFY wakes it when work arrives; retries
- * that fall due later wake it by a timer set to the next due time.
+ * Claims due deliveries in batches (FOR UPDATE SKIP LOCKED, with a lease) a little ahead of what it
+ * is sending, sends them with bounded concurrency, and hands each outcome to a CompletionWriter:
+ * a request's slot is free again as soon as its answer is in, while outcomes are written in
+ * batches behind it. LISTEN/NOTIFY wakes the worker when work arrives; retries that fall due later
+ * wake it by a timer set to the next due time.
  */
 export class DeliveryWorker {
   private running = false;
   private claiming = false;
   private wantClaim = false;
   private inFlight = 0;
+  /** Claimed and waiting for a free slot. */
+  private queue: Array<{ delivery: ClaimedDelivery; claimedAt: number }> = [];
   private timer: NodeJS.Timeout | undefined;
   private unlisten: (() => Promise<void>) | undefined;
-  private pending: Array<{ record: CompletionRecord; done: (error?: unknown) => void }> = [];
-  private flushing: Promise<void> | null = null;
-  private readonly limiter: RateLimiter;
+  private readonly writer: CompletionWriter;
+  private readonly limiter = new RateLimiter();
   private readonly concurrency: number;
   private readonly leaseMarginMs: number;
   private readonly idlePollMs: number;
+  private readonly prefetch: number;
 
   constructor(
     private readonly deps: DeliveryWorkerDeps,
@@ -59,11 +59,37 @@ export class DeliveryWorker {
     this.concurrency = options.concurrency ?? 64;
     this.leaseMarginMs = options.leaseMarginMs ?? 10_000;
     this.idlePollMs = options.idlePollMs ?? 5_000;
-    this.limiter = new RateLimiter();
+    this.prefetch = options.prefetch ?? 2 * this.concurrency;
+    this.writer = new CompletionWriter(deps);
   }
 
+  /** Requests in flight now. */
   get active(): number {
     return this.inFlight;
+  }
+
+  /** How many more deliveries it would take now, claimed by someone else (0 when not running). */
+  get room(): number {
+    if (!this.running || this.options.eventId) return 0;
+    return Math.max(0, this.concurrency + this.prefetch - this.inFlight - this.queue.length);
+  }
+
+  /** A claim lasts the subscription's timeout plus this. */
+  get leaseMargin(): number {
+    return this.leaseMarginMs;
+  }
+
+  /**
+   * Deliveries leased to this worker by whoever wrote them (a publish in this process), to send
+   * as if it had claimed them: the claim's round trip is saved.
+   */
+  adopt(deliveries: readonly ClaimedDelivery[]): void {
+    const claimedAt = Date.now();
+    for (const delivery of deliveries) {
+      if (this.running) this.queue.push({ delivery, claimedAt });
+      else void this.record(release(delivery, this.deps.clock.now()));
+    }
+    this.pump();
   }
 
   async start(): Promise<void> {
@@ -73,14 +99,19 @@ export class DeliveryWorker {
     this.wake();
   }
 
-  /** Stops claiming, lets the requests in flight finish (each within its timeout) and records them. */
+  /**
+   * Stops claiming, hands back what was claimed but not started, lets the requests in flight
+   * finish (each within its timeout) and writes every outcome.
+   */
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     await this.unlisten?.();
     this.unlisten = undefined;
-    while (this.inFlight > 0 || this.claiming) await new Promise((r) => setTimeout(r, 10));
-    await this.flushing;
+    while (this.claiming) await new Promise((r) => setTimeout(r, 5));
+    for (const { delivery } of this.queue.splice(0)) void this.writer.write(release(delivery, this.deps.clock.now()));
+    while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    await this.writer.drain();
   }
 
   /** Look for due work now (a publish in this process, a notification, a timer). */
@@ -94,12 +125,13 @@ export class DeliveryWorker {
   }
 
   /**
-   * One claim of up to `limit` due deliveries, each sent and recorded before this resolves. The
-   * loop does the same on its own; tests with a clock of their own call this instead.
+   * One claim of up to `limit` due deliveries, each sent and its outcome written before this
+   * resolves. The loop does the same on its own; tests with a clock of their own call this.
    */
   async runOnce(limit = this.concurrency): Promise<number> {
     const batch = await this.claim(limit);
-    await Promise.all(batch.map((delivery) => this.process(delivery)));
+    const records = await Promise.all(batch.map((delivery) => this.attempt(delivery)));
+    await Promise.all(records.map((record) => this.writer.write(record)));
     return batch.length;
   }
 
@@ -108,18 +140,15 @@ export class DeliveryWorker {
     try {
       do {
         this.wantClaim = false;
-        const free = this.concurrency - this.inFlight;
-        if (free <= 0) break;
-        const batch = await this.claim(free);
-        for (const delivery of batch) {
-          this.inFlight++;
-          void this.process(delivery).finally(() => {
-            this.inFlight--;
-            this.wake();
-          });
-        }
-        if (batch.length === free) this.wantClaim = true;
-        else if (batch.length === 0 && !this.wantClaim) await this.sleepUntilDue();
+        // Keep up to one round of work claimed ahead, unless outcomes pile up unwritten.
+        const room = this.concurrency + this.prefetch - this.inFlight - this.queue.length;
+        if (room <= 0 || this.writer.backlog > 4 * this.concurrency) break;
+        const batch = await this.claim(room);
+        const claimedAt = Date.now();
+        for (const delivery of batch) this.queue.push({ delivery, claimedAt });
+        this.pump();
+        if (batch.length === room) this.wantClaim = true;
+        else if (batch.length === 0 && !this.wantClaim && this.inFlight === 0) await this.sleepUntilDue();
       } while (this.running && this.wantClaim);
     } catch (error) {
       this.deps.logger.error({ err: error }, 'claiming deliveries failed; trying again in a second');
@@ -127,6 +156,44 @@ export class DeliveryWorker {
     } finally {
       this.claiming = false;
     }
+  }
+
+  /** Starts queued deliveries while there are free slots. */
+  private pump(): void {
+    while (this.inFlight < this.concurrency && this.queue.length > 0) {
+      const { delivery, claimedAt } = this.queue.shift() as { delivery: ClaimedDelivery; claimedAt: number };
+      // A claim that waited here for most of its margin is handed back rather than sent late.
+      if (Date.now() - claimedAt > this.leaseMarginMs / 2) {
+        void this.record(release(delivery, this.deps.clock.now()));
+        continue;
+      }
+      this.inFlight++;
+      void this.attempt(delivery)
+        .then((record) => this.record(record))
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+          this.refill();
+        });
+    }
+  }
+
+  /**
+   * Claims more once the claimed-ahead queue runs low, rather than after every request: claims
+   * then come in batches of at least half the concurrency, a few per second instead of one per
+   * delivery.
+   */
+  private refill(): void {
+    if (this.queue.length < this.prefetch / 2) this.wake();
+  }
+
+  private record(record: CompletionRecord): Promise<void> {
+    return this.writer.write(record).then(
+      // Room may have opened for claims that waited on unwritten outcomes.
+      () => this.refill(),
+      // The lease runs out and the delivery is tried again: at least once, never lost.
+      (error) => this.deps.logger.error({ err: error, deliveryId: record.id }, 'recording a delivery attempt failed'),
+    );
   }
 
   private claim(limit: number): Promise<ClaimedDelivery[]> {
@@ -151,78 +218,50 @@ export class DeliveryWorker {
     this.timer.unref();
   }
 
-  private async process(delivery: ClaimedDelivery): Promise<void> {
+  /** Sends one claimed delivery (or decides not to) and says what becomes of it. */
+  private async attempt(delivery: ClaimedDelivery): Promise<CompletionRecord> {
     const now = this.deps.clock.now();
-    const skipped = {
-      id: delivery.deliveryId,
-      n: delivery.attempt,
-      sub: delivery.subscription.id,
-      rec: false,
-      ok: false,
-      t: now.toISOString(),
-      dur: 0,
-      sc: null,
-      h: null,
-      b: null,
-      tr: false,
-      gone: false,
-    };
-    let record: CompletionRecord;
     if (!delivery.enabled) {
-      record = { ...skipped, st: 'failed', nxt: null, err: 'not sent: the subscription is disabled' };
-    } else {
-      const waitMs = this.limiter.reserve(
-        delivery.subscription.id,
-        delivery.rateLimitPerSecond,
-        now.getTime(),
-        delivery.deliveryId,
-      );
-      if (waitMs > 0) {
-        record = { ...skipped, st: 'pending', nxt: new Date(now.getTime() + waitMs).toISOString(), err: null };
-      } else {
-        record = (await performAttempt(delivery, { sender: this.deps.sender, now: () => this.deps.clock.now() }))
-          .record;
-      }
+      return { ...skipped(delivery, now), st: 'failed', nxt: null, err: 'not sent: the subscription is disabled' };
     }
-    try {
-      await this.complete(record);
-    } catch (error) {
-      // The lease runs out and the delivery is tried again: at least once, never lost.
-      this.deps.logger.error({ err: error, deliveryId: delivery.deliveryId }, 'recording a delivery attempt failed');
+    const waitMs = this.limiter.reserve(
+      delivery.subscription.id,
+      delivery.rateLimitPerSecond,
+      now.getTime(),
+      delivery.deliveryId,
+    );
+    if (waitMs > 0) {
+      return {
+        ...skipped(delivery, now),
+        st: 'pending',
+        nxt: new Date(now.getTime() + waitMs).toISOString(),
+        err: null,
+      };
     }
+    const outcome = await performAttempt(delivery, { sender: this.deps.sender, now: () => this.deps.clock.now() });
+    return outcome.record;
   }
+}
 
-  /** Group commit: resolves once the batch holding this record is written. */
-  private complete(record: CompletionRecord): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ record, done: (error) => (error ? reject(error) : resolve()) });
-      if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = null));
-    });
-  }
+/** An outcome that records no attempt. */
+function skipped(delivery: ClaimedDelivery, now: Date) {
+  return {
+    id: delivery.deliveryId,
+    n: delivery.attempt,
+    sub: delivery.subscription.id,
+    rec: false,
+    ok: false,
+    t: now.toISOString(),
+    dur: 0,
+    sc: null,
+    h: null,
+    b: null,
+    tr: false,
+    gone: false,
+  };
+}
 
-  private async flush(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, MAX_COMPLETION_BATCH);
-      try {
-        const disabled = await completeDeliveries(
-          this.deps.db,
-          this.deps.clock.now(),
-          batch.map((b) => b.record),
-        );
-        if (disabled.length > 0) {
-          for (const d of disabled) this.deps.logger.warn(d, 'subscription disabled');
-          // Announced before the batch counts as done, so that whoever waits for it sees the notice.
-          await this.deps
-            .onSubscriptionsDisabled?.(disabled)
-            .catch((error) => this.deps.logger.error({ err: error }, 'announcing disabled subscriptions failed'));
-        }
-        for (const item of batch) {
-          this.deps.observe?.(item.record);
-          item.done();
-        }
-      } catch (error) {
-        for (const item of batch) item.done(error);
-      }
-    }
-  }
+/** Hands a claim back untried: due again now, its attempt not counted. */
+function release(delivery: ClaimedDelivery, now: Date): CompletionRecord {
+  return { ...skipped(delivery, now), st: 'pending', nxt: now.toISOString(), err: null };
 }

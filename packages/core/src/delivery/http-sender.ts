@@ -59,16 +59,18 @@ export function createHttpSender(guard: SsrfGuard, options: { connectionsPerOrig
         if (reason) return { kind: 'error', error: `refused: ${reason}`, refused: true, durationMs: 0 };
       }
       try {
+        // undici's own timers bound the wait for the headers and for each body chunk; the deadline
+        // bounds the whole, so that a body trickled in slowly cannot outlast the timeout either.
+        const deadline = started + outbound.timeoutMs;
         const response = await request(url, {
           dispatcher: agent,
           method: outbound.method as 'POST',
           headers: outbound.headers,
           body: outbound.body,
-          signal: AbortSignal.timeout(outbound.timeoutMs),
           headersTimeout: outbound.timeoutMs,
           bodyTimeout: outbound.timeoutMs,
         });
-        const { body, truncated } = await readCapped(response.body, MAX_RESPONSE_BYTES);
+        const { body, truncated } = await readCapped(response.body, MAX_RESPONSE_BYTES, deadline);
         return {
           kind: 'response',
           statusCode: response.statusCode,
@@ -85,23 +87,43 @@ export function createHttpSender(guard: SsrfGuard, options: { connectionsPerOrig
   };
 }
 
-async function readCapped(
-  stream: AsyncIterable<Buffer> & { destroy(): void },
+/**
+ * The body up to `limit` bytes; the rest is not read (the connection is closed instead). Listens
+ * for chunks rather than iterating the stream: most answers are a few bytes, and this is the hot
+ * path of every delivery.
+ */
+function readCapped(
+  stream: NodeJS.ReadableStream & { destroy(error?: Error): void },
   limit: number,
+  deadline: number,
 ): Promise<{ body: Buffer; truncated: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const room = limit - size;
-    if (chunk.length > room) {
-      if (room > 0) chunks.push(chunk.subarray(0, room));
-      stream.destroy();
-      return { body: Buffer.concat(chunks), truncated: true };
-    }
-    chunks.push(chunk);
-    size += chunk.length;
-  }
-  return { body: Buffer.concat(chunks), truncated: false };
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (truncated: boolean) => {
+      stream.removeAllListeners('data');
+      resolve({ body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks), truncated });
+    };
+    stream.on('data', (chunk: Buffer) => {
+      if (performance.now() > deadline) {
+        stream.destroy();
+        reject(Object.assign(new Error('the response took too long'), { name: 'TimeoutError' }));
+        return;
+      }
+      const room = limit - size;
+      if (chunk.length > room) {
+        if (room > 0) chunks.push(chunk.subarray(0, room));
+        size = limit;
+        stream.destroy();
+        finish(true);
+        return;
+      }
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    stream.once('end', () => finish(false));
+    stream.once('error', (error) => (size >= limit ? undefined : reject(error)));
+  });
 }
 
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {

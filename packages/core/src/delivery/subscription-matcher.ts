@@ -2,8 +2,11 @@ import { type Database, subscriptions, users } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import type { ClaimedDelivery } from './delivery-store.ts';
 import { matchesPattern } from './patterns.ts';
 import { matchesFilter, type PayloadFilter } from './payload-filter.ts';
+import type { RetryPolicy } from './retry-policy.ts';
+import type { Signing } from './subscription-definition.ts';
 
 export interface MatchCandidate {
   id: string;
@@ -12,6 +15,9 @@ export interface MatchCandidate {
   eventTypes: string[];
   filter: PayloadFilter | null;
   mode: 'async' | 'blocking';
+  /** How to send to it, for a publish that hands its deliveries to this process's worker. */
+  target: ClaimedDelivery['subscription'];
+  rateLimitPerSecond: number | null;
 }
 
 export interface MatchScope {
@@ -28,7 +34,8 @@ const MAX_AGE_MS = 30_000;
 
 /**
  * The enabled subscriptions, held in memory for publishing: matching an event is patterns and
- * filters over this snapshot, not a query. Any change in this process drops it at once; changes in
+ * filters over this snapshot, not a query; a delivery handed straight to this process's worker is
+ * sent with what the snapshot holds. Any change in this process drops it at once; changes in
  * other processes drop it through NOTIFY, and a snapshot never outlives MAX_AGE_MS.
  */
 export class SubscriptionMatcher {
@@ -76,12 +83,40 @@ export class SubscriptionMatcher {
         eventTypes: subscriptions.eventTypes,
         filter: subscriptions.filter,
         mode: subscriptions.mode,
+        url: subscriptions.url,
+        headers: subscriptions.headers,
+        signing: subscriptions.signing,
+        secret: subscriptions.secret,
+        previousSecret: subscriptions.previousSecret,
+        previousSecretExpiresAt: subscriptions.previousSecretExpiresAt,
+        timeoutMs: subscriptions.timeoutMs,
+        retryPolicy: subscriptions.retryPolicy,
+        rateLimitPerSecond: subscriptions.rateLimitPerSecond,
       })
       .from(subscriptions)
       .innerJoin(users, eq(users.id, subscriptions.userId))
       .where(eq(subscriptions.enabled, true))
       .then((rows) =>
-        rows.map(({ role, ...row }) => ({ ...row, ownerIsAdmin: role === 'admin', filter: row.filter ?? null })),
+        rows.map((row) => ({
+          id: row.id,
+          userId: row.userId,
+          ownerIsAdmin: row.role === 'admin',
+          eventTypes: row.eventTypes,
+          filter: row.filter ?? null,
+          mode: row.mode,
+          rateLimitPerSecond: row.rateLimitPerSecond,
+          target: {
+            id: row.id,
+            url: row.url,
+            headers: row.headers,
+            signing: row.signing as Signing,
+            secret: row.secret,
+            previousSecret: row.previousSecret,
+            previousSecretExpiresAt: row.previousSecretExpiresAt,
+            timeoutMs: row.timeoutMs,
+            retryPolicy: row.retryPolicy as RetryPolicy,
+          },
+        })),
       );
     this.snapshot = loading;
     this.loadedAt = Date.now();

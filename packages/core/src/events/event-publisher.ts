@@ -1,18 +1,19 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type Database, deliveries, deliveryAttempts, events, subscriptions } from '@switchboard/db';
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { type Database, events, subscriptions } from '@switchboard/db';
+import { and, eq, inArray } from 'drizzle-orm';
 import { configure } from 'safe-stable-stringify';
 import { hasScope, type Principal } from '../auth/principal.ts';
 import { type AttemptOutcome, performAttempt } from '../delivery/delivery-attempt.ts';
+import type { ClaimedDelivery } from '../delivery/delivery-store.ts';
 import type { HttpSender } from '../delivery/http-sender.ts';
 import type { RetryPolicy } from '../delivery/retry-policy.ts';
 import type { Signing } from '../delivery/subscription-definition.ts';
 import type { MatchCandidate, MatchScope, SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
-import { CHANNELS } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { buildEnvelope, type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
+import { insertEvent, type NewEvent } from './event-store.ts';
 import type { EventTypesService } from './event-types-service.ts';
 
 export interface PublishInput {
@@ -54,6 +55,14 @@ export interface EventPublisherDeps {
   sender: HttpSender;
   /** Deliveries were written: wake this process's worker. */
   onDeliveriesDue?: () => void;
+  /** This process's worker, when it runs: deliveries it has room for are leased to it at once. */
+  localWorker?: () => LocalWorker | undefined;
+}
+
+export interface LocalWorker {
+  room: number;
+  leaseMargin: number;
+  adopt(deliveries: readonly ClaimedDelivery[]): void;
 }
 
 /**
@@ -106,84 +115,67 @@ export class EventPublisher {
       ? { reason: cancelled.outcome.cancelReason as string, subscriptionId: cancelled.subscriptionId }
       : null;
     const blockingIds = new Set(blocking.map((b) => b.subscriptionId));
-    const asyncIds = cancellation ? [] : matched.filter((m) => !blockingIds.has(m.id)).map((m) => m.id);
+    const asyncTargets = cancellation ? [] : matched.filter((m) => !blockingIds.has(m.id));
+    const asyncIds = asyncTargets.map((m) => m.id);
+    // Deliveries this process's worker can start now are written already claimed by it, and handed
+    // over in memory; the rest wait for any worker's claim.
+    const worker = blocking.length === 0 ? this.deps.localWorker?.() : undefined;
+    const handOver = worker && worker.room >= asyncTargets.length ? asyncTargets : [];
+    const byId = new Map(handOver.map((m) => [m.id, m]));
 
-    const written = await this.deps.db.transaction(async (tx) => {
-      const [inserted] = await tx
-        .insert(events)
-        .values({
-          id: eventId,
-          type: input.type,
-          body,
-          publisherId,
-          idempotencyKey: publisherId ? key : null,
-          contentHash,
-          status: cancellation ? 'cancelled' : 'published',
-          cancelReason: cancellation?.reason ?? null,
-          audienceUserId: scope.audienceUserId ?? null,
-          targetSubscriptionId: scope.subscriptionId ?? null,
-          createdAt: now,
-        })
-        .onConflictDoNothing({
-          target: [events.publisherId, events.idempotencyKey],
-          where: sql`${events.idempotencyKey} is not null`,
-        })
-        .returning(eventColumns);
-      if (!inserted) return null;
-      for (const { subscriptionId, webhookId, outcome } of blocking) {
-        const r = outcome.record;
-        const [row] = await tx
-          .insert(deliveries)
-          .values({
-            webhookId,
-            eventId,
-            subscriptionId,
-            status: r.st,
-            attempts: 1,
-            leasedAt: now,
-            firstAttemptAt: now,
-            lastAttemptAt: now,
-            nextAttemptAt: r.nxt ? new Date(r.nxt) : null,
-            lastStatusCode: r.sc,
-            lastError: r.err,
-            completedAt: r.st === 'pending' ? null : now,
-            createdAt: now,
-            updatedAt: now,
-          })
-          .returning({ id: deliveries.id });
-        await tx.insert(deliveryAttempts).values({
-          deliveryId: (row as { id: number }).id,
-          number: 1,
-          startedAt: now,
-          durationMs: r.dur,
-          statusCode: r.sc,
-          responseHeaders: r.h,
-          responseBody: r.b ? Buffer.from(r.b, 'base64') : null,
-          responseTruncated: r.tr,
-          error: r.err,
-          succeeded: r.ok,
-        });
-      }
-      if (asyncIds.length > 0) {
-        await tx.execute(sql`
-          insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
-          select ${eventId}::uuid, s::uuid, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz
-          from jsonb_array_elements_text(${JSON.stringify(asyncIds)}::jsonb) as s`);
-      }
-      if (asyncIds.length > 0 || blocking.some((b) => b.outcome.record.st === 'pending')) {
-        await tx.execute(sql`select pg_notify(${CHANNELS.deliveries}, '')`);
-      }
-      return inserted;
-    });
-
-    if (!written) {
+    const event: NewEvent = {
+      id: eventId,
+      type: input.type,
+      body,
+      publisherId,
+      idempotencyKey: publisherId ? key : null,
+      contentHash,
+      status: cancellation ? 'cancelled' : 'published',
+      cancelReason: cancellation?.reason ?? null,
+      audienceUserId: scope.audienceUserId ?? null,
+      targetSubscriptionId: scope.subscriptionId ?? null,
+      createdAt: now,
+    };
+    const attempted = blocking.map(({ subscriptionId, webhookId, outcome }) => ({
+      subscriptionId,
+      webhookId,
+      record: outcome.record,
+    }));
+    const targets = asyncTargets.map((m) => ({
+      subscriptionId: m.id,
+      ...(byId.has(m.id) && worker
+        ? { leaseUntil: new Date(now.getTime() + m.target.timeoutMs + worker.leaseMargin) }
+        : {}),
+    }));
+    const written = await insertEvent(this.deps.db, event, targets, attempted);
+    if (!written.inserted) {
       // Another publish with the same key committed first.
       const earlier = key && publisherId ? await this.findByKey(publisherId, key, contentHash) : null;
       return earlier ?? fail('CONFLICT', 'The event could not be stored; publish it again');
     }
-    if (asyncIds.length > 0) this.deps.onDeliveriesDue?.();
+    if (worker && written.leased.length > 0) {
+      worker.adopt(
+        written.leased.map((leased) => {
+          const candidate = byId.get(leased.subscriptionId) as MatchCandidate;
+          return {
+            deliveryId: leased.id,
+            webhookId: leased.webhookId,
+            attempt: 1,
+            attemptOffset: 0,
+            firstAttemptAt: now,
+            enabled: true,
+            rateLimitPerSecond: candidate.rateLimitPerSecond,
+            subscription: candidate.target,
+            event: { id: eventId, type: input.type, body },
+          };
+        }),
+      );
+    }
+    if (written.leased.length < asyncIds.length || blocking.some((b) => b.outcome.record.st === 'pending')) {
+      this.deps.onDeliveriesDue?.();
+    }
     return ok({
-      event: toEventRecord(written),
+      event: toEventRecord(event),
       duplicate: false,
       deliveryCount: asyncIds.length + blocking.length,
       cancellation,

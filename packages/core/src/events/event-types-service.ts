@@ -4,6 +4,7 @@ import { isAdmin, type Principal } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { checkSchema, validateAgainst } from './json-schema.ts';
 
@@ -36,8 +37,25 @@ const columns = {
   updatedAt: eventTypes.updatedAt,
 };
 
+/** How long a looked-up type is believed without a notification; changes here drop it at once. */
+const CACHE_MS = 30_000;
+
 export class EventTypesService {
-  constructor(private readonly deps: { db: Database; clock: Clock; logger: Logger }) {}
+  /** Types looked up by publishes, so that publishing does not query them each time. */
+  private cache = new Map<string, { row: EventType | null; at: number }>();
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(private readonly deps: { db: Database; clock: Clock; logger: Logger; pubsub: PubSub }) {}
+
+  /** Hears other processes' changes to event types. */
+  async start(): Promise<void> {
+    this.unlisten = await this.deps.pubsub.listen(CHANNELS.eventTypes, () => this.cache.clear());
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.();
+    this.unlisten = undefined;
+  }
 
   /** Every signed-in user may see the types (they subscribe to them); archived ones on request. */
   async list(_actor: Principal, options: { includeArchived?: boolean } = {}): Promise<Result<EventType[]>> {
@@ -64,6 +82,7 @@ export class EventTypesService {
         .values({ name: input.name, description: input.description ?? null, schema: input.schema ?? null })
         .returning(columns);
       this.deps.logger.info({ eventType: input.name, by: actor.user.id }, 'event type created');
+      await this.changed();
       return ok(row as EventType);
     } catch (error) {
       if (isUniqueViolation(error)) return fail('CONFLICT', `An event type named "${input.name}" exists`);
@@ -81,6 +100,7 @@ export class EventTypesService {
       .set({ description: input.description ?? null, schema: input.schema ?? null, updatedAt: this.deps.clock.now() })
       .where(eq(eventTypes.name, name))
       .returning(columns);
+    await this.changed();
     return row ? ok(row) : fail('NOT_FOUND', `No event type named "${name}"`);
   }
 
@@ -93,12 +113,13 @@ export class EventTypesService {
       .set({ archivedAt: archived ? now : null, updatedAt: now })
       .where(eq(eventTypes.name, name))
       .returning(columns);
+    await this.changed();
     return row ? ok(row) : fail('NOT_FOUND', `No event type named "${name}"`);
   }
 
   /** Whether a payload may be published as this type: it exists, is not archived, and fits its schema. */
   async checkPayload(name: string, payload: unknown): Promise<Result<EventType>> {
-    const [row] = await this.deps.db.select(columns).from(eventTypes).where(eq(eventTypes.name, name));
+    const row = await this.lookup(name);
     if (!row) return fail('NOT_FOUND', `No event type named "${name}"`);
     if (row.archivedAt) return fail('CONFLICT', `The event type "${name}" is archived and takes no new events`);
     if (row.schema) {
@@ -110,6 +131,21 @@ export class EventTypesService {
       }
     }
     return ok(row);
+  }
+
+  private async lookup(name: string): Promise<EventType | null> {
+    const cached = this.cache.get(name);
+    if (cached && Date.now() - cached.at < CACHE_MS) return cached.row;
+    const [row] = await this.deps.db.select(columns).from(eventTypes).where(eq(eventTypes.name, name));
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(name, { row: row ?? null, at: Date.now() });
+    return row ?? null;
+  }
+
+  /** Drops this process's cache and tells the others to drop theirs. */
+  private async changed(): Promise<void> {
+    this.cache.clear();
+    await this.deps.pubsub.notify(CHANNELS.eventTypes, '');
   }
 
   private checkInput(input: EventTypeInput): Result<never> | null {

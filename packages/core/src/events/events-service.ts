@@ -6,7 +6,6 @@ import type { SubscriptionsService } from '../delivery/subscriptions-service.ts'
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
 import type { Logger } from '../shared/logger.ts';
-import { CHANNELS } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
 
@@ -124,13 +123,10 @@ export class EventsService {
     }
     if (targets.length > 0) {
       const now = this.deps.clock.now().toISOString();
-      await this.deps.db.transaction(async (tx) => {
-        await tx.execute(sql`
-          insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
-          select ${eventId}::uuid, s::uuid, ${now}::timestamptz, ${now}::timestamptz, ${now}::timestamptz
-          from jsonb_array_elements_text(${JSON.stringify(targets)}::jsonb) as s`);
-        await tx.execute(sql`select pg_notify(${CHANNELS.deliveries}, '')`);
-      });
+      await this.deps.db.execute(sql`
+        insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
+        select ${eventId}::uuid, s::uuid, ${now}::timestamptz, ${now}::timestamptz, ${now}::timestamptz
+        from jsonb_array_elements_text(${JSON.stringify(targets)}::jsonb) as s`);
       this.deps.onDeliveriesDue?.();
     }
     this.deps.logger.info({ eventId, deliveries: targets.length, by: actor.user.id }, 'event replayed');

@@ -19,6 +19,8 @@ export const CHANNELS = {
   subscriptions: 'switchboard_subscriptions',
   /** An event type was created or changed. */
   eventTypes: 'switchboard_event_types',
+  /** A token (payload: its id, or `*` for all) may have lost its validity. */
+  tokens: 'switchboard_tokens',
   /** Deliveries became due: workers should look. */
   deliveries: 'switchboard_deliveries',
   /** Deliveries changed state: payload is a JSON array of their ids. */

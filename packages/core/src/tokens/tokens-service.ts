@@ -1,5 +1,5 @@
 import { apiTokens, type Database, users } from '@switchboard/db';
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import {
   hasScope,
   isAdmin,
@@ -13,6 +13,7 @@ import type { Clock } from '../shared/clock.ts';
 import { compareConstantTime, generateRandomString, hashSha256Hex, isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 
 export interface ApiToken {
@@ -30,7 +31,11 @@ export interface TokensServiceDeps {
   db: Database;
   clock: Clock;
   logger: Logger;
+  pubsub?: PubSub;
 }
+
+/** A token checked against the database is believed this long, unless a change is announced first. */
+const CACHE_MS = 5_000;
 
 const ID_LENGTH = 16;
 const SECRET_LENGTH = 40;
@@ -49,6 +54,12 @@ const tokenColumns = {
   revokedAt: apiTokens.revokedAt,
 };
 
+interface TokenRow {
+  token: ApiToken;
+  secretHash: string;
+  user: { id: string; username: string; role: UserRole };
+}
+
 /** Splits `sb_<id>_<secret>` into its id (public) and secret; null when it is not of that shape. */
 export function parseToken(token: string): { id: string; secret: string } | null {
   const match = TOKEN_PATTERN.exec(token);
@@ -60,7 +71,32 @@ export function formatToken(id: string, secret: string): string {
 }
 
 export class TokensService {
-  constructor(private readonly deps: TokensServiceDeps) {}
+  /**
+   * The look-up behind every token-authenticated request, built and prepared once: building a
+   * query with Drizzle costs more than running it.
+   */
+  private readonly lookup;
+  /**
+   * Look-ups of recent requests, so that a busy client costs one query every few seconds rather
+   * than one per request. Anything that can end a token's validity (revocation, its user deleted
+   * or demoted) clears it here at once and in other processes through NOTIFY; CACHE_MS bounds the
+   * wait should a notification be lost.
+   */
+  private readonly cache = new Map<string, { row: TokenRow | undefined; at: number }>();
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(private readonly deps: TokensServiceDeps) {
+    this.lookup = deps.db
+      .select({
+        token: tokenColumns,
+        secretHash: apiTokens.secretHash,
+        user: { id: users.id, username: users.username, role: users.role },
+      })
+      .from(apiTokens)
+      .innerJoin(users, eq(users.id, apiTokens.userId))
+      .where(eq(apiTokens.id, sql.placeholder('id')))
+      .prepare('switchboard_token_lookup');
+  }
 
   async create(
     actor: Principal,
@@ -135,6 +171,7 @@ export class TokensService {
       .set({ revokedAt: this.deps.clock.now() })
       .where(eq(apiTokens.id, id))
       .returning(tokenColumns);
+    await this.changed(id);
     this.deps.logger.info({ tokenId: id, by: actor.user.id }, 'token revoked');
     return ok((revoked ?? token) as ApiToken);
   }
@@ -146,15 +183,7 @@ export class TokensService {
   async authenticate(presented: string): Promise<Principal | null> {
     const parsed = parseToken(presented);
     if (!parsed) return null;
-    const [row] = await this.deps.db
-      .select({
-        token: tokenColumns,
-        secretHash: apiTokens.secretHash,
-        user: { id: users.id, username: users.username, role: users.role },
-      })
-      .from(apiTokens)
-      .innerJoin(users, eq(users.id, apiTokens.userId))
-      .where(eq(apiTokens.id, parsed.id));
+    const row = await this.find(parsed.id);
     const presentedHash = hashSha256Hex(parsed.secret);
     if (!row || !compareConstantTime(row.secretHash, presentedHash)) return null;
     const now = this.deps.clock.now();
@@ -171,6 +200,39 @@ export class TokensService {
       tokenId: row.token.id,
       scopes: (row.token.scopes as Scope[]).filter((s) => allowed.includes(s)),
     };
+  }
+
+  /** Hears other processes' revocations and user changes. */
+  async start(): Promise<void> {
+    this.unlisten = await this.deps.pubsub?.listen(CHANNELS.tokens, (id) => this.forget(id));
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.();
+    this.unlisten = undefined;
+  }
+
+  /**
+   * A token (by id), or every token (`*`: a user was deleted or demoted), may have lost its
+   * validity: forget it here and tell the other processes.
+   */
+  async changed(id = '*'): Promise<void> {
+    this.forget(id);
+    await this.deps.pubsub?.notify(CHANNELS.tokens, id);
+  }
+
+  private forget(id: string): void {
+    if (id === '*') this.cache.clear();
+    else this.cache.delete(id);
+  }
+
+  private async find(id: string): Promise<TokenRow | undefined> {
+    const hit = this.cache.get(id);
+    if (hit && Date.now() - hit.at < CACHE_MS) return hit.row;
+    const [row] = (await this.lookup.execute({ id })) as Array<TokenRow | undefined>;
+    if (this.cache.size >= 10_000) this.cache.clear();
+    this.cache.set(id, { row, at: Date.now() });
+    return row;
   }
 
   private checkInput(

@@ -22,6 +22,8 @@ export interface UsersServiceDeps {
   db: Database;
   clock: Clock;
   logger: Logger;
+  /** A user was deleted or their role changed: tokens checked before may no longer be valid. */
+  onTokensChanged?: () => Promise<void>;
 }
 
 const USERNAME_PATTERN = /^[\p{L}\p{N}](?:[\p{L}\p{N} ._@+-]{0,62}[\p{L}\p{N}])?$/u;
@@ -109,7 +111,7 @@ export class UsersService {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change roles');
     if (!USER_ROLES.includes(role)) return fail('INVALID', `The role must be one of ${USER_ROLES.join(', ')}`);
     if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
-    return this.deps.db.transaction(async (tx) => {
+    const result = await this.deps.db.transaction(async (tx) => {
       // Serialises role changes so two concurrent demotions cannot leave no admin at all.
       await tx.execute(sql`select pg_advisory_xact_lock(7415002312)`);
       if (role !== 'admin' && (await this.isLastAdmin(tx as unknown as Database, id))) {
@@ -122,13 +124,16 @@ export class UsersService {
         .returning(userColumns);
       return user ? ok(user) : fail<User>('NOT_FOUND', 'No such user');
     });
+    // A demoted admin's tokens lose their admin scope on the next request.
+    if (result.ok) await this.deps.onTokensChanged?.();
+    return result;
   }
 
   async delete(actor: Principal, id: string): Promise<Result<User>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can delete users');
     if (actor.user.id === id) return fail('CONFLICT', 'You cannot delete yourself');
     if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
-    return this.deps.db.transaction(async (tx) => {
+    const result = await this.deps.db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(7415002312)`);
       if (await this.isLastAdmin(tx as unknown as Database, id)) {
         return fail<User>('CONFLICT', 'This is the last admin; make another admin first');
@@ -138,6 +143,8 @@ export class UsersService {
       this.deps.logger.info({ userId: id, by: actor.user.id }, 'user deleted');
       return ok(user);
     });
+    if (result.ok) await this.deps.onTokensChanged?.();
+    return result;
   }
 
   /** Needs the current password: a stolen session alone must not be enough to take the account. */

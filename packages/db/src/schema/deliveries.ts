@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { events } from './events.ts';
 import { subscriptions } from './subscriptions.ts';
 
@@ -21,6 +21,13 @@ export const deliveries = pgTable(
     eventId: uuid('event_id').references(() => events.id, { onDelete: 'cascade' }),
     subscriptionId: uuid('subscription_id').references(() => subscriptions.id, { onDelete: 'cascade' }),
     status: text('status').$type<DeliveryStatus>().notNull().default('pending'),
+    /**
+     * Whether a worker may claim the row (when `next_attempt_at` comes): pending, or delivering
+     * with a lease that may run out. The due index is partial on this column rather than on
+     * `status`, so that the planner cannot pick it for statements that look rows up by id and
+     * status: with the statistics of a table that just filled up, it would scan every due row.
+     */
+    claimable: boolean('claimable').notNull().generatedAlwaysAs(sql`status in ('pending', 'delivering')`),
     /** Attempts started; a claim counts one, so a delivery that kills its worker cannot loop for ever. */
     attempts: integer('attempts').notNull().default(0),
     /** Attempts made before the current series: a retry or a recovery starts the retry policy afresh. */
@@ -37,9 +44,10 @@ export const deliveries = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [
-    index('deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} in ('pending', 'delivering')`),
+    index('deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.claimable}`),
     index('deliveries_subscription_idx').on(t.subscriptionId, t.createdAt),
     index('deliveries_event_idx').on(t.eventId),
-    index('deliveries_status_idx').on(t.status, t.createdAt),
+    // Only failed rows: a status index over every row would be rewritten by every claim and outcome.
+    index('deliveries_failed_idx').on(t.subscriptionId, t.createdAt).where(sql`${t.status} = 'failed'`),
   ],
 );

@@ -1,0 +1,109 @@
+import type { Database } from '@switchboard/db';
+import type { Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
+import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import type { CompletionRecord } from './delivery-attempt.ts';
+import { completeDeliveries } from './delivery-store.ts';
+
+const MAX_BATCH = 500;
+/**
+ * A batch smaller than this waits up to GATHER_MS for company. Requests do not wait on it (their
+ * slots are free once the answer is in), so this only trades a little recording latency for far
+ * fewer, larger statements when the worker is busy.
+ */
+const GATHER_BATCH = 100;
+const GATHER_MS = 10;
+/** Delivery-update announcements go out at most this often, each with every id changed since. */
+const ANNOUNCE_EVERY_MS = 50;
+/** NOTIFY payloads are limited to 8000 bytes. */
+const IDS_PER_NOTIFICATION = 500;
+
+export interface CompletionWriterDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  pubsub: PubSub;
+  onSubscriptionsDisabled?: (disabled: Array<{ subscriptionId: string; reason: string }>) => Promise<void>;
+  observe?: (record: CompletionRecord) => void;
+}
+
+/**
+ * Group commit for attempt outcomes: a record handed in while a batch is being written waits for
+ * the next batch and shares it, so a busy worker writes a few hundred outcomes per statement. The
+ * changed ids are announced afterwards, outside the transaction, so that the commit is not held
+ * up by the notification queue.
+ */
+export class CompletionWriter {
+  private pending: Array<{ record: CompletionRecord; done: (error?: unknown) => void }> = [];
+  private flushing: Promise<void> | null = null;
+  private unannounced: number[] = [];
+  private announceTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: CompletionWriterDeps) {}
+
+  /** Outcomes handed in and not yet written. */
+  get backlog(): number {
+    return this.pending.length;
+  }
+
+  /** Resolves once the batch holding this record is written (and any disabled subscription announced). */
+  write(record: CompletionRecord): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ record, done: (error) => (error ? reject(error) : resolve()) });
+      if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = null));
+    });
+  }
+
+  /** Resolves when everything handed in so far is written or has failed (and announced). */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.announceTimer) clearTimeout(this.announceTimer);
+    this.announceTimer = undefined;
+    await this.announceNow();
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      if (this.pending.length < GATHER_BATCH) await new Promise((r) => setTimeout(r, GATHER_MS));
+      const batch = this.pending.splice(0, MAX_BATCH);
+      try {
+        const records = batch.map((b) => b.record);
+        const disabled = await completeDeliveries(this.deps.db, this.deps.clock.now(), records);
+        if (disabled.length > 0) {
+          for (const d of disabled) this.deps.logger.warn(d, 'subscription disabled');
+          // Announced before the batch counts as done, so that whoever waits for it sees the notice.
+          await this.deps
+            .onSubscriptionsDisabled?.(disabled)
+            .catch((error) => this.deps.logger.error({ err: error }, 'announcing disabled subscriptions failed'));
+        }
+        for (const item of batch) {
+          this.deps.observe?.(item.record);
+          item.done();
+        }
+        this.announce(records.map((r) => r.id));
+      } catch (error) {
+        for (const item of batch) item.done(error);
+      }
+    }
+  }
+
+  /** Gathered for ANNOUNCE_EVERY_MS: one NOTIFY for many batches, not one per batch. */
+  private announce(ids: number[]): void {
+    this.unannounced.push(...ids);
+    this.announceTimer ??= setTimeout(() => {
+      this.announceTimer = undefined;
+      void this.announceNow();
+    }, ANNOUNCE_EVERY_MS);
+  }
+
+  private async announceNow(): Promise<void> {
+    const ids = this.unannounced;
+    this.unannounced = [];
+    for (let i = 0; i < ids.length; i += IDS_PER_NOTIFICATION) {
+      const chunk = JSON.stringify(ids.slice(i, i + IDS_PER_NOTIFICATION));
+      await this.deps.pubsub
+        .notify(CHANNELS.deliveryUpdates, chunk)
+        .catch((error) => this.deps.logger.warn({ err: error }, 'announcing delivery updates failed'));
+    }
+  }
+}

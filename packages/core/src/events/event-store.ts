@@ -1,0 +1,138 @@
+import { type Database, deliveries, deliveryAttempts, events } from '@switchboard/db';
+import { sql } from 'drizzle-orm';
+import type { CompletionRecord } from '../delivery/delivery-attempt.ts';
+import { rowsOf } from '../delivery/delivery-store.ts';
+
+export interface NewEvent {
+  id: string;
+  type: string;
+  body: Buffer;
+  publisherId: string | null;
+  idempotencyKey: string | null;
+  contentHash: string;
+  status: 'published' | 'cancelled';
+  cancelReason: string | null;
+  audienceUserId: string | null;
+  targetSubscriptionId: string | null;
+  createdAt: Date;
+}
+
+/** A blocking subscription's delivery, already attempted once while the publisher waited. */
+export interface AttemptedDelivery {
+  subscriptionId: string;
+  webhookId: string;
+  record: CompletionRecord;
+}
+
+/** A delivery to write: due now, or (with `leaseUntil`) already claimed by this process's worker. */
+export interface NewDelivery {
+  subscriptionId: string;
+  leaseUntil?: Date;
+}
+
+export interface InsertedEvent {
+  /** False when the publisher's idempotency key was taken: nothing was written. */
+  inserted: boolean;
+  /** The deliveries written already leased, for this process's worker to send. */
+  leased: Array<{ id: number; webhookId: string; subscriptionId: string }>;
+}
+
+/**
+ * Writes an event with all its deliveries, atomically. Without blocking deliveries this is one
+ * statement, one round trip: the common path of a publish.
+ */
+export async function insertEvent(
+  db: Database,
+  event: NewEvent,
+  targets: readonly NewDelivery[],
+  attempted: readonly AttemptedDelivery[] = [],
+): Promise<InsertedEvent> {
+  if (attempted.length === 0) {
+    const at = event.createdAt.toISOString();
+    const rows = targets.map((t) => ({ s: t.subscriptionId, l: t.leaseUntil?.toISOString() ?? null }));
+    const result = await db.execute(sql`
+      with e as (
+        insert into events (id, type, body, publisher_id, idempotency_key, content_hash, status, cancel_reason,
+                            audience_user_id, target_subscription_id, created_at)
+        values (${event.id}::uuid, ${event.type}, decode(${event.body.toString('base64')}, 'base64'),
+                ${event.publisherId}::uuid, ${event.idempotencyKey}, ${event.contentHash}, ${event.status},
+                ${event.cancelReason}, ${event.audienceUserId}::uuid, ${event.targetSubscriptionId}::uuid, ${at}::timestamptz)
+        on conflict (publisher_id, idempotency_key) where idempotency_key is not null do nothing
+        returning id
+      ),
+      d as (
+        insert into deliveries (event_id, subscription_id, status, attempts, leased_at, first_attempt_at,
+                                next_attempt_at, created_at, updated_at)
+        select e.id, t.s::uuid,
+               case when t.l is null then 'pending' else 'delivering' end,
+               case when t.l is null then 0 else 1 end,
+               case when t.l is null then null else ${at}::timestamptz end,
+               case when t.l is null then null else ${at}::timestamptz end,
+               coalesce(t.l::timestamptz, ${at}::timestamptz), ${at}::timestamptz, ${at}::timestamptz
+        from e, jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as t(s text, l text)
+        returning id, webhook_id, subscription_id, status
+      )
+      select e.id as event_id, d.id, d.webhook_id, d.subscription_id
+      from e left join d on d.status = 'delivering'`);
+    const returned = rowsOf(result);
+    return {
+      inserted: returned.length > 0,
+      leased: returned
+        .filter((r) => r.id !== null && r.id !== undefined)
+        .map((r) => ({ id: Number(r.id), webhookId: String(r.webhook_id), subscriptionId: String(r.subscription_id) })),
+    };
+  }
+  return db.transaction(async (tx) => {
+    const inserted = await tx
+      .insert(events)
+      .values(event)
+      .onConflictDoNothing({
+        target: [events.publisherId, events.idempotencyKey],
+        where: sql`${events.idempotencyKey} is not null`,
+      })
+      .returning({ id: events.id });
+    if (inserted.length === 0) return { inserted: false, leased: [] };
+    const now = event.createdAt;
+    for (const { subscriptionId, webhookId, record: r } of attempted) {
+      const [row] = await tx
+        .insert(deliveries)
+        .values({
+          webhookId,
+          eventId: event.id,
+          subscriptionId,
+          status: r.st,
+          attempts: 1,
+          leasedAt: now,
+          firstAttemptAt: now,
+          lastAttemptAt: now,
+          nextAttemptAt: r.nxt ? new Date(r.nxt) : null,
+          lastStatusCode: r.sc,
+          lastError: r.err,
+          completedAt: r.st === 'pending' ? null : now,
+          createdAt: now,
+          updatedAt: now,
+        })
+        .returning({ id: deliveries.id });
+      await tx.insert(deliveryAttempts).values({
+        deliveryId: (row as { id: number }).id,
+        number: 1,
+        startedAt: now,
+        durationMs: r.dur,
+        statusCode: r.sc,
+        responseHeaders: r.h,
+        responseBody: r.b ? Buffer.from(r.b, 'base64') : null,
+        responseTruncated: r.tr,
+        error: r.err,
+        succeeded: r.ok,
+      });
+    }
+    if (targets.length > 0) {
+      await tx.execute(sql`
+        insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
+        select ${event.id}::uuid, s::uuid, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz,
+               ${now.toISOString()}::timestamptz
+        from jsonb_array_elements_text(${JSON.stringify(targets.map((t) => t.subscriptionId))}::jsonb) as s`);
+    }
+    return { inserted: true, leased: [] };
+  });
+}
