@@ -159,7 +159,10 @@ async function findTarget(
   const ownerIds = [...new Set(found.map((s) => s.userId))];
   if (ownerIds.length > 1) {
     const users = await core.users.loadByIds(ownerIds);
-    const names = users.map((u, i) => u?.username ?? ownerIds[i]).sort().join(', ');
+    const names = users
+      .map((u, i) => u?.username ?? ownerIds[i])
+      .sort()
+      .join(', ');
     throw new CliError(`Several users have a subscription "${ref}" (${names}); choose one with --user`);
   }
   throw new CliError(
