@@ -13,6 +13,8 @@ import { SubscriptionsService } from './delivery/subscriptions-service.ts';
 import { EventPublisher } from './events/event-publisher.ts';
 import { EventTypesService } from './events/event-types-service.ts';
 import { EventsService } from './events/events-service.ts';
+import { JobUpdates } from './jobs/job-updates.ts';
+import { JobsService } from './jobs/jobs-service.ts';
 import { ClientsService } from './queues/clients-service.ts';
 import { IngestService } from './queues/ingest-service.ts';
 import { MessageStreams } from './queues/message-stream.ts';
@@ -54,6 +56,11 @@ export * from './events/event-record.ts';
 export * from './events/event-types-service.ts';
 export * from './events/events-service.ts';
 export * from './events/json-schema.ts';
+export * from './jobs/job-callback.ts';
+export * from './jobs/job-definition.ts';
+export * from './jobs/job-record.ts';
+export * from './jobs/job-updates.ts';
+export * from './jobs/jobs-service.ts';
 export * from './queues/clients-service.ts';
 export * from './queues/ingest-service.ts';
 export * from './queues/message-stream.ts';
@@ -118,6 +125,8 @@ export interface Core {
   deliveries: DeliveriesService;
   deliveryUpdates: DeliveryUpdates;
   worker: DeliveryWorker;
+  jobs: JobsService;
+  jobUpdates: JobUpdates;
   /** Another worker with the same hooks, such as one for a single event (the CLI's `trigger`). */
   createWorker(options: DeliveryWorkerOptions): DeliveryWorker;
   /** Listeners that keep caches and streams current; `worker` also starts sending deliveries. */
@@ -186,6 +195,8 @@ export function createCore(deps: CoreDeps): Core {
   worker = new DeliveryWorker(workerDeps, deps.delivery?.worker);
   const deliveries = new DeliveriesService({ ...shared, pubsub, subscriptions, onDeliveriesDue: wakeWorker });
   const deliveryUpdates = new DeliveryUpdates({ ...shared, pubsub, subscriptions });
+  const jobs = new JobsService({ ...shared, pubsub, guard, deliveries, onDeliveriesDue: wakeWorker });
+  const jobUpdates = new JobUpdates({ ...shared, pubsub, jobs });
   return {
     users: new UsersService({ ...shared, onTokensChanged }),
     tokens,
@@ -214,12 +225,15 @@ export function createCore(deps: CoreDeps): Core {
     deliveries,
     deliveryUpdates,
     worker,
+    jobs,
+    jobUpdates,
     createWorker: (options) => new DeliveryWorker(workerDeps, options),
     async start(options) {
       await tokens.start();
       await matcher.start();
       await eventTypes.start();
       await deliveryUpdates.start();
+      await jobUpdates.start();
       if (options.worker) {
         await worker.start();
         workerStarted = true;
@@ -227,6 +241,7 @@ export function createCore(deps: CoreDeps): Core {
     },
     async stop() {
       if (workerStarted) await worker.stop();
+      await jobUpdates.stop();
       await deliveryUpdates.stop();
       await eventTypes.stop();
       await matcher.stop();

@@ -1,30 +1,63 @@
-import type { DeliveryStatus } from '@switchboard/db';
+import type { DeliveryKind, DeliveryStatus } from '@switchboard/db';
 import type { HttpSender, OutboundResult } from './http-sender.ts';
 import { type RetryPolicy, scheduleNextAttempt } from './retry-policy.ts';
 import { signAttempt } from './signing.ts';
 import type { Signing } from './subscription-definition.ts';
 
-/** What one attempt needs: the delivery as claimed, its subscription and its event. */
+/** Where and how a subscription is sent to. */
+export interface SubscriptionTarget {
+  id: string;
+  url: string;
+  headers: Record<string, string>;
+  signing: Signing;
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: Date | null;
+  timeoutMs: number;
+  retryPolicy: RetryPolicy;
+}
+
+/** The request an attempt makes, whatever kind of delivery it is. */
+export interface RequestPlan {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: Buffer | null;
+  /** How to sign it; null sends it as it is (a job's own request). */
+  signing: Pick<SubscriptionTarget, 'signing' | 'secret' | 'previousSecret' | 'previousSecretExpiresAt'> | null;
+  timeoutMs: number;
+  retryPolicy: RetryPolicy;
+  /** Statuses that count as success; null: any 2xx. */
+  acceptedStatuses: readonly number[] | null;
+}
+
+/** What one attempt needs: the delivery as claimed and the request it makes. */
 export interface DeliveryTarget {
   deliveryId: number;
+  kind: DeliveryKind;
   webhookId: string;
   /** Attempts made, this one included. */
   attempt: number;
   /** Attempts before the current series (a retry or recovery starts the policy afresh). */
   attemptOffset: number;
   firstAttemptAt: Date;
-  subscription: {
-    id: string;
-    url: string;
-    headers: Record<string, string>;
-    signing: Signing;
-    secret: string;
-    previousSecret: string | null;
-    previousSecretExpiresAt: Date | null;
-    timeoutMs: number;
-    retryPolicy: RetryPolicy;
+  subscriptionId: string | null;
+  jobId: string | null;
+  plan: RequestPlan;
+}
+
+/** An event's delivery to a subscription: its body, signed as the subscription asks. */
+export function planForSubscription(subscription: SubscriptionTarget, body: Buffer): RequestPlan {
+  return {
+    url: subscription.url,
+    method: 'POST',
+    headers: { ...subscription.headers, 'content-type': 'application/json' },
+    body,
+    signing: subscription,
+    timeoutMs: subscription.timeoutMs,
+    retryPolicy: subscription.retryPolicy,
+    acceptedStatuses: null,
   };
-  event: { id: string; type: string; body: Buffer };
 }
 
 /** One row for `switchboard_complete_deliveries` (see the migration for the meaning of each key). */
@@ -44,6 +77,11 @@ export interface CompletionRecord {
   tr: boolean;
   err: string | null;
   gone: boolean;
+  /** For jobs: the delivery kind, the job, its new state, and the callback to queue (base64). */
+  k?: DeliveryKind;
+  job?: string | null;
+  jst?: 'succeeded' | 'failed' | 'retrying' | null;
+  cb?: string | null;
 }
 
 export interface AttemptOutcome {
@@ -67,50 +105,49 @@ export async function performAttempt(
   deps: { sender: HttpSender; now: () => Date; random?: () => number },
 ): Promise<AttemptOutcome> {
   const started = deps.now();
-  const { subscription } = target;
-  const secrets = [subscription.secret];
-  if (
-    subscription.previousSecret &&
-    subscription.previousSecretExpiresAt &&
-    subscription.previousSecretExpiresAt > started
-  ) {
-    secrets.push(subscription.previousSecret);
+  const { plan } = target;
+  const headers: Record<string, string> = { ...plan.headers };
+  if (!Object.keys(headers).some((name) => name.toLowerCase() === 'user-agent')) headers['user-agent'] = USER_AGENT;
+  if (plan.signing) {
+    const secrets = [plan.signing.secret];
+    const previous = plan.signing.previousSecretExpiresAt;
+    if (plan.signing.previousSecret && previous && previous > started) secrets.push(plan.signing.previousSecret);
+    Object.assign(
+      headers,
+      signAttempt({
+        signing: plan.signing.signing,
+        secrets,
+        webhookId: target.webhookId,
+        timestamp: started,
+        body: plan.body ?? Buffer.alloc(0),
+      }),
+    );
   }
-  const headers: Record<string, string> = {
-    ...subscription.headers,
-    'content-type': 'application/json',
-    'user-agent': USER_AGENT,
-    ...signAttempt({
-      signing: subscription.signing,
-      secrets,
-      webhookId: target.webhookId,
-      timestamp: started,
-      body: target.event.body,
-    }),
-  };
   const result = await deps.sender.send({
-    url: subscription.url,
-    method: 'POST',
+    url: plan.url,
+    method: plan.method,
     headers,
-    body: target.event.body,
-    timeoutMs: subscription.timeoutMs,
+    body: plan.body,
+    timeoutMs: plan.timeoutMs,
   });
   const base = {
     id: target.deliveryId,
     n: target.attempt,
-    sub: subscription.id,
+    sub: target.subscriptionId,
     rec: true,
     t: started.toISOString(),
     dur: result.durationMs,
+    k: target.kind,
+    job: target.jobId,
   };
-  if (result.kind === 'response' && result.statusCode >= 200 && result.statusCode < 300) {
+  if (result.kind === 'response' && isSuccess(result.statusCode, plan.acceptedStatuses)) {
     return {
       result,
       cancelReason: readCancelReason(result.headers, result.body),
       record: { ...base, ...responseFields(result), ok: true, st: 'succeeded', nxt: null, err: null, gone: false },
     };
   }
-  if (result.kind === 'response' && result.statusCode === 410) {
+  if (result.kind === 'response' && result.statusCode === 410 && target.kind === 'event') {
     return {
       result,
       cancelReason: null,
@@ -126,7 +163,7 @@ export async function performAttempt(
     };
   }
   const next = scheduleNextAttempt({
-    policy: subscription.retryPolicy,
+    policy: plan.retryPolicy,
     attemptsMade: target.attempt - target.attemptOffset,
     firstAttemptAt: target.firstAttemptAt,
     now: deps.now(),
@@ -148,6 +185,10 @@ export async function performAttempt(
       gone: false,
     },
   };
+}
+
+function isSuccess(status: number, accepted: readonly number[] | null): boolean {
+  return accepted?.length ? accepted.includes(status) : status >= 200 && status < 300;
 }
 
 function responseFields(result: Extract<OutboundResult, { kind: 'response' }>) {

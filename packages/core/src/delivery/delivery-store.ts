@@ -1,14 +1,27 @@
 import type { Database } from '@switchboard/db';
 import { sql } from 'drizzle-orm';
-import type { CompletionRecord, DeliveryTarget } from './delivery-attempt.ts';
+import { type CompletionRecord, type DeliveryTarget, planForSubscription } from './delivery-attempt.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { Signing } from './subscription-definition.ts';
 
 export interface ClaimedDelivery extends DeliveryTarget {
-  /** The subscription's state when claimed: disabled ones are not sent. */
+  /** Whether to send it: its subscription is enabled, its job not cancelled. */
   enabled: boolean;
   rateLimitPerSecond: number | null;
+  /** For a job's request or callback: what the callback reports. */
+  job?: ClaimedJob;
 }
+
+export interface ClaimedJob {
+  id: string;
+  state: string;
+  url: string;
+  method: string;
+  callbackUrl: string | null;
+}
+
+/** A callback is sent within this, and retried on the job's callback policy. */
+export const CALLBACK_TIMEOUT_MS = 15_000;
 
 type Row = Record<string, unknown>;
 
@@ -38,15 +51,23 @@ export async function claimDeliveries(
   const result = await db.execute(sql`
     select * from switchboard_claim_deliveries(${input.now.toISOString()}::timestamptz, ${input.limit}::int,
                                                ${input.leaseMarginMs}::int, ${input.eventId ?? null}::uuid)`);
-  return rowsOf(result).map((row) => ({
+  return rowsOf(result).map(toClaimed);
+}
+
+function toClaimed(row: Row): ClaimedDelivery {
+  const kind = String(row.kind) as ClaimedDelivery['kind'];
+  const common = {
     deliveryId: Number(row.id),
+    kind,
     webhookId: String(row.webhook_id),
     attempt: Number(row.attempts),
     attemptOffset: Number(row.attempt_offset),
     firstAttemptAt: toDate(row.first_attempt_at),
-    enabled: Boolean(row.enabled),
-    rateLimitPerSecond: row.rate_limit_per_second === null ? null : Number(row.rate_limit_per_second),
-    subscription: {
+    subscriptionId: (row.subscription_id as string | null) ?? null,
+    jobId: (row.job_id as string | null) ?? null,
+  };
+  if (kind === 'event') {
+    const subscription = {
       id: String(row.subscription_id),
       url: String(row.url),
       headers: toJson<Record<string, string>>(row.headers),
@@ -56,9 +77,60 @@ export async function claimDeliveries(
       previousSecretExpiresAt: row.previous_secret_expires_at ? toDate(row.previous_secret_expires_at) : null,
       timeoutMs: Number(row.timeout_ms),
       retryPolicy: toJson<RetryPolicy>(row.retry_policy),
+    };
+    return {
+      ...common,
+      enabled: Boolean(row.enabled),
+      rateLimitPerSecond: row.rate_limit_per_second === null ? null : Number(row.rate_limit_per_second),
+      plan: planForSubscription(subscription, toBuffer(row.event_body)),
+    };
+  }
+  const job: ClaimedJob = {
+    id: String(row.job_id),
+    state: String(row.job_state),
+    url: String(row.job_url),
+    method: String(row.job_method),
+    callbackUrl: (row.job_callback_url as string | null) ?? null,
+  };
+  if (kind === 'job') {
+    return {
+      ...common,
+      job,
+      enabled: job.state !== 'cancelled',
+      rateLimitPerSecond: null,
+      plan: {
+        url: job.url,
+        method: job.method,
+        headers: toJson<Record<string, string>>(row.job_headers),
+        body: row.job_body ? toBuffer(row.job_body) : null,
+        signing: null,
+        timeoutMs: Number(row.job_timeout_ms),
+        retryPolicy: toJson<RetryPolicy>(row.job_retry_policy),
+        acceptedStatuses: (row.job_accepted_statuses as number[] | null) ?? null,
+      },
+    };
+  }
+  return {
+    ...common,
+    job,
+    enabled: true,
+    rateLimitPerSecond: null,
+    plan: {
+      url: String(row.job_callback_url),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: toBuffer(row.delivery_body),
+      signing: {
+        signing: { scheme: 'standard-webhooks' },
+        secret: String(row.owner_secret),
+        previousSecret: null,
+        previousSecretExpiresAt: null,
+      },
+      timeoutMs: CALLBACK_TIMEOUT_MS,
+      retryPolicy: toJson<RetryPolicy>(row.job_callback_retry_policy),
+      acceptedStatuses: null,
     },
-    event: { id: String(row.event_id), type: String(row.event_type), body: toBuffer(row.body) },
-  }));
+  };
 }
 
 /** Records a batch of outcomes; resolves to the subscriptions it disabled. */

@@ -1,4 +1,5 @@
 import type { Database } from '@switchboard/db';
+import { withJobOutcome } from '../jobs/job-callback.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
@@ -222,10 +223,12 @@ export class DeliveryWorker {
   private async attempt(delivery: ClaimedDelivery): Promise<CompletionRecord> {
     const now = this.deps.clock.now();
     if (!delivery.enabled) {
-      return { ...skipped(delivery, now), st: 'failed', nxt: null, err: 'not sent: the subscription is disabled' };
+      const why =
+        delivery.kind === 'job' ? 'not sent: the job was cancelled' : 'not sent: the subscription is disabled';
+      return { ...skipped(delivery, now), st: delivery.kind === 'job' ? 'cancelled' : 'failed', nxt: null, err: why };
     }
     const waitMs = this.limiter.reserve(
-      delivery.subscription.id,
+      delivery.subscriptionId ?? '',
       delivery.rateLimitPerSecond,
       now.getTime(),
       delivery.deliveryId,
@@ -239,7 +242,7 @@ export class DeliveryWorker {
       };
     }
     const outcome = await performAttempt(delivery, { sender: this.deps.sender, now: () => this.deps.clock.now() });
-    return outcome.record;
+    return withJobOutcome(delivery, outcome.record, this.deps.clock.now());
   }
 }
 
@@ -248,7 +251,7 @@ function skipped(delivery: ClaimedDelivery, now: Date) {
   return {
     id: delivery.deliveryId,
     n: delivery.attempt,
-    sub: delivery.subscription.id,
+    sub: delivery.subscriptionId,
     rec: false,
     ok: false,
     t: now.toISOString(),
@@ -258,6 +261,8 @@ function skipped(delivery: ClaimedDelivery, now: Date) {
     b: null,
     tr: false,
     gone: false,
+    k: delivery.kind,
+    job: delivery.jobId,
   };
 }
 

@@ -2,7 +2,7 @@ import { type Database, subscriptions, users } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
-import type { ClaimedDelivery } from './delivery-store.ts';
+import type { SubscriptionTarget } from './delivery-attempt.ts';
 import { matchesPattern } from './patterns.ts';
 import { matchesFilter, type PayloadFilter } from './payload-filter.ts';
 import type { RetryPolicy } from './retry-policy.ts';
@@ -16,7 +16,7 @@ export interface MatchCandidate {
   filter: PayloadFilter | null;
   mode: 'async' | 'blocking';
   /** How to send to it, for a publish that hands its deliveries to this process's worker. */
-  target: ClaimedDelivery['subscription'];
+  target: SubscriptionTarget;
   rateLimitPerSecond: number | null;
 }
 

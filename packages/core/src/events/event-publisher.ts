@@ -1,13 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type Database, events, subscriptions } from '@switchboard/db';
-import { and, eq, inArray } from 'drizzle-orm';
+import { type Database, events } from '@switchboard/db';
+import { and, eq } from 'drizzle-orm';
 import { configure } from 'safe-stable-stringify';
 import { hasScope, type Principal } from '../auth/principal.ts';
-import { type AttemptOutcome, performAttempt } from '../delivery/delivery-attempt.ts';
+import { type AttemptOutcome, performAttempt, planForSubscription } from '../delivery/delivery-attempt.ts';
 import type { ClaimedDelivery } from '../delivery/delivery-store.ts';
 import type { HttpSender } from '../delivery/http-sender.ts';
-import type { RetryPolicy } from '../delivery/retry-policy.ts';
-import type { Signing } from '../delivery/subscription-definition.ts';
 import type { MatchCandidate, MatchScope, SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -109,7 +107,7 @@ export class EventPublisher {
     const body = Buffer.from(JSON.stringify(envelope));
     const matched = await this.deps.matcher.match(input.type, envelope, scope);
     const eventId = randomUUID();
-    const blocking = input.wait ? await this.deliverBlocking(eventId, input.type, body, matched, now) : [];
+    const blocking = input.wait ? await this.deliverBlocking(body, matched, now) : [];
     const cancelled = blocking.find((b) => b.outcome.cancelReason !== null);
     const cancellation = cancelled
       ? { reason: cancelled.outcome.cancelReason as string, subscriptionId: cancelled.subscriptionId }
@@ -163,10 +161,12 @@ export class EventPublisher {
             attempt: 1,
             attemptOffset: 0,
             firstAttemptAt: now,
+            kind: 'event' as const,
+            subscriptionId: candidate.id,
+            jobId: null,
             enabled: true,
             rateLimitPerSecond: candidate.rateLimitPerSecond,
-            subscription: candidate.target,
-            event: { id: eventId, type: input.type, body },
+            plan: planForSubscription(candidate.target, body),
           };
         }),
       );
@@ -228,49 +228,29 @@ export class EventPublisher {
 
   /** Blocking subscriptions get their first attempt now, all at once, each within its timeout. */
   private async deliverBlocking(
-    eventId: string,
-    type: string,
     body: Buffer,
     matched: MatchCandidate[],
     now: Date,
   ): Promise<Array<{ subscriptionId: string; webhookId: string; outcome: AttemptOutcome }>> {
-    const ids = matched.filter((m) => m.mode === 'blocking').map((m) => m.id);
-    if (ids.length === 0) return [];
-    const targets = await this.deps.db
-      .select({
-        id: subscriptions.id,
-        url: subscriptions.url,
-        headers: subscriptions.headers,
-        signing: subscriptions.signing,
-        secret: subscriptions.secret,
-        previousSecret: subscriptions.previousSecret,
-        previousSecretExpiresAt: subscriptions.previousSecretExpiresAt,
-        timeoutMs: subscriptions.timeoutMs,
-        retryPolicy: subscriptions.retryPolicy,
-      })
-      .from(subscriptions)
-      .where(and(inArray(subscriptions.id, ids), eq(subscriptions.enabled, true)))
-      .orderBy(subscriptions.name);
+    const blocking = matched.filter((m) => m.mode === 'blocking');
     return Promise.all(
-      targets.map(async (subscription) => {
+      blocking.map(async (candidate) => {
         const webhookId = `msg_${randomUUID().replaceAll('-', '')}`;
         const outcome = await performAttempt(
           {
             deliveryId: 0,
+            kind: 'event',
             webhookId,
             attempt: 1,
             attemptOffset: 0,
             firstAttemptAt: now,
-            subscription: {
-              ...subscription,
-              signing: subscription.signing as Signing,
-              retryPolicy: subscription.retryPolicy as RetryPolicy,
-            },
-            event: { id: eventId, type, body },
+            subscriptionId: candidate.id,
+            jobId: null,
+            plan: planForSubscription(candidate.target, body),
           },
           { sender: this.deps.sender, now: () => this.deps.clock.now() },
         );
-        return { subscriptionId: subscription.id, webhookId, outcome };
+        return { subscriptionId: candidate.id, webhookId, outcome };
       }),
     );
   }

@@ -23,6 +23,8 @@ export const CHANNELS = {
   tokens: 'switchboard_tokens',
   /** Deliveries became due: workers should look. */
   deliveries: 'switchboard_deliveries',
+  /** Jobs were created or cancelled: payload is a JSON array of their ids. */
+  jobUpdates: 'switchboard_job_updates',
   /** Deliveries changed state: payload is a JSON array of their ids. */
   deliveryUpdates: 'switchboard_delivery_updates',
 } as const;

@@ -1,9 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bytea } from './columns.ts';
 import { events } from './events.ts';
+import { jobs } from './jobs.ts';
 import { subscriptions } from './subscriptions.ts';
 
 export type DeliveryStatus = 'pending' | 'delivering' | 'succeeded' | 'failed' | 'cancelled';
+/** An event to a subscription; a job's own request; the report of a job's outcome to its callback URL. */
+export type DeliveryKind = 'event' | 'job' | 'callback';
 
 /**
  * One HTTP request the service owes somebody, and the work queue of the delivery worker:
@@ -17,9 +21,12 @@ export const deliveries = pgTable(
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     /** Sent as `webhook-id` on every attempt, so that receivers can de-duplicate. */
     webhookId: text('webhook_id').notNull().default(sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`),
-    kind: text('kind').$type<'event'>().notNull().default('event'),
+    kind: text('kind').$type<DeliveryKind>().notNull().default('event'),
     eventId: uuid('event_id').references(() => events.id, { onDelete: 'cascade' }),
     subscriptionId: uuid('subscription_id').references(() => subscriptions.id, { onDelete: 'cascade' }),
+    jobId: uuid('job_id').references(() => jobs.id, { onDelete: 'cascade' }),
+    /** What a callback delivery sends (events' deliveries send their event's body). */
+    body: bytea('body'),
     status: text('status').$type<DeliveryStatus>().notNull().default('pending'),
     /**
      * Whether a worker may claim the row (when `next_attempt_at` comes): pending, or delivering
@@ -47,6 +54,7 @@ export const deliveries = pgTable(
     index('deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.claimable}`),
     index('deliveries_subscription_idx').on(t.subscriptionId, t.createdAt),
     index('deliveries_event_idx').on(t.eventId),
+    index('deliveries_job_idx').on(t.jobId),
     // Only failed rows: a status index over every row would be rewritten by every claim and outcome.
     index('deliveries_failed_idx').on(t.subscriptionId, t.createdAt).where(sql`${t.status} = 'failed'`),
   ],

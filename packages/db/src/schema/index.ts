@@ -4,6 +4,7 @@ export * from './deliveries.ts';
 export * from './delivery-attempts.ts';
 export * from './event-types.ts';
 export * from './events.ts';
+export * from './jobs.ts';
 export * from './messages.ts';
 export * from './queue-listeners.ts';
 export * from './queues.ts';

@@ -23,6 +23,15 @@ export const users = pgTable(
      * when this changes, so a password changed since (setPassword) survives a reload.
      */
     configPassHash: text('config_pass_hash'),
+    /**
+     * Signs the callbacks of this user's jobs (Standard Webhooks, `whsec_`): 32 random bytes from
+     * two UUIDs, so that existing users get one too.
+     */
+    signingSecret: text('signing_secret')
+      .notNull()
+      .default(
+        sql`'whsec_' || encode(decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'), 'base64')`,
+      ),
     passwordChangedAt: timestamp('password_changed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     ...timestamps,
   },

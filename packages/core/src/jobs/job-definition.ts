@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { retryPolicySchema } from '../delivery/subscription-definition.ts';
+
+export const JOB_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+
+/** Headers a job may not set: HTTP itself manages them. */
+const RESERVED_HEADERS = new Set(['host', 'content-length', 'connection', 'transfer-encoding']);
+/** A job's body is kept in the database until the job is deleted; this bounds it. */
+export const MAX_JOB_BODY_BYTES = 1024 * 1024;
+
+const httpUrl = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL without credentials in it');
+
+export const jobDefinitionSchema = z.object({
+  url: httpUrl,
+  method: z.enum(JOB_METHODS, { error: `must be one of ${JOB_METHODS.join(', ')}` }).default('POST'),
+  headers: z
+    .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name'), z.string().max(8192))
+    .default({})
+    .refine((headers) => Object.keys(headers).every((h) => !RESERVED_HEADERS.has(h.toLowerCase())), {
+      message: `may not set ${[...RESERVED_HEADERS].join(', ')}`,
+    }),
+  /** Sent as UTF-8 text. */
+  body: z.string().nullable().optional(),
+  /** Sent as these exact bytes. */
+  bodyBase64: z.string().base64('must be base64').nullable().optional(),
+  callbackUrl: httpUrl.nullable().optional(),
+  timeoutMs: z.number().int().min(100).max(60_000).default(15_000),
+  retryPolicy: retryPolicySchema.default({}),
+  callbackRetryPolicy: retryPolicySchema.default({}),
+  /** Statuses that count as success; by default any 2xx. */
+  acceptedStatuses: z.array(z.number().int().min(100).max(599)).min(1).max(50).nullable().optional(),
+});
+
+export type JobDefinition = z.input<typeof jobDefinitionSchema>;

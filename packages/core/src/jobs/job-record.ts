@@ -1,0 +1,62 @@
+import { type JobNotifyState, type JobState, jobs } from '@switchboard/db';
+
+export interface Job {
+  id: string;
+  userId: string;
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: Buffer | null;
+  callbackUrl: string | null;
+  timeoutMs: number;
+  retryPolicy: Record<string, unknown>;
+  callbackRetryPolicy: Record<string, unknown>;
+  acceptedStatuses: number[] | null;
+  state: JobState;
+  attempts: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  responseHeaders: Record<string, string> | null;
+  responseBody: Buffer | null;
+  responseTruncated: boolean;
+  notifyState: JobNotifyState | null;
+  notifyStatusCode: number | null;
+  notifyError: string | null;
+  finishedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const JOB_STATES: readonly JobState[] = ['accepted', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
+
+export const jobColumns = {
+  id: jobs.id,
+  userId: jobs.userId,
+  url: jobs.url,
+  method: jobs.method,
+  headers: jobs.headers,
+  body: jobs.body,
+  callbackUrl: jobs.callbackUrl,
+  timeoutMs: jobs.timeoutMs,
+  retryPolicy: jobs.retryPolicy,
+  callbackRetryPolicy: jobs.callbackRetryPolicy,
+  acceptedStatuses: jobs.acceptedStatuses,
+  state: jobs.state,
+  attempts: jobs.attempts,
+  lastStatusCode: jobs.lastStatusCode,
+  lastError: jobs.lastError,
+  responseHeaders: jobs.responseHeaders,
+  responseBody: jobs.responseBody,
+  responseTruncated: jobs.responseTruncated,
+  notifyState: jobs.notifyState,
+  notifyStatusCode: jobs.notifyStatusCode,
+  notifyError: jobs.notifyError,
+  finishedAt: jobs.finishedAt,
+  createdAt: jobs.createdAt,
+  updatedAt: jobs.updatedAt,
+};
+
+/** A position in the newest-first order of jobs: creation time, then id. */
+export function jobCursor(job: Pick<Job, 'createdAt' | 'id'>): string {
+  return `${job.createdAt.getTime()}:${job.id}`;
+}

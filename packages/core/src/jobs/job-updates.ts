@@ -1,0 +1,101 @@
+import { type Database, deliveries, jobs } from '@switchboard/db';
+import { and, inArray, isNotNull } from 'drizzle-orm';
+import type { Principal } from '../auth/principal.ts';
+import type { Logger } from '../shared/logger.ts';
+import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import { type Job, jobColumns } from './job-record.ts';
+import type { JobsService } from './jobs-service.ts';
+
+/**
+ * Live changes of jobs for graphql-ws: a job changes when it is created or cancelled (announced
+ * by the jobs service) and when its request or callback has an outcome (announced by the workers
+ * as delivery ids). One listener per process reads the changed jobs once for all subscribers.
+ */
+export class JobUpdates {
+  private listeners = new Map<string, Set<(job: Job) => void>>();
+  private unlisten: Array<() => Promise<void>> = [];
+
+  constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger; jobs: JobsService }) {}
+
+  async start(): Promise<void> {
+    this.unlisten.push(
+      await this.deps.pubsub.listen(CHANNELS.jobUpdates, (payload) => {
+        const ids = parseIds(payload).filter((id): id is string => typeof id === 'string');
+        this.dispatch(ids).catch((error) => this.deps.logger.warn({ err: error }, 'reading job updates failed'));
+      }),
+      await this.deps.pubsub.listen(CHANNELS.deliveryUpdates, (payload) => {
+        if (this.listeners.size === 0) return;
+        const ids = parseIds(payload).map(Number).filter(Number.isSafeInteger);
+        this.fromDeliveries(ids).catch((error) => this.deps.logger.warn({ err: error }, 'reading job updates failed'));
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const unlisten of this.unlisten.splice(0)) await unlisten();
+  }
+
+  /** Checks before the stream starts that the caller may see the job, so that a refusal is a plain error. */
+  async open(actor: Principal, jobId: string): Promise<Result<Job>> {
+    return this.deps.jobs.get(actor, jobId);
+  }
+
+  /** The job as it is now, then every change of it, until `signal` aborts. */
+  async *follow(job: Job, signal: AbortSignal): AsyncGenerator<Job> {
+    const buffer: Job[] = [job];
+    let wake: (() => void) | null = null;
+    const push = (changed: Job) => {
+      buffer.push(changed);
+      if (buffer.length > 100) buffer.shift();
+      wake?.();
+    };
+    const onAbort = () => wake?.();
+    let set = this.listeners.get(job.id);
+    if (!set) this.listeners.set(job.id, (set = new Set()));
+    set.add(push);
+    signal.addEventListener('abort', onAbort);
+    try {
+      while (!signal.aborted) {
+        const next = buffer.shift();
+        if (next) {
+          yield next;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = null;
+      }
+    } finally {
+      set.delete(push);
+      if (set.size === 0) this.listeners.delete(job.id);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async fromDeliveries(ids: number[]): Promise<void> {
+    if (ids.length === 0) return;
+    const rows = await this.deps.db
+      .selectDistinct({ jobId: deliveries.jobId })
+      .from(deliveries)
+      .where(and(inArray(deliveries.id, ids), isNotNull(deliveries.jobId)));
+    await this.dispatch(rows.map((r) => r.jobId as string));
+  }
+
+  private async dispatch(jobIds: string[]): Promise<void> {
+    const wanted = jobIds.filter((id) => this.listeners.has(id));
+    if (wanted.length === 0) return;
+    const rows = (await this.deps.db.select(jobColumns).from(jobs).where(inArray(jobs.id, wanted))) as Job[];
+    for (const job of rows) for (const push of this.listeners.get(job.id) ?? []) push(job);
+  }
+}
+
+function parseIds(payload: string): unknown[] {
+  try {
+    const parsed = JSON.parse(payload) as unknown;
+    return Array.isArray(parsed) ? parsed : [];
+  } catch {
+    return [];
+  }
+}
