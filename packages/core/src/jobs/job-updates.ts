@@ -3,7 +3,7 @@ import { and, inArray, isNotNull } from 'drizzle-orm';
 import type { Principal } from '../auth/principal.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
-import { fail, ok, type Result } from '../shared/result.ts';
+import type { Result } from '../shared/result.ts';
 import { type Job, jobColumns } from './job-record.ts';
 import type { JobsService } from './jobs-service.ts';
 
@@ -51,8 +51,8 @@ export class JobUpdates {
       wake?.();
     };
     const onAbort = () => wake?.();
-    let set = this.listeners.get(job.id);
-    if (!set) this.listeners.set(job.id, (set = new Set()));
+    const set = this.listeners.get(job.id) ?? new Set<(job: Job) => void>();
+    this.listeners.set(job.id, set);
     set.add(push);
     signal.addEventListener('abort', onAbort);
     try {
