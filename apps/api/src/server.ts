@@ -13,8 +13,10 @@ import { authenticateCredentials, SESSION_COOKIE } from './http/authenticate.ts'
 import { registerEventRoutes } from './http/events.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { registerIngestRoutes } from './http/ingest.ts';
+import { registerJobRoutes } from './http/jobs.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { registerWebhookQueueRoutes } from './http/webhook-queue.ts';
+import { registerWebhookServiceRoutes } from './http/webhook-service.ts';
 
 export interface ServerDeps {
   core: Core;
@@ -74,6 +76,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await registerIngestRoutes(app, core, deps.env.INGEST_MAX_BODY_BYTES);
   await registerWebhookQueueRoutes(app, core, deps.startedAt ?? new Date());
   registerEventRoutes(app, core);
+  registerJobRoutes(app, core);
+  await registerWebhookServiceRoutes(app, core);
 
   const yoga = createSwitchboardYoga(core, logger);
   await app.register(async (graphql) => {

@@ -1,6 +1,6 @@
 import type { Core, PublishOutcome } from '@switchboard/core';
-import type { FastifyInstance, FastifyReply } from 'fastify';
-import { authenticateCredentials } from './authenticate.ts';
+import type { FastifyInstance } from 'fastify';
+import { authenticateRest, isJsonRequest, sendError } from './rest-auth.ts';
 import { HTTP_STATUS } from './status.ts';
 
 interface PublishBody {
@@ -18,25 +18,9 @@ interface PublishBody {
  */
 export function registerEventRoutes(app: FastifyInstance, core: Core): void {
   app.post<{ Body: PublishBody; Querystring: { wait?: string } }>('/events', async (request, reply) => {
-    const outcome = await authenticateCredentials(core, {
-      authorization: request.headers.authorization,
-      ip: request.ip,
-      userAgent: request.headers['user-agent'],
-    });
-    if (outcome.kind !== 'authenticated') {
-      reply.header('www-authenticate', 'Bearer realm="switchboard"');
-      if (outcome.kind === 'refused' && outcome.retryAfterSeconds) {
-        reply.header('retry-after', String(outcome.retryAfterSeconds));
-      }
-      const status = outcome.kind === 'refused' ? outcome.status : 401;
-      const message =
-        outcome.kind === 'refused'
-          ? outcome.message
-          : 'Authentication required: send a Bearer token with events:publish';
-      return sendError(reply, status, message);
-    }
-    const contentType = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
-    if (contentType !== 'application/json') {
+    const principal = await authenticateRest(core, request, reply, 'events:publish');
+    if (!principal) return reply;
+    if (!isJsonRequest(request)) {
       return sendError(reply, 415, 'Send the event as JSON, with Content-Type: application/json');
     }
     const body = request.body;
@@ -50,7 +34,7 @@ export function registerEventRoutes(app: FastifyInstance, core: Core): void {
     }
     if (body.wait !== undefined && typeof body.wait !== 'boolean')
       return sendError(reply, 400, 'wait must be a boolean');
-    const result = await core.publisher.publish(outcome.principal, {
+    const result = await core.publisher.publish(principal, {
       type: typeof body.type === 'string' ? body.type : '',
       payload: body.payload,
       idempotencyKey: (Array.isArray(header) ? header[0] : header) ?? fromBody ?? null,
@@ -78,13 +62,4 @@ function toResponse(outcome: PublishOutcome) {
       : {}),
     ...(outcome.blocking.length > 0 ? { blocking: outcome.blocking } : {}),
   };
-}
-
-function sendError(
-  reply: FastifyReply,
-  status: number,
-  message: string,
-  fields?: Array<{ path: string; message: string }>,
-) {
-  return reply.code(status).send(fields?.length ? { error: message, fields } : { error: message });
 }
