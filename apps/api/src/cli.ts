@@ -2,6 +2,7 @@ import { generateRandomString, SCOPES, systemPrincipal } from '@switchboard/core
 import { Command, InvalidArgumentError } from 'commander';
 import { CliError, expect, findUser, withCore } from './cli/context.ts';
 import { addEventTypeCommands } from './cli/event-types.ts';
+import { addJobCommands } from './cli/jobs.ts';
 import { addSubscriptionCommands } from './cli/subscriptions.ts';
 import { addTriggerCommand } from './cli/trigger.ts';
 import { EnvError, loadEnv } from './env.ts';
@@ -99,6 +100,7 @@ tokens
 addSubscriptionCommands(program);
 addEventTypeCommands(program);
 addTriggerCommand(program);
+addJobCommands(program);
 
 export async function runCli(argv: string[]): Promise<void> {
   try {

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { systemPrincipal } from '@switchboard/core';
-import { type ReceivedRequest, startReceiver, type TestReceiver } from '@switchboard/core/testing';
+import { type ReceivedRequest, type Reply, startReceiver, type TestReceiver } from '@switchboard/core/testing';
 import { type Client, createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { gql, startTestServer, type TestServer } from './harness.ts';
@@ -11,7 +11,7 @@ import { gql, startTestServer, type TestServer } from './harness.ts';
  */
 export async function startDeliveryServer() {
   const server = await startTestServer({ env: { DELIVERY_ALLOWED_NETWORKS: '127.0.0.0/8' } });
-  const replies = new Map<string, { status: number; body?: string; headers?: Record<string, string> }>();
+  const replies = new Map<string, Reply>();
   const receiver: TestReceiver = await startReceiver((request) => replies.get(request.path) ?? { status: 200 });
   return {
     server,

@@ -150,6 +150,17 @@ describe('HTTP jobs', () => {
     expect(told.notifyError).toMatch(/ECONNREFUSED/);
   });
 
+  it('a worker scoped to one job sends only that job, and leaves other due work alone', async () => {
+    const other = must(await h.core.jobs.create(alice, { url: `${h.receiver.url}/other` }));
+    const mine = must(await h.core.jobs.create(alice, { url: `${h.receiver.url}/mine` }));
+    const scoped = h.core.createWorker({ jobId: mine.id });
+    expect(await scoped.runOnce()).toBe(1);
+    expect(await scoped.runOnce()).toBe(0);
+    expect(h.receiver.requests.map((r) => r.path)).toEqual(['/mine']);
+    expect(must(await h.core.jobs.get(alice, other.id)).state).toBe('accepted');
+    await h.drain();
+  });
+
   it('counts the statuses it is told to accept as success', async () => {
     h.receiver.respondWith(() => ({ status: 404 }));
     const job = must(await h.core.jobs.create(alice, { url: `${h.receiver.url}/gone`, acceptedStatuses: [404, 410] }));

@@ -1,10 +1,12 @@
 -- Jobs ride the delivery engine: a job's request is a delivery of kind 'job', the report of its
 -- outcome one of kind 'callback'. The claim returns what either needs, and the completion moves
--- the job along: its state, its last response, and a callback queued when it ends.
+-- the job along: its state, its last response, and a callback queued when it ends. A claim may be
+-- limited to one event's deliveries or to one job's (its request and its callback).
 -- (Planner settings as in 0006: index plans only, whatever the statistics say.)
 DROP FUNCTION IF EXISTS switchboard_claim_deliveries(timestamptz, integer, integer, uuid);
 --> statement-breakpoint
-CREATE FUNCTION switchboard_claim_deliveries(p_now timestamptz, p_limit integer, p_margin_ms integer, p_event uuid)
+CREATE FUNCTION switchboard_claim_deliveries(p_now timestamptz, p_limit integer, p_margin_ms integer, p_event uuid,
+                                             p_job uuid)
 RETURNS TABLE (id bigint, kind text, webhook_id text, attempts integer, attempt_offset integer,
                first_attempt_at timestamptz, delivery_body bytea,
                event_id uuid, event_type text, event_body bytea,
@@ -28,6 +30,7 @@ BEGIN
       LEFT JOIN jobs j0 ON j0.id = dd.job_id
      WHERE dd.claimable AND dd.next_attempt_at <= p_now
        AND (p_event IS NULL OR dd.event_id = p_event)
+       AND (p_job IS NULL OR dd.job_id = p_job)
      ORDER BY dd.next_attempt_at
      LIMIT p_limit
        FOR NO KEY UPDATE OF dd SKIP LOCKED

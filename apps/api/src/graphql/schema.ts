@@ -16,6 +16,9 @@ import './schema/subscription/subscription-input.ts';
 import './schema/subscription/subscription.ts';
 import './schema/event/event.ts';
 import './schema/event/publish-event.ts';
+import './schema/job/job.ts';
+import './schema/job/create-job.ts';
+import './schema/job/job-signing-secret.ts';
 
 export const schema = builder.toSchema();
 

@@ -46,11 +46,12 @@ const toJson = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse
  */
 export async function claimDeliveries(
   db: Database,
-  input: { now: Date; limit: number; leaseMarginMs: number; eventId?: string | undefined },
+  input: { now: Date; limit: number; leaseMarginMs: number; eventId?: string | undefined; jobId?: string | undefined },
 ): Promise<ClaimedDelivery[]> {
   const result = await db.execute(sql`
     select * from switchboard_claim_deliveries(${input.now.toISOString()}::timestamptz, ${input.limit}::int,
-                                               ${input.leaseMarginMs}::int, ${input.eventId ?? null}::uuid)`);
+                                               ${input.leaseMarginMs}::int, ${input.eventId ?? null}::uuid,
+                                               ${input.jobId ?? null}::uuid)`);
   return rowsOf(result).map(toClaimed);
 }
 

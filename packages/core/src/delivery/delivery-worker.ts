@@ -18,6 +18,8 @@ export interface DeliveryWorkerOptions {
   idlePollMs?: number;
   /** Only this event's deliveries (the CLI's `trigger`). */
   eventId?: string;
+  /** Only this job's request and callback (the CLI's `jobs create --wait`). */
+  jobId?: string;
   /** Deliveries claimed ahead of the requests in flight (default: 2 × concurrency). */
   prefetch?: number;
 }
@@ -71,7 +73,7 @@ export class DeliveryWorker {
 
   /** How many more deliveries it would take now, claimed by someone else (0 when not running). */
   get room(): number {
-    if (!this.running || this.options.eventId) return 0;
+    if (!this.running || this.options.eventId || this.options.jobId) return 0;
     return Math.max(0, this.concurrency + this.prefetch - this.inFlight - this.queue.length);
   }
 
@@ -203,6 +205,7 @@ export class DeliveryWorker {
       limit,
       leaseMarginMs: this.leaseMarginMs,
       eventId: this.options.eventId,
+      jobId: this.options.jobId,
     });
   }
 

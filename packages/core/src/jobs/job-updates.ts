@@ -1,5 +1,5 @@
 import { type Database, deliveries, jobs } from '@switchboard/db';
-import { and, inArray, isNotNull } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull } from 'drizzle-orm';
 import type { Principal } from '../auth/principal.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
@@ -43,7 +43,7 @@ export class JobUpdates {
 
   /** The job as it is now, then every change of it, until `signal` aborts. */
   async *follow(job: Job, signal: AbortSignal): AsyncGenerator<Job> {
-    const buffer: Job[] = [job];
+    const buffer: Job[] = [];
     let wake: (() => void) | null = null;
     const push = (changed: Job) => {
       buffer.push(changed);
@@ -56,6 +56,10 @@ export class JobUpdates {
     set.add(push);
     signal.addEventListener('abort', onAbort);
     try {
+      // A change committed after `job` was read, and announced before this listener existed,
+      // reached nobody: start from the job as it is now that later changes reach this stream.
+      const [current] = (await this.deps.db.select(jobColumns).from(jobs).where(eq(jobs.id, job.id))) as Job[];
+      buffer.unshift(current ?? job);
       while (!signal.aborted) {
         const next = buffer.shift();
         if (next) {

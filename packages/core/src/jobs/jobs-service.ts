@@ -128,7 +128,8 @@ export class JobsService {
     ] as const) {
       if (cursor === undefined) continue;
       const [ms, id] = cursor.split(':');
-      if (!ms || !id || !/^\d+$/.test(ms) || !isUuid(id)) return fail('INVALID', 'Not a job cursor');
+      // At most 15 digits: a longer time is beyond what a Date holds, and toISOString would throw.
+      if (!ms || !id || !/^\d{1,15}$/.test(ms) || !isUuid(id)) return fail('INVALID', 'Not a job cursor');
       const at = new Date(Number(ms)).toISOString();
       conditions.push(
         older

@@ -6,7 +6,7 @@ function badInput(message: string): GraphQLError {
 }
 
 /**
- * Subscription and event ids are UUIDs. A malformed one is the caller's mistake, reported as
+ * Subscription, event and job ids are UUIDs. A malformed one is the caller's mistake, reported as
  * such, and must never reach a query where Postgres would refuse it with a server error.
  */
 export function parseUuid(id: string | number, what: string): string {
@@ -33,12 +33,23 @@ export function parseDeliveryCursor(cursor: string | undefined): number | undefi
   return cursor === undefined ? undefined : parseDeliveryId(cursor, 'A delivery cursor');
 }
 
-/** Event cursors are `<milliseconds>:<event id>`, as core's eventCursor writes them. */
-export function parseEventCursor(cursor: string | undefined): string | undefined {
+/**
+ * Event and job cursors are `<milliseconds>:<id>`, as core's eventCursor and jobCursor write them.
+ * At most 15 digits keeps the time within what a Date can hold, so core never meets an invalid one.
+ */
+function parseTimeCursor(cursor: string | undefined, shape: string): string | undefined {
   if (cursor === undefined) return undefined;
   const [ms, id, ...rest] = cursor.split(':');
   if (!ms || !id || rest.length > 0 || !/^\d{1,15}$/.test(ms) || !isUuid(id)) {
-    throw badInput('An event cursor is `<milliseconds>:<event id>`, as returned in an edge');
+    throw badInput(`${shape}, as returned in an edge`);
   }
   return cursor;
+}
+
+export function parseEventCursor(cursor: string | undefined): string | undefined {
+  return parseTimeCursor(cursor, 'An event cursor is `<milliseconds>:<event id>`');
+}
+
+export function parseJobCursor(cursor: string | undefined): string | undefined {
+  return parseTimeCursor(cursor, 'A job cursor is `<milliseconds>:<job id>`');
 }

@@ -22,7 +22,7 @@ export const SubscriptionModeEnum = builder.enumType('SubscriptionMode', {
   } as const,
 });
 
-const HeaderInput = builder.inputType('HeaderInput', {
+export const HeaderInput = builder.inputType('HeaderInput', {
   fields: (t) => ({ name: t.string({ required: true }), value: t.string({ required: true }) }),
 });
 
@@ -38,7 +38,7 @@ const SigningInput = builder.inputType('SigningInput', {
   }),
 });
 
-const RetryPolicyInput = builder.inputType('RetryPolicyInput', {
+export const RetryPolicyInput = builder.inputType('RetryPolicyInput', {
   fields: (t) => ({
     scheduleMs: t.intList({ description: 'Delay before each attempt, the first included; the last one repeats.' }),
     maxAttempts: t.int({ description: 'Attempts in all, the first included.' }),
@@ -73,7 +73,7 @@ export const SubscriptionInput = builder.inputType('SubscriptionInput', {
   }),
 });
 
-function stripNulls<T extends object>(value: T): { [K in keyof T]?: NonNullable<T[K]> } {
+export function stripNulls<T extends object>(value: T): { [K in keyof T]?: NonNullable<T[K]> } {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined)) as {
     [K in keyof T]?: NonNullable<T[K]>;
   };

@@ -24,7 +24,7 @@ const SigningRef = builder.objectRef<Signing>('SubscriptionSigning').implement({
   },
 });
 
-const RetryPolicyRef = builder.objectRef<RetryPolicy>('RetryPolicy').implement({
+export const RetryPolicyRef = builder.objectRef<RetryPolicy>('RetryPolicy').implement({
   description: 'Null fields follow the default: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±20%).',
   fields: (t) => ({
     scheduleMs: t.intList({ nullable: true, resolve: (p) => (p.scheduleMs ? [...p.scheduleMs] : null) }),
