@@ -5,17 +5,14 @@
  * their event loop. Settings: BENCH_DURATION (seconds, default 15), BENCH_CONNECTIONS (default 64),
  * BENCH_CPU_PROF=<dir> (write a --cpu-prof profile of the Switchboard process there).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
+import { killAllChildren, startProcess } from './bench-process.ts';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 // Read once, by destructuring: these are a benchmark's knobs, not settings turbo caches on.
 const { BENCH_DURATION, BENCH_CONNECTIONS, BENCH_POSTGRES_URL, BENCH_CPU_PROF } = process.env;
 const DURATION = Number(BENCH_DURATION ?? 15);
@@ -32,67 +29,6 @@ const body = (() => {
   return Buffer.from(JSON.stringify(base));
 })();
 const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
-
-const children = new Set<ChildProcess>();
-// Whatever happens, no server outlives the benchmark.
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** Starts a server process and waits until `readyPath` answers 2xx; keeps the tail of its output for errors. */
-async function startProcess(args: string[], env: Record<string, string>, readyPath: string) {
-  const port = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-4000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${args[0]} exited at start:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`${args[0]} did not become ready in 60 s:\n${output}`);
-    if (
-      await fetch(url + readyPath).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    url,
-    output: () => output,
-    /** SIGTERM, so that Switchboard drains its writer; SIGKILL if it takes longer than 15 s. */
-    async stop(): Promise<number | null> {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      const code = await exited;
-      clearTimeout(timer);
-      children.delete(child);
-      return code;
-    },
-  };
-}
 
 async function load(url: string, seconds: number) {
   // Per connection, requests written minus responses read: what autocannon cut off when it stopped
@@ -143,7 +79,7 @@ let cleaning: Promise<void> | undefined;
 /** Kills the servers, drops the database; run once, from the normal end, the watchdog or Ctrl-C. */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    for (const child of children) child.kill('SIGKILL');
+    killAllChildren();
     await bench.end({ timeout: 5 });
     await admin
       .unsafe(`drop database if exists ${dbName} with (force)`)
@@ -158,7 +94,7 @@ async function main(): Promise<number> {
   try {
     await admin.unsafe(`create database ${dbName}`);
 
-    const baselineServer = await startProcess(['bench/baseline-server.mjs'], {}, '/');
+    const baselineServer = await startProcess('the baseline server', ['bench/baseline-server.mjs'], {}, '/');
     const baseline = await measure('baseline', baselineServer.url).finally(() => baselineServer.stop());
 
     // The queue comes from a config file, so it exists before the server answers /readyz:
@@ -175,6 +111,7 @@ async function main(): Promise<number> {
     writeFileSync(config, JSON.stringify({ queues: [queue] }));
     const profile = BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${BENCH_CPU_PROF}`] : [];
     const server = await startProcess(
+      'switchboard',
       [...profile, 'apps/api/bin/switchboard.mjs', 'serve'],
       {
         DATABASE_URL: dbUrl,

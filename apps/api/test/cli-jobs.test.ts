@@ -1,80 +1,27 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Core, createCore, systemPrincipal } from '@switchboard/core';
+import { type Core, systemPrincipal } from '@switchboard/core';
 import { startReceiver, type TestReceiver } from '@switchboard/core/testing';
-import { createDatabaseClient, migrateDatabase } from '@switchboard/db';
 import { createTestDatabase, getTestDatabaseKind, type TestDatabase } from '@switchboard/db/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { repoRoot } from './processes.ts';
+import { CLI_TIMEOUT_MS, type CliRun, expectCleanFailure, runCliAt, withCliCore } from './cli-runner.ts';
 
 const kind = getTestDatabaseKind();
-// Each embedded-database run opens PGlite from disk, which takes a few seconds.
-const CLI_TIMEOUT_MS = 60_000;
 const JOB_ID = /^created job ([0-9a-f-]{36}) \(accepted\)$/m;
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let database: TestDatabase | undefined;
 let dataDir: string | undefined;
 
-function runCli(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<CliRun> {
-  // Built from scratch so that a DATABASE_URL or DATA_DIR in the caller's environment cannot leak in.
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    LOG_LEVEL: 'silent',
-    DELIVERY_ALLOWED_NETWORKS: '127.0.0.0/8',
-    ...extraEnv,
-  };
-  if (database?.url) env.DATABASE_URL = database.url;
-  else if (dataDir) env.DATA_DIR = dataDir;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['apps/api/bin/switchboard.mjs', ...args], {
-      cwd: repoRoot,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: CLI_TIMEOUT_MS,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** The CLI's database in this process; for PGlite only between CLI runs, as it allows one process. */
-async function withCore<T>(run: (core: Core) => Promise<T>): Promise<T> {
-  const client = await createDatabaseClient(database?.url ? { url: database.url } : { dataDir });
-  try {
-    await migrateDatabase(client, database?.url);
-    return await run(createCore({ db: client.db }));
-  } finally {
-    await client.close();
-  }
-}
+const target = () => ({ databaseUrl: database?.url, dataDir });
+const runCli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
+  runCliAt(target(), args, { env: { DELIVERY_ALLOWED_NETWORKS: '127.0.0.0/8', ...extraEnv } });
+const withCore = <T>(run: (core: Core) => Promise<T>) => withCliCore(target(), run);
 
 function must<T>(result: { ok: true; value: T } | { ok: false; error: { message: string } }): T {
   if (!result.ok) throw new Error(result.error.message);
   return result.value;
-}
-
-function expectCleanFailure(run: CliRun): void {
-  expect(run.code).toBe(1);
-  expect(run.stderr).toMatch(/^switchboard: /);
-  expect(run.stderr).not.toContain('    at ');
 }
 
 /** `jobs create` as alice, to this URL. */

@@ -2,75 +2,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type Core, createCore } from '@switchboard/core';
-import { createDatabaseClient } from '@switchboard/db';
+import type { Core } from '@switchboard/core';
 import { createTestDatabase, getTestDatabaseKind, type TestDatabase } from '@switchboard/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_TIMEOUT_MS, expectCleanFailure, runCliAt, withCliCore } from './cli-runner.ts';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const kind = getTestDatabaseKind();
 const TOKEN_PATTERN = /^sb_[0-9A-Za-z]{16}_[0-9A-Za-z]{40}$/;
-// Each embedded-database run opens PGlite from disk and migrates it, which takes a few seconds.
-const CLI_TIMEOUT_MS = 60_000;
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Where the CLI's database lives: its own Postgres database, or its own embedded-database folder. */
 let database: TestDatabase | undefined;
 let dataDir: string | undefined;
 
-function cliEnv(): NodeJS.ProcessEnv {
-  // Built from scratch so that a DATABASE_URL or DATA_DIR in the caller's environment cannot leak in.
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'silent' };
-  if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
-  if (database?.url) env.DATABASE_URL = database.url;
-  else if (dataDir) env.DATA_DIR = dataDir;
-  return env;
-}
-
-function runCli(args: string[], options: { stdin?: string } = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['apps/api/bin/switchboard.mjs', ...args], {
-      cwd: repoRoot,
-      env: cliEnv(),
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: CLI_TIMEOUT_MS,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    // Always end stdin: a command reading it would otherwise wait for ever.
-    child.stdin.end(options.stdin ?? '');
-  });
-}
-
-/** Opens the CLI's database in this process; for PGlite only between CLI runs, as it allows one process. */
-async function withCore<T>(run: (core: Core) => Promise<T>): Promise<T> {
-  const client = await createDatabaseClient(database?.url ? { url: database.url } : { dataDir });
-  try {
-    return await run(createCore({ db: client.db }));
-  } finally {
-    await client.close();
-  }
-}
-
-function expectCleanFailure(run: CliRun): void {
-  expect(run.code).toBe(1);
-  expect(run.stderr).toMatch(/^switchboard: |error: /);
-  expect(run.stderr).not.toContain('    at ');
-}
+const target = () => ({ databaseUrl: database?.url, dataDir });
+const runCli = (args: string[], options: { stdin?: string } = {}) => runCliAt(target(), args, options);
+const withCore = <T>(run: (core: Core) => Promise<T>) => withCliCore(target(), run);
 
 function generatedPassword(stdout: string): string {
   const match = /^password: (\S+)$/m.exec(stdout);

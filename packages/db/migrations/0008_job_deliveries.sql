@@ -1,10 +1,32 @@
--- Jobs ride the delivery engine: a job's request is a delivery of kind 'job', the report of its
--- outcome one of kind 'callback'. The claim returns what either needs, and the completion moves
--- the job along: its state, its last response, and a callback queued when it ends. A claim may be
--- limited to one event's deliveries or to one job's (its request and its callback).
--- (Planner settings as in 0006: index plans only, whatever the statistics say.)
-DROP FUNCTION IF EXISTS switchboard_claim_deliveries(timestamptz, integer, integer, uuid);
---> statement-breakpoint
+-- The delivery worker's two statements, as functions (one round trip, one commit each).
+--
+-- switchboard_claim_deliveries claims up to p_limit due deliveries: locks them (skipping rows
+-- another worker holds), records an attempt with no outcome for each one whose earlier claim's lease
+-- ran out (that worker died mid-attempt), and leases them: status 'delivering', with
+-- next_attempt_at moved to the end of the lease (the subscription's or job's timeout plus
+-- p_margin_ms). It returns what an attempt needs, for each kind of delivery: an event to a
+-- subscription, a job's own request, a job's callback. A claim may be limited to one event's
+-- deliveries or to one job's (its request and its callback).
+--
+-- switchboard_complete_deliveries records a batch of finished attempts:
+--   * every attempt that was made is inserted into delivery_attempts;
+--   * each delivery takes its new state, but only while the claim that made the attempt still
+--     holds it (same attempt count, still 'delivering'): a worker whose lease expired and was
+--     taken over cannot overwrite the newer claim;
+--   * a job's request moves its job along (state, last response) and, when the job ends, queues
+--     its callback; a callback's outcome is recorded on its job;
+--   * each subscription's health is updated once per batch, and a subscription that answered
+--     410 Gone, or failed too many deliveries in a row, or has been failing for too long, is
+--     disabled; its pending deliveries then fail with the reason. Those subscriptions are returned
+--     so that the caller can publish `subscription.disabled`.
+-- The caller announces the changed deliveries afterwards: a NOTIFY here would hold every commit of
+-- this function up behind the notification queue's lock.
+--
+-- Planner settings: these statements run thousands of times a second against a table that swings
+-- from empty to a backlog of many thousands faster than autovacuum's statistics follow. With stale
+-- statistics Postgres picks a bitmap scan of every due row and a hash join or sort over them (ms
+-- per call, growing with the backlog); the right plan is always the primary key and the due index,
+-- so the functions allow nothing else.
 CREATE FUNCTION switchboard_claim_deliveries(p_now timestamptz, p_limit integer, p_margin_ms integer, p_event uuid,
                                              p_job uuid)
 RETURNS TABLE (id bigint, kind text, webhook_id text, attempts integer, attempt_offset integer,
@@ -77,10 +99,14 @@ BEGIN
 END;
 $$;
 --> statement-breakpoint
--- p_batch rows as in 0006, and for jobs: "k": delivery kind, "job": job id, "jst": the job's new
--- state ('succeeded', 'failed' or 'retrying'), "cb": base64 body of the callback to queue now that
--- the job has ended (null when it has none).
-CREATE OR REPLACE FUNCTION switchboard_complete_deliveries(p_now timestamptz, p_batch jsonb)
+-- p_batch: [{"id": delivery id, "n": attempt count at claim, "sub": subscription id or null,
+--            "rec": whether an attempt was made (false: deferred or skipped without a request),
+--            "ok": attempt succeeded, "st": new status, "nxt": next attempt at or null,
+--            "t": started at, "dur": ms, "sc": status code, "h": {response headers},
+--            "b": base64 response body, "tr": body truncated, "err": error, "gone": 410 Gone,
+--            "k": delivery kind, "job": job id, "jst": the job's new state ('succeeded', 'failed' or
+--            'retrying'), "cb": base64 body of the callback to queue now that the job has ended}, ...]
+CREATE FUNCTION switchboard_complete_deliveries(p_now timestamptz, p_batch jsonb)
 RETURNS TABLE (out_subscription_id uuid, out_reason text)
 LANGUAGE plpgsql
 SET enable_hashjoin = off SET enable_mergejoin = off SET enable_bitmapscan = off SET enable_seqscan = off

@@ -3,6 +3,7 @@ import { eq, inArray } from 'drizzle-orm';
 import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import { PushQueue } from '../shared/push-queue.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { type Delivery, deliveryColumns } from './delivery-record.ts';
 import type { SubscriptionsService } from './subscriptions-service.ts';
@@ -66,35 +67,13 @@ export class DeliveryUpdates {
 
   /** Every change of a matching delivery from now on, until `signal` aborts. */
   async *follow(actor: Principal, filter: DeliveryUpdateFilter, signal: AbortSignal): AsyncGenerator<Delivery> {
-    const buffer: Delivery[] = [];
-    let wake: (() => void) | null = null;
-    const listener: Listener = {
-      filter,
-      userId: isAdmin(actor) ? null : actor.user.id,
-      push: (delivery) => {
-        buffer.push(delivery);
-        if (buffer.length > MAX_BUFFERED) buffer.shift();
-        wake?.();
-      },
-    };
-    const onAbort = () => wake?.();
+    const queue = new PushQueue<Delivery>(MAX_BUFFERED);
+    const listener: Listener = { filter, userId: isAdmin(actor) ? null : actor.user.id, push: queue.push };
     this.listeners.add(listener);
-    signal.addEventListener('abort', onAbort);
     try {
-      while (!signal.aborted) {
-        const next = buffer.shift();
-        if (next) {
-          yield next;
-          continue;
-        }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = null;
-      }
+      yield* queue.drain(signal);
     } finally {
       this.listeners.delete(listener);
-      signal.removeEventListener('abort', onAbort);
     }
   }
 

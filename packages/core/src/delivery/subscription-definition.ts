@@ -16,6 +16,19 @@ const RESERVED_HEADERS = new Set([
 
 const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
 
+/** Where Switchboard may send requests: http or https, no credentials written into the URL. */
+export const httpUrlSchema = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http(s) URL without credentials in it');
+
 export const DEFAULT_DISABLE_AFTER_FAILURES = 100;
 export const DEFAULT_DISABLE_AFTER_MS = 5 * 86_400_000;
 
@@ -62,17 +75,7 @@ export const subscriptionDefinitionSchema = z.object({
       'must be 1 to 100 letters, digits, spaces, dots, dashes or underscores',
     ),
   description: z.string().max(1000).nullable().optional(),
-  url: z
-    .string()
-    .max(2048)
-    .refine((value) => {
-      try {
-        const url = new URL(value);
-        return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '';
-      } catch {
-        return false;
-      }
-    }, 'must be an http(s) URL without credentials in it'),
+  url: httpUrlSchema,
   eventTypes: z
     .array(z.string().refine(isValidPattern, 'is not an event-type pattern such as invoice.paid, invoice.* or *'))
     .min(1, 'must name at least one event type or pattern'),

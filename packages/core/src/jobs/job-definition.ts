@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { retryPolicySchema } from '../delivery/subscription-definition.ts';
+import { httpUrlSchema, retryPolicySchema } from '../delivery/subscription-definition.ts';
 
 export const JOB_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 
@@ -8,20 +8,8 @@ const RESERVED_HEADERS = new Set(['host', 'content-length', 'connection', 'trans
 /** A job's body is kept in the database until the job is deleted; this bounds it. */
 export const MAX_JOB_BODY_BYTES = 1024 * 1024;
 
-const httpUrl = z
-  .string()
-  .max(2048)
-  .refine((value) => {
-    try {
-      const url = new URL(value);
-      return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '';
-    } catch {
-      return false;
-    }
-  }, 'must be an http(s) URL without credentials in it');
-
 export const jobDefinitionSchema = z.object({
-  url: httpUrl,
+  url: httpUrlSchema,
   method: z.enum(JOB_METHODS, { error: `must be one of ${JOB_METHODS.join(', ')}` }).default('POST'),
   headers: z
     .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name'), z.string().max(8192))
@@ -33,7 +21,7 @@ export const jobDefinitionSchema = z.object({
   body: z.string().nullable().optional(),
   /** Sent as these exact bytes. */
   bodyBase64: z.string().base64('must be base64').nullable().optional(),
-  callbackUrl: httpUrl.nullable().optional(),
+  callbackUrl: httpUrlSchema.nullable().optional(),
   timeoutMs: z.number().int().min(100).max(60_000).default(15_000),
   retryPolicy: retryPolicySchema.default({}),
   callbackRetryPolicy: retryPolicySchema.default({}),

@@ -3,6 +3,7 @@ import { and, eq, inArray, isNotNull } from 'drizzle-orm';
 import type { Principal } from '../auth/principal.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import { PushQueue } from '../shared/push-queue.ts';
 import type { Result } from '../shared/result.ts';
 import { type Job, jobColumns } from './job-record.ts';
 import type { JobsService } from './jobs-service.ts';
@@ -43,38 +44,19 @@ export class JobUpdates {
 
   /** The job as it is now, then every change of it, until `signal` aborts. */
   async *follow(job: Job, signal: AbortSignal): AsyncGenerator<Job> {
-    const buffer: Job[] = [];
-    let wake: (() => void) | null = null;
-    const push = (changed: Job) => {
-      buffer.push(changed);
-      if (buffer.length > 100) buffer.shift();
-      wake?.();
-    };
-    const onAbort = () => wake?.();
+    const queue = new PushQueue<Job>(100);
     const set = this.listeners.get(job.id) ?? new Set<(job: Job) => void>();
     this.listeners.set(job.id, set);
-    set.add(push);
-    signal.addEventListener('abort', onAbort);
+    set.add(queue.push);
     try {
       // A change committed after `job` was read, and announced before this listener existed,
       // reached nobody: start from the job as it is now that later changes reach this stream.
       const [current] = (await this.deps.db.select(jobColumns).from(jobs).where(eq(jobs.id, job.id))) as Job[];
-      buffer.unshift(current ?? job);
-      while (!signal.aborted) {
-        const next = buffer.shift();
-        if (next) {
-          yield next;
-          continue;
-        }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = null;
-      }
+      queue.first(current ?? job);
+      yield* queue.drain(signal);
     } finally {
-      set.delete(push);
+      set.delete(queue.push);
       if (set.size === 0) this.listeners.delete(job.id);
-      signal.removeEventListener('abort', onAbort);
     }
   }
 
