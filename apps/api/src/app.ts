@@ -103,7 +103,10 @@ export async function createSwitchboard(options: {
     async stop() {
       clearInterval(housekeeping);
       clearInterval(retention);
+      // The worker stops claiming first, and finishes and records what it holds, while requests drain.
+      const workerStopped = core.worker.stop();
       await app.close();
+      await workerStopped;
       // Requests are finished; what they handed the writer is committed before the database goes.
       await core.writer.drain();
       await core.stop();

@@ -16,6 +16,8 @@ export interface Reply {
   body?: string | Buffer;
   /** Wait this long before answering. */
   delayMs?: number;
+  /** Send the status and headers at once, and the body this much later. */
+  bodyDelayMs?: number;
 }
 
 export type Responder = (request: ReceivedRequest, index: number) => Reply | Promise<Reply>;
@@ -60,6 +62,10 @@ export async function startReceiver(
         const reply = await respond(received, index);
         if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
         res.writeHead(reply.status ?? 200, reply.headers ?? {});
+        if (reply.bodyDelayMs) {
+          res.flushHeaders();
+          await new Promise((r) => setTimeout(r, reply.bodyDelayMs));
+        }
         res.end(reply.body ?? '');
       } catch {
         res.destroy();

@@ -9,10 +9,9 @@
 -- deliveries or to one job's (its request and its callback).
 --
 -- switchboard_complete_deliveries records a batch of finished attempts:
---   * every attempt that was made is inserted into delivery_attempts;
 --   * each delivery takes its new state, but only while the claim that made the attempt still
 --     holds it (same attempt count, still 'delivering'): a worker whose lease expired and was
---     taken over cannot overwrite the newer claim;
+--     taken over cannot overwrite the newer claim; the attempts of those that did are recorded;
 --   * a job's request moves its job along (state, last response) and, when the job ends, queues
 --     its callback; a callback's outcome is recorded on its job;
 --   * each subscription's health is updated once per batch, and a subscription that answered
@@ -27,7 +26,7 @@
 -- statistics Postgres picks a bitmap scan of every due row and a hash join or sort over them (ms
 -- per call, growing with the backlog); the right plan is always the primary key and the due index,
 -- so the functions allow nothing else.
-CREATE FUNCTION switchboard_claim_deliveries(p_now timestamptz, p_limit integer, p_margin_ms integer, p_event uuid,
+CREATE OR REPLACE FUNCTION switchboard_claim_deliveries(p_now timestamptz, p_limit integer, p_margin_ms integer, p_event uuid,
                                              p_job uuid)
 RETURNS TABLE (id bigint, kind text, webhook_id text, attempts integer, attempt_offset integer,
                first_attempt_at timestamptz, delivery_body bytea,
@@ -46,7 +45,9 @@ AS $$
 BEGIN
   RETURN QUERY
   WITH due AS (
-    SELECT dd.id, dd.status AS was, coalesce(s0.timeout_ms, j0.timeout_ms, 15000) AS lease_ms
+    -- A callback is sent within 15 s (the worker's CALLBACK_TIMEOUT_MS), whatever its job's timeout.
+    SELECT dd.id, dd.status AS was,
+           CASE WHEN dd.kind = 'callback' THEN 15000 ELSE coalesce(s0.timeout_ms, j0.timeout_ms, 15000) END AS lease_ms
       FROM deliveries dd
       LEFT JOIN subscriptions s0 ON s0.id = dd.subscription_id
       LEFT JOIN jobs j0 ON j0.id = dd.job_id
@@ -104,9 +105,9 @@ $$;
 --            "ok": attempt succeeded, "st": new status, "nxt": next attempt at or null,
 --            "t": started at, "dur": ms, "sc": status code, "h": {response headers},
 --            "b": base64 response body, "tr": body truncated, "err": error, "gone": 410 Gone,
---            "k": delivery kind, "job": job id, "jst": the job's new state ('succeeded', 'failed' or
---            'retrying'), "cb": base64 body of the callback to queue now that the job has ended}, ...]
-CREATE FUNCTION switchboard_complete_deliveries(p_now timestamptz, p_batch jsonb)
+--            "k": delivery kind, "job": job id, "jst": the job's new state ('succeeded', 'failed',
+--            'retrying', or 'accepted' for a claim handed back before its first attempt), "cb": base64 body of the callback to queue now that the job has ended}, ...]
+CREATE OR REPLACE FUNCTION switchboard_complete_deliveries(p_now timestamptz, p_batch jsonb)
 RETURNS TABLE (out_subscription_id uuid, out_reason text)
 LANGUAGE plpgsql
 SET enable_hashjoin = off SET enable_mergejoin = off SET enable_bitmapscan = off SET enable_seqscan = off
@@ -117,20 +118,12 @@ DECLARE
   r record;
   v_reason text;
 BEGIN
-  INSERT INTO delivery_attempts
-    (delivery_id, number, started_at, duration_ms, status_code, response_headers, response_body,
-     response_truncated, error, succeeded)
-  SELECT x.id, x.n, x.t, x.dur, x.sc, x.h, decode(x.b, 'base64'), coalesce(x.tr, false), x.err, x.ok
-  FROM jsonb_to_recordset(p_batch) AS x(id bigint, n integer, rec boolean, ok boolean, t timestamptz,
-                                        dur integer, sc integer, h jsonb, b text, tr boolean, err text)
-  WHERE x.rec;
-
   FOR r IN
     WITH x AS (
       SELECT * FROM jsonb_to_recordset(p_batch) AS x(id bigint, n integer, sub uuid, rec boolean, ok boolean,
-                                                     st text, nxt timestamptz, t timestamptz, sc integer,
-                                                     h jsonb, b text, tr boolean, err text, gone boolean,
-                                                     k text, job uuid, jst text, cb text)
+                                                     st text, nxt timestamptz, t timestamptz, dur integer,
+                                                     sc integer, h jsonb, b text, tr boolean, err text,
+                                                     gone boolean, k text, job uuid, jst text, cb text)
     ),
     upd AS (
       UPDATE deliveries d
@@ -144,14 +137,26 @@ BEGIN
              updated_at = p_now
         FROM x
        WHERE d.id = x.id AND d.attempts = x.n AND d.status = 'delivering'
-      RETURNING d.id, d.subscription_id, d.kind, d.job_id, x.rec, x.ok, x.st, x.t, x.sc, x.h, x.b, x.tr,
-                x.err, x.n, x.jst, x.cb, coalesce(x.gone, false) AS gone
+      RETURNING d.id, d.subscription_id, d.kind, d.job_id, x.rec, x.ok, x.st, x.t, x.dur, x.sc, x.h, x.b,
+                x.tr, x.err, x.n, x.jst, x.cb, coalesce(x.gone, false) AS gone
+    ),
+    -- Only attempts whose claim still held the delivery: the row may have been deleted meanwhile
+    -- (its subscription or job went), or taken over after the lease ran out (the take-over already
+    -- recorded this attempt as having no outcome).
+    logged AS (
+      INSERT INTO delivery_attempts
+        (delivery_id, number, started_at, duration_ms, status_code, response_headers, response_body,
+         response_truncated, error, succeeded)
+      SELECT u.id, u.n, u.t, u.dur, u.sc, u.h, decode(u.b, 'base64'), coalesce(u.tr, false), u.err, u.ok
+        FROM upd u
+       WHERE u.rec
     ),
     job_moved AS (
       -- A job cancelled while its request was out keeps its state; its callback was sent then.
       UPDATE jobs j
          SET state = u.jst,
-             attempts = u.n,
+             -- A claim handed back untried did not make its attempt.
+             attempts = CASE WHEN u.rec THEN u.n ELSE u.n - 1 END,
              last_status_code = CASE WHEN u.rec THEN u.sc ELSE j.last_status_code END,
              last_error = CASE WHEN u.rec THEN u.err ELSE j.last_error END,
              response_headers = CASE WHEN u.rec THEN u.h ELSE j.response_headers END,

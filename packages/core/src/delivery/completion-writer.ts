@@ -34,7 +34,8 @@ export interface CompletionWriterDeps {
  * up by the notification queue.
  */
 export class CompletionWriter {
-  private pending: Array<{ record: CompletionRecord; done: (error?: unknown) => void }> = [];
+  /** `alone`: its batch failed; it is written in a batch of its own. */
+  private pending: Array<{ record: CompletionRecord; done: (error?: unknown) => void; alone?: boolean }> = [];
   private flushing: Promise<void> | null = null;
   private unannounced: number[] = [];
   private announceTimer: NodeJS.Timeout | undefined;
@@ -64,8 +65,9 @@ export class CompletionWriter {
 
   private async flush(): Promise<void> {
     while (this.pending.length > 0) {
-      if (this.pending.length < GATHER_BATCH) await new Promise((r) => setTimeout(r, GATHER_MS));
-      const batch = this.pending.splice(0, MAX_BATCH);
+      const alone = this.pending[0]?.alone === true;
+      if (!alone && this.pending.length < GATHER_BATCH) await new Promise((r) => setTimeout(r, GATHER_MS));
+      const batch = this.pending.splice(0, alone ? 1 : MAX_BATCH);
       try {
         const records = batch.map((b) => b.record);
         const disabled = await completeDeliveries(this.deps.db, this.deps.clock.now(), records);
@@ -82,7 +84,16 @@ export class CompletionWriter {
         }
         this.announce(records.map((r) => r.id));
       } catch (error) {
-        for (const item of batch) item.done(error);
+        if (batch.length === 1) {
+          (batch[0] as (typeof batch)[number]).done(error);
+          continue;
+        }
+        // One bad record must not cost the others their outcome: write each on its own.
+        this.deps.logger.warn(
+          { err: error, records: batch.length },
+          'writing outcomes failed; writing them one by one',
+        );
+        this.pending.unshift(...batch.map((item) => ({ ...item, alone: true })));
       }
     }
   }

@@ -80,7 +80,7 @@ export interface CompletionRecord {
   /** For jobs: the delivery kind, the job, its new state, and the callback to queue (base64). */
   k?: DeliveryKind;
   job?: string | null;
-  jst?: 'succeeded' | 'failed' | 'retrying' | null;
+  jst?: 'succeeded' | 'failed' | 'retrying' | 'accepted' | null;
   cb?: string | null;
 }
 

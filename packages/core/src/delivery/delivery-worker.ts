@@ -8,6 +8,7 @@ import { type CompletionRecord, performAttempt } from './delivery-attempt.ts';
 import { type ClaimedDelivery, claimDeliveries, findNextDue } from './delivery-store.ts';
 import type { HttpSender } from './http-sender.ts';
 import { RateLimiter } from './rate-limiter.ts';
+import { allowedAttempts } from './retry-policy.ts';
 
 export interface DeliveryWorkerOptions {
   /** Requests in flight at once. */
@@ -112,7 +113,7 @@ export class DeliveryWorker {
     await this.unlisten?.();
     this.unlisten = undefined;
     while (this.claiming) await new Promise((r) => setTimeout(r, 5));
-    for (const { delivery } of this.queue.splice(0)) void this.writer.write(release(delivery, this.deps.clock.now()));
+    for (const { delivery } of this.queue.splice(0)) void this.record(release(delivery, this.deps.clock.now()));
     while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
     await this.writer.drain();
   }
@@ -151,7 +152,8 @@ export class DeliveryWorker {
         for (const delivery of batch) this.queue.push({ delivery, claimedAt });
         this.pump();
         if (batch.length === room) this.wantClaim = true;
-        else if (batch.length === 0 && !this.wantClaim && this.inFlight === 0) await this.sleepUntilDue();
+        // Nothing due now: look again when the next retry falls due, whatever is still in flight.
+        else if (batch.length === 0 && !this.wantClaim) await this.sleepUntilDue();
       } while (this.running && this.wantClaim);
     } catch (error) {
       this.deps.logger.error({ err: error }, 'claiming deliveries failed; trying again in a second');
@@ -230,6 +232,13 @@ export class DeliveryWorker {
         delivery.kind === 'job' ? 'not sent: the job was cancelled' : 'not sent: the subscription is disabled';
       return { ...skipped(delivery, now), st: delivery.kind === 'job' ? 'cancelled' : 'failed', nxt: null, err: why };
     }
+    if (delivery.attempt - delivery.attemptOffset > allowedAttempts(delivery.plan.retryPolicy)) {
+      // Taken over after the last allowed attempt's worker stopped: its outcome is unknown, and
+      // sending once more would go past the policy (and could repeat for ever with a receiver
+      // that always outlasts the lease).
+      const err = 'no attempts left: the last attempt stopped before it had an outcome';
+      return { ...skipped(delivery, now), st: 'failed', nxt: null, err, ...jobEnd(delivery, 'failed') };
+    }
     const waitMs = this.limiter.reserve(
       delivery.subscriptionId ?? '',
       delivery.rateLimitPerSecond,
@@ -271,5 +280,12 @@ function skipped(delivery: ClaimedDelivery, now: Date) {
 
 /** Hands a claim back untried: due again now, its attempt not counted. */
 function release(delivery: ClaimedDelivery, now: Date): CompletionRecord {
-  return { ...skipped(delivery, now), st: 'pending', nxt: now.toISOString(), err: null };
+  // A job's request goes back to the state it had before the claim.
+  const jst = delivery.kind === 'job' ? (delivery.attempt > 1 ? 'retrying' : 'accepted') : null;
+  return { ...skipped(delivery, now), st: 'pending', nxt: now.toISOString(), err: null, jst };
+}
+
+/** For a job's request that fails without an attempt: the job's new state. */
+function jobEnd(delivery: ClaimedDelivery, state: 'failed'): Partial<CompletionRecord> {
+  return delivery.kind === 'job' ? { jst: state, cb: null } : {};
 }

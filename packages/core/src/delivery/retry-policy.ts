@@ -39,11 +39,16 @@ export interface RetryInput {
   random?: () => number;
 }
 
+/** How many attempts a policy allows in all, the first included. */
+export function allowedAttempts(policy: RetryPolicy): number {
+  const schedule = policy.scheduleMs?.length ? policy.scheduleMs : DEFAULT_SCHEDULE_MS;
+  return policy.maxAttempts ?? schedule.length;
+}
+
 /** When to try again, or null when the delivery has had all the attempts it gets. */
 export function scheduleNextAttempt(input: RetryInput): Date | null {
   const schedule = input.policy.scheduleMs?.length ? input.policy.scheduleMs : DEFAULT_SCHEDULE_MS;
-  const maxAttempts = input.policy.maxAttempts ?? schedule.length;
-  if (input.attemptsMade >= maxAttempts) return null;
+  if (input.attemptsMade >= allowedAttempts(input.policy)) return null;
   const planned = schedule[Math.min(input.attemptsMade, schedule.length - 1)] ?? 0;
   const random = input.random ?? Math.random;
   let delay = planned * (1 - JITTER + 2 * JITTER * random());

@@ -156,6 +156,13 @@ export class JobsService {
     if (!current) return fail('NOT_FOUND', 'No job with that id exists');
     const now = this.deps.clock.now();
     const cancelled = await this.deps.db.transaction(async (tx) => {
+      // The request's delivery first, then the job: the order a worker's claim takes them in, so
+      // that the two never wait on each other.
+      await tx
+        .select({ id: deliveries.id })
+        .from(deliveries)
+        .where(and(eq(deliveries.jobId, id), eq(deliveries.kind, 'job')))
+        .for('update');
       const [row] = await tx
         .update(jobs)
         .set({
