@@ -1,6 +1,7 @@
 import { startReceiver, type TestReceiver } from '@switchboard/core/testing';
 import { events } from '@switchboard/db';
 import { count } from 'drizzle-orm';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN, basic, factories, startTestServer, type TestServer } from './harness.ts';
 
@@ -163,7 +164,51 @@ describe('POST /events', () => {
     await server.core.eventTypes.setArchived(admin(), 'order.created', true);
     expect((await post({ type: 'order.created', payload: {} })).status).toBe(409);
     await server.core.eventTypes.setArchived(admin(), 'order.created', false);
+    const deep = `{"type": "invoice.paid", "payload": ${'['.repeat(200_000)}${']'.repeat(200_000)}}`;
+    const tooDeep = await post(deep);
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.body.fields).toEqual([{ path: 'payload', message: 'nests too deeply to be sent' }]);
+    const forged = await post({ type: 'subscription.disabled', payload: { subscriptionId: 'x' } });
+    expect(forged).toEqual({
+      status: 403,
+      body: { error: '"subscription.disabled" events are published by Switchboard itself' },
+    });
     expect(await storedEvents()).toBe(before);
+  });
+
+  it('signs with a rotated secret at once, and publishes on after a user with subscriptions is deleted', async () => {
+    const owner = await factories(server.core).user();
+    const principal = { user: owner.user, via: 'password' as const, scopes: ['subscriptions:write' as const] };
+    const sub = await subscribe(owner, 'rotating', { eventTypes: ['invoice.voided'] });
+    const rotated = await server.core.subscriptions.rotateSecret(principal, sub.id, 0);
+    if (!rotated.ok) throw new Error(rotated.error.message);
+    expect((await post({ type: 'invoice.voided', payload: { n: 1 } })).status).toBe(202);
+    const mine = () => receiver.requests.filter((r) => r.path === '/rotating');
+    for (let i = 0; i < 50 && mine().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const [request] = mine();
+    if (!request) throw new Error('nothing arrived');
+    const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, String(v)]));
+    expect(() => new Webhook(rotated.value.secret).verify(request.body, headers)).not.toThrow();
+
+    const gone = await server.core.users.delete(admin(), owner.user.id);
+    expect(gone.ok).toBe(true);
+    const after = await post({ type: 'invoice.voided', payload: { n: 2 } });
+    expect(after.status).toBe(202);
+  });
+
+  it('two publishes with one Idempotency-Key that wait for a blocking subscription send to it once', async () => {
+    const owner = await factories(server.core).user();
+    await server.core.eventTypes.create(admin(), { name: 'deploy.requested' });
+    await subscribe(owner, 'approver', { eventTypes: ['deploy.requested'], mode: 'blocking' });
+    receiver.respondWith((request) => (request.path === '/approver' ? { status: 200, delayMs: 300 } : { status: 200 }));
+    const body = { type: 'deploy.requested', payload: { build: 7 }, wait: true };
+    const [first, second] = await Promise.all([
+      post(body, { 'idempotency-key': 'deploy-7' }),
+      post(body, { 'idempotency-key': 'deploy-7' }),
+    ]);
+    expect([first.status, second.status].sort()).toEqual([200, 202]);
+    expect(first.body.id).toBe(second.body.id);
+    expect(receiver.requests.filter((r) => r.path === '/approver')).toHaveLength(1);
   });
 
   it('refuses the anonymous, wrong tokens and tokens without events:publish', async () => {

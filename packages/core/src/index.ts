@@ -51,6 +51,7 @@ export * from './delivery/ssrf-guard.ts';
 export * from './delivery/subscription-definition.ts';
 export * from './delivery/subscription-matcher.ts';
 export * from './delivery/subscriptions-service.ts';
+export * from './events/event-content.ts';
 export * from './events/event-publisher.ts';
 export * from './events/event-record.ts';
 export * from './events/event-types-service.ts';
@@ -141,7 +142,6 @@ export function createCore(deps: CoreDeps): Core {
   const shared = { db: deps.db, clock: deps.clock ?? systemClock, logger: deps.logger ?? silentLogger };
   const pubsub = deps.pubsub ?? noPubSub;
   const tokens = new TokensService({ ...shared, pubsub });
-  const onTokensChanged = () => tokens.changed();
   const registry = new QueueRegistry({ ...shared, pubsub });
   const writer = new MessageWriter(shared, deps.writer);
   const queues = new QueuesService({ ...shared, pubsub, registry });
@@ -159,6 +159,12 @@ export function createCore(deps: CoreDeps): Core {
     dueNotifier.poke();
   };
   const subscriptions = new SubscriptionsService({ ...shared, pubsub, guard, onChange: () => matcher.invalidate() });
+  // A user deleted (with their subscriptions) or demoted: what was checked or matched before may
+  // no longer hold, in this process or any other.
+  const onTokensChanged = async () => {
+    await tokens.changed();
+    await subscriptions.changed();
+  };
   const publisher = new EventPublisher({
     ...shared,
     eventTypes,

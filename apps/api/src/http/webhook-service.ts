@@ -1,4 +1,4 @@
-import { type Core, encodeBody, type Job, type Principal, parseToken } from '@switchboard/core';
+import { type Core, encodeBody, isSerializable, type Job, type Principal, parseToken } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /**
@@ -24,6 +24,9 @@ export async function registerWebhookServiceRoutes(app: FastifyInstance, core: C
       const headers = body.headers ?? {};
       if (typeof headers !== 'object' || Array.isArray(headers) || headers === null) {
         return reply.code(400).send({ message: 'headers must be an object of names and values', status: 'failed' });
+      }
+      if (!isSerializable(body.data)) {
+        return reply.code(400).send({ message: 'data nests too deeply to be sent', status: 'failed' });
       }
       const created = await core.jobs.create(principal, {
         url: typeof body.service === 'string' ? body.service : '',

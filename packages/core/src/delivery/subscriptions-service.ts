@@ -206,6 +206,8 @@ export class SubscriptionsService {
       .where(eq(subscriptions.id, id))
       .returning(subscriptionColumns);
     if (!row) return fail('NOT_FOUND', 'No such subscription');
+    // Deliveries handed straight to a worker are signed from the matcher's snapshot.
+    await this.changed();
     this.deps.logger.info({ subscriptionId: id, graceSeconds, by: actor.user.id }, 'subscription secret rotated');
     return ok({ subscription: toSubscription(row), secret });
   }

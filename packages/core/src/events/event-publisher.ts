@@ -1,8 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { type Database, events } from '@switchboard/db';
+import { randomUUID } from 'node:crypto';
+import { type Database, events, subscriptions } from '@switchboard/db';
 import { and, eq } from 'drizzle-orm';
-import { configure } from 'safe-stable-stringify';
-import { hasScope, type Principal } from '../auth/principal.ts';
+import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
 import { type AttemptOutcome, performAttempt, planForSubscription } from '../delivery/delivery-attempt.ts';
 import type { ClaimedDelivery } from '../delivery/delivery-store.ts';
 import type { HttpSender } from '../delivery/http-sender.ts';
@@ -10,6 +9,7 @@ import type { MatchCandidate, MatchScope, SubscriptionMatcher } from '../deliver
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { hashContent, isSerializable, SYSTEM_EVENT_TYPES } from './event-content.ts';
 import { buildEnvelope, type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
 import { insertEvent, type NewEvent } from './event-store.ts';
 import type { EventTypesService } from './event-types-service.ts';
@@ -69,11 +69,14 @@ export interface LocalWorker {
  * owed to every matching subscription or not stored at all.
  */
 export class EventPublisher {
+  /** Idempotent publishes that wait for blocking subscriptions, by publisher and key. */
+  private readonly keyed = new Map<string, Promise<void>>();
+
   constructor(private readonly deps: EventPublisherDeps) {}
 
   async publish(actor: Principal, input: PublishInput): Promise<Result<PublishOutcome>> {
-    if (!hasScope(actor, 'events:publish'))
-      return fail('FORBIDDEN', 'Publishing events needs the events:publish scope');
+    const denied = this.checkPublisher(actor, input.type);
+    if (denied) return denied;
     return this.run(actor.via === 'system' ? null : actor.user.id, input, {});
   }
 
@@ -84,8 +87,14 @@ export class EventPublisher {
 
   /** servo-webhooks' `trigger`: an event for one subscription, whether or not it matches. */
   async publishTo(actor: Principal, subscriptionId: string, input: PublishInput): Promise<Result<PublishOutcome>> {
-    if (!hasScope(actor, 'events:publish'))
-      return fail('FORBIDDEN', 'Publishing events needs the events:publish scope');
+    const denied = this.checkPublisher(actor, input.type);
+    if (denied) return denied;
+    const [target] = await this.deps.db
+      .select({ userId: subscriptions.userId })
+      .from(subscriptions)
+      .where(eq(subscriptions.id, subscriptionId));
+    if (!target || (target.userId !== actor.user.id && !isAdmin(actor)))
+      return fail('NOT_FOUND', 'No such subscription');
     return this.run(actor.via === 'system' ? null : actor.user.id, input, { subscriptionId, force: true });
   }
 
@@ -99,9 +108,40 @@ export class EventPublisher {
     const contentHash = hashContent(input.type, input.payload);
     const key = input.idempotencyKey ?? (input.dedupeByContent ? `content:${contentHash}` : null);
     if (key && publisherId) {
+      // A publish that waits for blocking subscriptions takes seconds, and the key is only taken
+      // when it is stored: a repeat with the same key (a client retrying after its own timeout)
+      // waits for the first here rather than sending to the blocking subscriptions again. Across
+      // processes the stored key still keeps the event single.
+      const lockKey = `${publisherId}:${key}`;
+      for (let held = this.keyed.get(lockKey); held; held = this.keyed.get(lockKey)) await held;
       const earlier = await this.findByKey(publisherId, key, contentHash);
       if (earlier) return earlier;
+      if (input.wait) {
+        const running = this.store(publisherId, input, scope, contentHash, key);
+        this.keyed.set(
+          lockKey,
+          running.then(
+            () => undefined,
+            () => undefined,
+          ),
+        );
+        try {
+          return await running;
+        } finally {
+          this.keyed.delete(lockKey);
+        }
+      }
     }
+    return this.store(publisherId, input, scope, contentHash, key);
+  }
+
+  private async store(
+    publisherId: string | null,
+    input: PublishInput,
+    scope: MatchScope,
+    contentHash: string,
+    key: string | null,
+  ): Promise<Result<PublishOutcome>> {
     const now = this.deps.clock.now();
     const envelope = buildEnvelope(input.type, now, input.payload);
     const body = Buffer.from(JSON.stringify(envelope));
@@ -188,6 +228,15 @@ export class EventPublisher {
     });
   }
 
+  private checkPublisher(actor: Principal, type: string): Result<never> | null {
+    if (!hasScope(actor, 'events:publish'))
+      return fail('FORBIDDEN', 'Publishing events needs the events:publish scope');
+    if (SYSTEM_EVENT_TYPES.has(type) && actor.via !== 'system') {
+      return fail('FORBIDDEN', `"${type}" events are published by Switchboard itself`);
+    }
+    return null;
+  }
+
   private async check(input: PublishInput): Promise<Result<null>> {
     const fields: Array<{ path: string; message: string }> = [];
     if (typeof input.type !== 'string' || input.type === '') fields.push({ path: 'type', message: 'is required' });
@@ -198,6 +247,9 @@ export class EventPublisher {
       !IDEMPOTENCY_KEY.test(input.idempotencyKey)
     ) {
       fields.push({ path: 'idempotencyKey', message: 'must be 1 to 255 visible ASCII characters' });
+    }
+    if (fields.length === 0 && !isSerializable(input.payload)) {
+      fields.push({ path: 'payload', message: 'nests too deeply to be sent' });
     }
     if (fields.length > 0) return fail('INVALID', 'The event is not valid', { fields });
     const typed = await this.deps.eventTypes.checkPayload(input.type, input.payload);
@@ -254,14 +306,4 @@ export class EventPublisher {
       }),
     );
   }
-}
-
-/** JSON with object keys sorted, so that `{"a":1,"b":2}` and `{"b":2,"a":1}` hash alike. */
-const canonicalJson = configure({ deterministic: true, circularValue: Error, bigint: false });
-
-/** SHA-256 of the type and the canonical JSON of the payload: key order does not matter. */
-export function hashContent(type: string, payload: unknown): string {
-  return createHash('sha256')
-    .update(`${type}\n${canonicalJson(payload) ?? 'null'}`)
-    .digest('hex');
 }

@@ -70,6 +70,8 @@ export async function insertEvent(
                case when t.l is null then null else ${at}::timestamptz end,
                coalesce(t.l::timestamptz, ${at}::timestamptz), ${at}::timestamptz, ${at}::timestamptz
         from e, jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as t(s text, l text)
+        -- The matcher's snapshot may hold a subscription deleted a moment ago: it gets nothing.
+        where exists (select 1 from subscriptions s where s.id = t.s::uuid)
         returning id, webhook_id, subscription_id, status
       )
       select e.id as event_id, d.id, d.webhook_id, d.subscription_id
@@ -131,7 +133,8 @@ export async function insertEvent(
         insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
         select ${event.id}::uuid, s::uuid, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz,
                ${now.toISOString()}::timestamptz
-        from jsonb_array_elements_text(${JSON.stringify(targets.map((t) => t.subscriptionId))}::jsonb) as s`);
+        from jsonb_array_elements_text(${JSON.stringify(targets.map((t) => t.subscriptionId))}::jsonb) as s
+        where exists (select 1 from subscriptions x where x.id = s::uuid)`);
     }
     return { inserted: true, leased: [] };
   });

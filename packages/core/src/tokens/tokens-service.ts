@@ -83,6 +83,8 @@ export class TokensService {
    * wait should a notification be lost.
    */
   private readonly cache = new Map<string, { row: TokenRow | undefined; at: number }>();
+  /** Moves on every change, so that a look-up begun before it does not cache what it read. */
+  private generation = 0;
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(private readonly deps: TokensServiceDeps) {
@@ -190,6 +192,8 @@ export class TokensService {
     if (row.token.revokedAt || (row.token.expiresAt && row.token.expiresAt <= now)) return null;
     if (!row.token.lastUsedAt || now.getTime() - row.token.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
       await this.deps.db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, parsed.id));
+      // The cached record too, or every cached hit would write it again.
+      row.token.lastUsedAt = now;
     }
     // A token never carries more than its owner's role allows today (a demoted admin's admin token
     // loses the admin scope).
@@ -222,6 +226,7 @@ export class TokensService {
   }
 
   private forget(id: string): void {
+    this.generation++;
     if (id === '*') this.cache.clear();
     else this.cache.delete(id);
   }
@@ -229,7 +234,9 @@ export class TokensService {
   private async find(id: string): Promise<TokenRow | undefined> {
     const hit = this.cache.get(id);
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.row;
+    const generation = this.generation;
     const [row] = (await this.lookup.execute({ id })) as Array<TokenRow | undefined>;
+    if (generation !== this.generation) return row;
     if (this.cache.size >= 10_000) this.cache.clear();
     this.cache.set(id, { row, at: Date.now() });
     return row;
