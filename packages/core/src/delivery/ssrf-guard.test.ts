@@ -33,6 +33,8 @@ describe('SsrfGuard.checkAddress', () => {
     ['192.0.2.1', 'reserved'],
     ['64:ff9b::7f00:1', 'rfc6052'],
     ['2002:7f00:1::', '6to4'],
+    ['::127.0.0.1', 'loopback'],
+    ['::169.254.169.254', 'linkLocal'],
   ])('refuses %s (%s)', (address, range) => {
     expect(guard.checkAddress(address)).toContain(range);
   });

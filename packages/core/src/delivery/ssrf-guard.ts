@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
+import type ipaddr from 'ipaddr.js';
 import { compileAllowlist, parseClientAddress } from '../queues/network.ts';
 
 /**
@@ -30,6 +31,8 @@ export class SsrfGuard {
   checkAddress(address: string): string | null {
     const parsed = parseClientAddress(address);
     if (!parsed) return `"${address}" is not an IP address`;
+    const embedded = ipv4Compatible(parsed);
+    if (embedded) return this.checkAddress(embedded);
     const normalised = parsed.toString();
     if (this.hasAllowlist && this.allowed(normalised)) return null;
     const range = parsed.range();
@@ -87,6 +90,19 @@ export class SsrfGuard {
       (error: NodeJS.ErrnoException) => callback(error, '', 0),
     );
   };
+}
+
+/**
+ * The IPv4 address inside a deprecated IPv4-compatible IPv6 address (`::127.0.0.1`, ::/96 but
+ * for `::` and `::1`), which ipaddr.js counts as plain unicast; null for any other address.
+ */
+function ipv4Compatible(address: ipaddr.IPv4 | ipaddr.IPv6): string | null {
+  if (address.kind() !== 'ipv6') return null;
+  const parts = (address as ipaddr.IPv6).parts;
+  if (!parts.slice(0, 6).every((p) => p === 0)) return null;
+  const [high = 0, low = 0] = parts.slice(6);
+  if (high === 0 && low <= 1) return null;
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 
 export type ResolveAll = (host: string) => Promise<LookupAddress[]>;
