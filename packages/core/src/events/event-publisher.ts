@@ -110,26 +110,25 @@ export class EventPublisher {
     if (key && publisherId) {
       // A publish that waits for blocking subscriptions takes seconds, and the key is only taken
       // when it is stored: a repeat with the same key (a client retrying after its own timeout)
-      // waits for the first here rather than sending to the blocking subscriptions again. Across
-      // processes the stored key still keeps the event single.
+      // waits for the first here rather than sending to the blocking subscriptions again. The lock
+      // is taken in the same tick as the check that found it free. Across processes the stored key
+      // still keeps the event single.
       const lockKey = `${publisherId}:${key}`;
       for (let held = this.keyed.get(lockKey); held; held = this.keyed.get(lockKey)) await held;
-      const earlier = await this.findByKey(publisherId, key, contentHash);
-      if (earlier) return earlier;
-      if (input.wait) {
-        const running = this.store(publisherId, input, scope, contentHash, key);
-        this.keyed.set(
-          lockKey,
-          running.then(
-            () => undefined,
-            () => undefined,
-          ),
-        );
-        try {
-          return await running;
-        } finally {
-          this.keyed.delete(lockKey);
-        }
+      let release = () => {};
+      this.keyed.set(
+        lockKey,
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+      );
+      try {
+        const earlier = await this.findByKey(publisherId, key, contentHash);
+        if (earlier) return earlier;
+        return await this.store(publisherId, input, scope, contentHash, key);
+      } finally {
+        this.keyed.delete(lockKey);
+        release();
       }
     }
     return this.store(publisherId, input, scope, contentHash, key);
