@@ -17,6 +17,7 @@ import { registerJobRoutes } from './http/jobs.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { registerWebhookQueueRoutes } from './http/webhook-queue.ts';
 import { registerWebhookServiceRoutes } from './http/webhook-service.ts';
+import { registerWebhookTestRoutes } from './http/webhook-test.ts';
 
 export interface ServerDeps {
   core: Core;
@@ -78,6 +79,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   registerEventRoutes(app, core);
   registerJobRoutes(app, core);
   await registerWebhookServiceRoutes(app, core);
+  registerWebhookTestRoutes(app, core);
 
   const yoga = createSwitchboardYoga(core, logger);
   await app.register(async (graphql) => {

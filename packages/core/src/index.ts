@@ -37,6 +37,7 @@ export * from './config/apply-webhooks.ts';
 export * from './config/config-file.ts';
 export * from './config/config-service.ts';
 export * from './config/config-webhooks.ts';
+export * from './delivery/body-format.ts';
 export * from './delivery/deliveries-service.ts';
 export * from './delivery/delivery-attempt.ts';
 export * from './delivery/delivery-store.ts';

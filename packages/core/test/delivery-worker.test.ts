@@ -282,6 +282,32 @@ describe('delivery worker', () => {
     expect(h.receiver.requests[0]?.headers['webhook-id']).toBe(claimed[0]?.webhookId);
   });
 
+  it("sends the Webhook test tool's body to a subscription that asks for it, the same signed bytes on every attempt and when blocking", async () => {
+    h.clock.set(new Date());
+    const { secret } = await subscribe({ bodyFormat: 'webhook-test', retryPolicy: { scheduleMs: [0, 1000] } });
+    const { secret: blockingSecret } = await subscribe({ bodyFormat: 'webhook-test', mode: 'blocking' });
+    // The blocking subscription is sent first, while the publisher waits; then the async one fails once.
+    h.receiver.respondWith((_request, index) => ({ status: index === 1 ? 500 : 200 }));
+    const published = must(await h.core.publisher.publish(alice, { type, payload: { bibcode: 'x' }, wait: true }));
+    expect(await h.core.worker.runOnce()).toBe(1);
+    h.clock.advance(1300);
+    expect(await h.core.worker.runOnce()).toBe(1);
+
+    const expected = {
+      id: published.event.id,
+      event: type,
+      time: String(Math.floor(published.event.createdAt.getTime() / 1000)),
+      payload: { bibcode: 'x' },
+    };
+    expect(h.receiver.requests.map((r) => r.path)).toEqual([`/hooks/${n}`, `/hooks/${n - 1}`, `/hooks/${n - 1}`]);
+    for (const request of h.receiver.requests) {
+      const key = request.path.endsWith(`/${n}`) ? blockingSecret : secret;
+      new Webhook(key).verify(request.body, headersOf(request));
+      expect(JSON.parse(request.body.toString())).toEqual(expected);
+    }
+    expect(h.receiver.requests.map((r) => r.body.toString())).toEqual(Array(3).fill(JSON.stringify(expected)));
+  });
+
   it('signs with a plain HMAC header as servo-webhooks does, with custom headers', async () => {
     const { secret } = await subscribe({
       signing: { scheme: 'hmac', header: 'X-Servo-Signature', algorithm: 'sha1', encoding: 'hex' },

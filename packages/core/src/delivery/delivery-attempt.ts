@@ -1,4 +1,5 @@
 import type { DeliveryKind, DeliveryStatus } from '@switchboard/db';
+import { type BodyFormat, formatBody } from './body-format.ts';
 import type { HttpSender, OutboundResult } from './http-sender.ts';
 import { type RetryPolicy, scheduleNextAttempt } from './retry-policy.ts';
 import { signAttempt } from './signing.ts';
@@ -15,6 +16,7 @@ export interface SubscriptionTarget {
   previousSecretExpiresAt: Date | null;
   timeoutMs: number;
   retryPolicy: RetryPolicy;
+  bodyFormat: BodyFormat;
 }
 
 /** The request an attempt makes, whatever kind of delivery it is. */
@@ -46,13 +48,16 @@ export interface DeliveryTarget {
   plan: RequestPlan;
 }
 
-/** An event's delivery to a subscription: its body, signed as the subscription asks. */
-export function planForSubscription(subscription: SubscriptionTarget, body: Buffer): RequestPlan {
+/** An event's delivery to a subscription: its body, shaped and signed as the subscription asks. */
+export function planForSubscription(
+  subscription: SubscriptionTarget,
+  event: { id: string; body: Buffer },
+): RequestPlan {
   return {
     url: subscription.url,
     method: 'POST',
     headers: { ...subscription.headers, 'content-type': 'application/json' },
-    body,
+    body: formatBody(subscription.bodyFormat, event),
     signing: subscription,
     timeoutMs: subscription.timeoutMs,
     retryPolicy: subscription.retryPolicy,

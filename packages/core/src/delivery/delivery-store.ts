@@ -1,5 +1,6 @@
 import type { Database } from '@switchboard/db';
 import { sql } from 'drizzle-orm';
+import type { BodyFormat } from './body-format.ts';
 import { type CompletionRecord, type DeliveryTarget, planForSubscription } from './delivery-attempt.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { Signing } from './subscription-definition.ts';
@@ -78,12 +79,13 @@ function toClaimed(row: Row): ClaimedDelivery {
       previousSecretExpiresAt: row.previous_secret_expires_at ? toDate(row.previous_secret_expires_at) : null,
       timeoutMs: Number(row.timeout_ms),
       retryPolicy: toJson<RetryPolicy>(row.retry_policy),
+      bodyFormat: String(row.body_format) as BodyFormat,
     };
     return {
       ...common,
       enabled: Boolean(row.enabled),
       rateLimitPerSecond: row.rate_limit_per_second === null ? null : Number(row.rate_limit_per_second),
-      plan: planForSubscription(subscription, toBuffer(row.event_body)),
+      plan: planForSubscription(subscription, { id: String(row.event_id), body: toBuffer(row.event_body) }),
     };
   }
   const job: ClaimedJob = {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BODY_FORMATS } from './body-format.ts';
 import { isValidPattern } from './patterns.ts';
 import { checkFilter } from './payload-filter.ts';
 
@@ -101,6 +102,8 @@ export const subscriptionDefinitionSchema = z.object({
   retryPolicy: retryPolicySchema.default({}),
   rateLimitPerSecond: z.number().int().min(1).max(100_000).nullable().optional(),
   mode: z.enum(['async', 'blocking']).default('async'),
+  /** `webhook-test`: the Webhook test tool's body (`id`, `event`, `time`, `payload`) instead of the envelope. */
+  bodyFormat: z.enum(BODY_FORMATS).default('standard'),
   /** Disable after this many deliveries in a row failed for good; null: never for that reason. */
   disableAfterFailures: z.number().int().min(1).max(1_000_000).nullable().default(DEFAULT_DISABLE_AFTER_FAILURES),
   /** Disable once failing this long without a success; null: never for that reason. */

@@ -91,6 +91,7 @@ export class SubscriptionMatcher {
         previousSecretExpiresAt: subscriptions.previousSecretExpiresAt,
         timeoutMs: subscriptions.timeoutMs,
         retryPolicy: subscriptions.retryPolicy,
+        bodyFormat: subscriptions.bodyFormat,
         rateLimitPerSecond: subscriptions.rateLimitPerSecond,
       })
       .from(subscriptions)
@@ -115,6 +116,7 @@ export class SubscriptionMatcher {
             previousSecretExpiresAt: row.previousSecretExpiresAt,
             timeoutMs: row.timeoutMs,
             retryPolicy: row.retryPolicy as RetryPolicy,
+            bodyFormat: row.bodyFormat,
           },
         })),
       );

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { subscriptions } from '@switchboard/db';
+import type { BodyFormat } from './body-format.ts';
 import type { PayloadFilter } from './payload-filter.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { Signing } from './subscription-definition.ts';
@@ -18,6 +19,7 @@ export interface Subscription {
   retryPolicy: RetryPolicy;
   rateLimitPerSecond: number | null;
   mode: 'async' | 'blocking';
+  bodyFormat: BodyFormat;
   enabled: boolean;
   disabledReason: string | null;
   disabledAt: Date | null;
@@ -47,6 +49,7 @@ export const subscriptionColumns = {
   retryPolicy: subscriptions.retryPolicy,
   rateLimitPerSecond: subscriptions.rateLimitPerSecond,
   mode: subscriptions.mode,
+  bodyFormat: subscriptions.bodyFormat,
   enabled: subscriptions.enabled,
   disabledReason: subscriptions.disabledReason,
   disabledAt: subscriptions.disabledAt,

@@ -146,7 +146,7 @@ export class EventPublisher {
     const body = Buffer.from(JSON.stringify(envelope));
     const matched = await this.deps.matcher.match(input.type, envelope, scope);
     const eventId = randomUUID();
-    const blocking = input.wait ? await this.deliverBlocking(body, matched, now) : [];
+    const blocking = input.wait ? await this.deliverBlocking({ id: eventId, body }, matched, now) : [];
     const cancelled = blocking.find((b) => b.outcome.cancelReason !== null);
     const cancellation = cancelled
       ? { reason: cancelled.outcome.cancelReason as string, subscriptionId: cancelled.subscriptionId }
@@ -205,7 +205,7 @@ export class EventPublisher {
             jobId: null,
             enabled: true,
             rateLimitPerSecond: candidate.rateLimitPerSecond,
-            plan: planForSubscription(candidate.target, body),
+            plan: planForSubscription(candidate.target, { id: eventId, body }),
           };
         }),
       );
@@ -279,7 +279,7 @@ export class EventPublisher {
 
   /** Blocking subscriptions get their first attempt now, all at once, each within its timeout. */
   private async deliverBlocking(
-    body: Buffer,
+    event: { id: string; body: Buffer },
     matched: MatchCandidate[],
     now: Date,
   ): Promise<Array<{ subscriptionId: string; webhookId: string; outcome: AttemptOutcome }>> {
@@ -297,7 +297,7 @@ export class EventPublisher {
             firstAttemptAt: now,
             subscriptionId: candidate.id,
             jobId: null,
-            plan: planForSubscription(candidate.target, body),
+            plan: planForSubscription(candidate.target, event),
           },
           { sender: this.deps.sender, now: () => this.deps.clock.now() },
         );

@@ -41,6 +41,8 @@ export const subscriptions = pgTable(
     retryPolicy: jsonb('retry_policy').$type<Record<string, unknown>>().notNull().default({}),
     rateLimitPerSecond: integer('rate_limit_per_second'),
     mode: text('mode').$type<'async' | 'blocking'>().notNull().default('async'),
+    /** The shape of the body sent: the event's envelope, or the Webhook test tool's. */
+    bodyFormat: text('body_format').$type<'standard' | 'webhook-test'>().notNull().default('standard'),
     enabled: boolean('enabled').notNull().default(true),
     disabledReason: text('disabled_reason'),
     disabledAt: timestamp('disabled_at', { withTimezone: true, mode: 'date' }),

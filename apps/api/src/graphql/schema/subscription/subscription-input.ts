@@ -22,6 +22,16 @@ export const SubscriptionModeEnum = builder.enumType('SubscriptionMode', {
   } as const,
 });
 
+export const BodyFormatEnum = builder.enumType('BodyFormat', {
+  values: {
+    STANDARD: { value: 'standard', description: 'The event envelope: `type`, `timestamp`, and the payload as `data`.' },
+    WEBHOOK_TEST: {
+      value: 'webhook-test',
+      description: "The Webhook test tool's body: `id` (the event's id), `event`, `time` (Unix seconds) and `payload`.",
+    },
+  } as const,
+});
+
 export const HeaderInput = builder.inputType('HeaderInput', {
   fields: (t) => ({ name: t.string({ required: true }), value: t.string({ required: true }) }),
 });
@@ -64,6 +74,7 @@ export const SubscriptionInput = builder.inputType('SubscriptionInput', {
     retryPolicy: t.field({ type: RetryPolicyInput }),
     rateLimitPerSecond: t.int(),
     mode: t.field({ type: SubscriptionModeEnum }),
+    bodyFormat: t.field({ type: BodyFormatEnum, description: 'STANDARD when left out.' }),
     disableAfterFailures: t.int({
       description: 'Disable after this many deliveries in a row failed for good; null: never. 100 when left out.',
     }),
@@ -97,6 +108,7 @@ export function toDefinition(input: typeof SubscriptionInput.$inferInput): Subsc
     retryPolicy: input.retryPolicy ? stripNulls(input.retryPolicy) : undefined,
     rateLimitPerSecond: input.rateLimitPerSecond ?? null,
     mode: input.mode ?? undefined,
+    bodyFormat: input.bodyFormat ?? undefined,
     disableAfterFailures: input.disableAfterFailures,
     disableAfterMs: input.disableAfterMs,
   };

@@ -7,7 +7,13 @@ import { parseOptionalUuid, parseUuid } from '../common/ids.ts';
 import { DeliveryConnection, DeliveryRef, DeliveryStatusEnum, resolveDeliveries } from '../delivery/delivery.ts';
 import { HeaderRef } from '../queue/message.ts';
 import { UserRef } from '../user/user.ts';
-import { SigningSchemeEnum, SubscriptionInput, SubscriptionModeEnum, toDefinition } from './subscription-input.ts';
+import {
+  BodyFormatEnum,
+  SigningSchemeEnum,
+  SubscriptionInput,
+  SubscriptionModeEnum,
+  toDefinition,
+} from './subscription-input.ts';
 
 /** How requests are signed; the secret itself is shown only when it is made. */
 const SigningRef = builder.objectRef<Signing>('SubscriptionSigning').implement({
@@ -62,6 +68,7 @@ export const WebhookSubscriptionRef = builder.objectRef<Subscription>('WebhookSu
     retryPolicy: t.field({ type: RetryPolicyRef, resolve: (s) => s.retryPolicy }),
     rateLimitPerSecond: t.exposeInt('rateLimitPerSecond', { nullable: true }),
     mode: t.field({ type: SubscriptionModeEnum, resolve: (s) => s.mode }),
+    bodyFormat: t.field({ type: BodyFormatEnum, resolve: (s) => s.bodyFormat }),
     enabled: t.exposeBoolean('enabled'),
     disabledReason: t.exposeString('disabledReason', { nullable: true }),
     disabledAt: t.expose('disabledAt', { type: 'DateTime', nullable: true }),

@@ -1,0 +1,152 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { type Core, isSerializable, type Principal, type Result } from '@switchboard/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authenticateCredentials } from './authenticate.ts';
+import { isJsonRequest } from './rest-auth.ts';
+import { HTTP_STATUS } from './status.ts';
+
+/** What an account's token may do: manage its own subscriptions, as the tool's access tokens did. */
+const ACCOUNT_SCOPES = ['subscriptions:read', 'subscriptions:write'];
+/** The tool deactivated a subscription after this many failed sends (its MAX_SEND_ATTEMPTS). */
+const DISABLE_AFTER_FAILURES = 5;
+
+type Body = Record<string, unknown>;
+
+/**
+ * The Webhook test tool's routes, with its JSON shapes and its `{"error": ...}` answers:
+ * - `POST /webhooks/account` `{"user_id", "user_email"}` with the registration token (an admin's
+ *   API token with the `admin` and `tokens:write` scopes): makes the account (a member) if it is
+ *   new, and answers a new access token as a JSON string.
+ * - `POST /webhooks/subscribe` `{"event", "url"}` with that access token: a subscription that
+ *   receives the tool's body (`id`, `event`, `time`, `payload`).
+ * - `POST /webhooks/trigger` `{"event", "payload"}` with the trigger token (an API token with
+ *   `events:publish`): publishes the event; the same body again is stored and sent once.
+ * Who may do what is decided in core; these routes only translate. Where the tool answered bad
+ * input with 500 or 401, these answer 400.
+ */
+export function registerWebhookTestRoutes(app: FastifyInstance, core: Core): void {
+  app.post('/webhooks/account', async (request, reply) => {
+    const principal = await authenticateBearer(core, request, reply, 'registration');
+    if (!principal) return reply;
+    const body = readBody(request, reply);
+    if (!body) return reply;
+    const username = body.user_id;
+    if (typeof username !== 'string' || username === '') {
+      return reply.code(400).send({ error: 'No "user_id" provided in authentication request' });
+    }
+    let user = await core.users.findByUsername(username);
+    if (!user) {
+      // Nobody signs in with this password: the account works through its tokens. An admin may set one.
+      const created = await core.users.create(principal, { username, password: randomBytes(24).toString('base64url') });
+      if (!created.ok && created.error.code !== 'CONFLICT') return sendFailure(reply, created);
+      user = created.ok ? created.value : await core.users.findByUsername(username);
+      if (!user) return reply.code(409).send({ error: 'The account was removed while it was made; try again' });
+    }
+    // Tokens are stored hashed, so an existing account cannot be given its old token back: it gets
+    // another one, and the earlier ones stay valid until revoked.
+    const token = await core.tokens.create(principal, {
+      name: `webhook-test ${new Date().toISOString()} ${randomBytes(3).toString('hex')}`,
+      scopes: ACCOUNT_SCOPES,
+      userId: user.id,
+    });
+    if (!token.ok) return sendFailure(reply, token);
+    return reply.code(200).type('application/json').send(JSON.stringify(token.value.secret));
+  });
+
+  app.post('/webhooks/subscribe', async (request, reply) => {
+    const principal = await authenticateBearer(core, request, reply, 'subscription');
+    if (!principal) return reply;
+    const body = readBody(request, reply);
+    if (!body) return reply;
+    const { event, url } = body;
+    if (typeof event !== 'string' || typeof url !== 'string' || event === '' || url === '') {
+      return reply.code(400).send({ error: 'incorrect submission data was provided' });
+    }
+    if (!(await isSupportedEvent(core, principal, event))) {
+      return reply.code(400).send({ error: 'unsupported event', event });
+    }
+    // The name comes from the event and URL, so the same subscription made twice meets its own name.
+    const created = await core.subscriptions.create(principal, {
+      name: `webhook-test ${createHash('sha256').update(`${event}\n${url}`).digest('hex').slice(0, 16)}`,
+      description: `${event} (Webhook test subscription)`,
+      url,
+      eventTypes: [event],
+      bodyFormat: 'webhook-test',
+      disableAfterFailures: DISABLE_AFTER_FAILURES,
+    });
+    if (!created.ok && created.error.code === 'CONFLICT') {
+      return reply.code(200).send({ warning: 'subscription already exists' });
+    }
+    if (!created.ok) return sendFailure(reply, created);
+    return reply.code(200).send(200);
+  });
+
+  app.post('/webhooks/trigger', async (request, reply) => {
+    const principal = await authenticateBearer(core, request, reply, 'trigger');
+    if (!principal) return reply;
+    const body = readBody(request, reply);
+    if (!body) return reply;
+    if (typeof body.event !== 'string' || body.event === '') {
+      return reply.code(400).send({ error: 'no event was provided' });
+    }
+    if (body.payload === undefined) return reply.code(400).send({ error: 'no payload was provided' });
+    if (!isSerializable(body.payload)) return reply.code(400).send({ error: 'payload nests too deeply to be sent' });
+    const published = await core.publisher.publish(principal, {
+      type: body.event,
+      payload: body.payload,
+      // The tool kept one copy of an event by the MD5 of its body, and sent it once.
+      dedupeByContent: true,
+    });
+    if (!published.ok) return sendFailure(reply, published);
+    return reply.code(200).send(200);
+  });
+}
+
+/**
+ * The tool's tokens came only as `Authorization: Bearer <token>`; a missing or wrong one is a 401
+ * in its words. A token that is valid but may not do this gets core's 403 later.
+ */
+async function authenticateBearer(
+  core: Core,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  kind: 'registration' | 'subscription' | 'trigger',
+): Promise<Principal | null> {
+  const header = request.headers.authorization ?? '';
+  reply.header('www-authenticate', 'Bearer realm="switchboard"');
+  if (!/^bearer\s/i.test(header)) {
+    await reply.code(401).send({ error: '"{Bearer}" missing from "Authorization" header' });
+    return null;
+  }
+  if (header.trim().split(/\s+/).length !== 2) {
+    await reply.code(401).send({ error: 'Improperly formatted "Authorization" header' });
+    return null;
+  }
+  const outcome = await authenticateCredentials(core, { authorization: header, ip: request.ip });
+  if (outcome.kind !== 'authenticated') {
+    await reply.code(401).send({ error: `incorrect ${kind} token was provided` });
+    return null;
+  }
+  return outcome.principal;
+}
+
+function readBody(request: FastifyRequest, reply: FastifyReply): Body | null {
+  const body = request.body;
+  if (!isJsonRequest(request) || typeof body !== 'object' || body === null || Array.isArray(body)) {
+    void reply.code(400).send({ error: 'Send a JSON object, with Content-Type: application/json' });
+    return null;
+  }
+  return body as Body;
+}
+
+/** A type that exists and takes events, or a pattern (`citation.*`) that a type could match. */
+async function isSupportedEvent(core: Core, principal: Principal, event: string): Promise<boolean> {
+  if (event.includes('*')) return true;
+  const found = await core.eventTypes.get(principal, event);
+  return found.ok && found.value.archivedAt === null;
+}
+
+function sendFailure(reply: FastifyReply, result: Extract<Result<unknown>, { ok: false }>) {
+  const { code, message, fields } = result.error;
+  return reply.code(HTTP_STATUS[code]).send(fields?.length ? { error: message, fields } : { error: message });
+}
