@@ -125,6 +125,19 @@ describe('Webhook test routes', () => {
     expect(JSON.parse(received?.body.toString() ?? '{}').event).toBe('citation.detected');
   });
 
+  it('never hands out a token for a console user or an admin, whatever the case of the user_id', async () => {
+    const consoleUser = await factories(server.core).user();
+    const before = await stored();
+    for (const username of [ADMIN.username.toUpperCase(), consoleUser.user.username]) {
+      const answer = await post('account', { user_id: username }, registration);
+      expect(answer).toEqual({
+        status: 409,
+        body: { error: `The user "${username}" was not made through /webhooks/account; choose another user_id` },
+      });
+    }
+    expect(await stored()).toEqual(before);
+  });
+
   it('answers bad requests and wrong tokens in the tool’s words with a 4xx, and stores nothing', async () => {
     const access = `Bearer ${(await post('account', { user_id: 'careful' }, registration)).body}`;
     const before = await stored();
@@ -134,8 +147,10 @@ describe('Webhook test routes', () => {
       ['account', { user_id: 'x' }, 'Bearer a b', 401, 'Improperly formatted "Authorization" header'],
       ['account', { user_id: 'x' }, 'Bearer sb_nope_nope', 401, 'incorrect registration token was provided'],
       ['account', { user_email: 'a@b.c' }, registration, 400, 'No "user_id" provided in authentication request'],
-      ['account', { user_id: 'x' }, trigger, 403, 'Only admins can create users'],
-      ['account', { user_id: 'careful' }, member, 403, 'Only admins can create tokens for other users'],
+      ['account', { user_id: 'x' }, trigger, 403, 'Registering accounts needs an admin token'],
+      ['account', { user_id: 'careful' }, member, 403, 'Registering accounts needs an admin token'],
+      ['account', { user_id: 'a\u0000b' }, registration, 400, 'The account is not valid'],
+      ['subscribe', { event: 'relation_added\u0000', url: `${receiver.url}/x` }, access, 400, 'unsupported event'],
       ['subscribe', { event: 'relation_added' }, access, 400, 'incorrect submission data was provided'],
       ['subscribe', { event: 'no_such_event', url: `${receiver.url}/x` }, access, 400, 'unsupported event'],
       [
@@ -160,6 +175,7 @@ describe('Webhook test routes', () => {
         'Changing subscriptions needs the subscriptions:write scope',
       ],
       ['trigger', { payload: {} }, trigger, 400, 'no event was provided'],
+      ['trigger', { event: 'relation_added\u0000', payload: {} }, trigger, 400, 'The event is not valid'],
       ['trigger', { event: 'relation_added' }, trigger, 400, 'no payload was provided'],
       [
         'trigger',

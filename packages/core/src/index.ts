@@ -28,6 +28,7 @@ import { CoalescedNotifier } from './shared/notifier.ts';
 import { CHANNELS, noPubSub, type PubSub } from './shared/pubsub.ts';
 import { TokensService } from './tokens/tokens-service.ts';
 import { UsersService } from './users/users-service.ts';
+import { WebhookTestAccounts } from './users/webhook-test-accounts.ts';
 
 export * from './auth/auth-service.ts';
 export * from './auth/login-throttle.ts';
@@ -82,6 +83,7 @@ export * from './shared/pubsub.ts';
 export * from './shared/result.ts';
 export * from './tokens/tokens-service.ts';
 export * from './users/users-service.ts';
+export * from './users/webhook-test-accounts.ts';
 
 export interface CoreDeps {
   db: Database;
@@ -129,6 +131,7 @@ export interface Core {
   worker: DeliveryWorker;
   jobs: JobsService;
   jobUpdates: JobUpdates;
+  webhookTestAccounts: WebhookTestAccounts;
   /** Another worker with the same hooks, such as one for a single event (the CLI's `trigger`). */
   createWorker(options: DeliveryWorkerOptions): DeliveryWorker;
   /** Listeners that keep caches and streams current; `worker` also starts sending deliveries. */
@@ -204,8 +207,9 @@ export function createCore(deps: CoreDeps): Core {
   const deliveryUpdates = new DeliveryUpdates({ ...shared, pubsub, subscriptions });
   const jobs = new JobsService({ ...shared, pubsub, guard, deliveries, onDeliveriesDue: wakeWorker });
   const jobUpdates = new JobUpdates({ ...shared, pubsub, jobs });
+  const users = new UsersService({ ...shared, onTokensChanged });
   return {
-    users: new UsersService({ ...shared, onTokensChanged }),
+    users,
     tokens,
     auth: new AuthService({ ...shared, tokens, ...deps.auth }),
     queues,
@@ -234,6 +238,7 @@ export function createCore(deps: CoreDeps): Core {
     worker,
     jobs,
     jobUpdates,
+    webhookTestAccounts: new WebhookTestAccounts({ ...shared, users, tokens }),
     createWorker: (options) => new DeliveryWorker(workerDeps, options),
     async start(options) {
       await tokens.start();

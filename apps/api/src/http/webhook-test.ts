@@ -1,12 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { type Core, isSerializable, type Principal, type Result } from '@switchboard/core';
+import { createHash } from 'node:crypto';
+import { type Core, isSerializable, isValidPattern, type Principal, type Result } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateCredentials } from './authenticate.ts';
 import { isJsonRequest } from './rest-auth.ts';
 import { HTTP_STATUS } from './status.ts';
 
-/** What an account's token may do: manage its own subscriptions, as the tool's access tokens did. */
-const ACCOUNT_SCOPES = ['subscriptions:read', 'subscriptions:write'];
 /** The tool deactivated a subscription after this many failed sends (its MAX_SEND_ATTEMPTS). */
 const DISABLE_AFTER_FAILURES = 5;
 
@@ -15,8 +13,8 @@ type Body = Record<string, unknown>;
 /**
  * The Webhook test tool's routes, with its JSON shapes and its `{"error": ...}` answers:
  * - `POST /webhooks/account` `{"user_id", "user_email"}` with the registration token (an admin's
- *   API token with the `admin` and `tokens:write` scopes): makes the account (a member) if it is
- *   new, and answers a new access token as a JSON string.
+ *   API token with the `admin` scope): makes the account (a member) if it is new, and answers a
+ *   new access token as a JSON string (see WebhookTestAccounts).
  * - `POST /webhooks/subscribe` `{"event", "url"}` with that access token: a subscription that
  *   receives the tool's body (`id`, `event`, `time`, `payload`).
  * - `POST /webhooks/trigger` `{"event", "payload"}` with the trigger token (an API token with
@@ -34,23 +32,9 @@ export function registerWebhookTestRoutes(app: FastifyInstance, core: Core): voi
     if (typeof username !== 'string' || username === '') {
       return reply.code(400).send({ error: 'No "user_id" provided in authentication request' });
     }
-    let user = await core.users.findByUsername(username);
-    if (!user) {
-      // Nobody signs in with this password: the account works through its tokens. An admin may set one.
-      const created = await core.users.create(principal, { username, password: randomBytes(24).toString('base64url') });
-      if (!created.ok && created.error.code !== 'CONFLICT') return sendFailure(reply, created);
-      user = created.ok ? created.value : await core.users.findByUsername(username);
-      if (!user) return reply.code(409).send({ error: 'The account was removed while it was made; try again' });
-    }
-    // Tokens are stored hashed, so an existing account cannot be given its old token back: it gets
-    // another one, and the earlier ones stay valid until revoked.
-    const token = await core.tokens.create(principal, {
-      name: `webhook-test ${new Date().toISOString()} ${randomBytes(3).toString('hex')}`,
-      scopes: ACCOUNT_SCOPES,
-      userId: user.id,
-    });
-    if (!token.ok) return sendFailure(reply, token);
-    return reply.code(200).type('application/json').send(JSON.stringify(token.value.secret));
+    const registered = await core.webhookTestAccounts.register(principal, username);
+    if (!registered.ok) return sendFailure(reply, registered);
+    return reply.code(200).type('application/json').send(JSON.stringify(registered.value.token));
   });
 
   app.post('/webhooks/subscribe', async (request, reply) => {
@@ -141,6 +125,7 @@ function readBody(request: FastifyRequest, reply: FastifyReply): Body | null {
 
 /** A type that exists and takes events, or a pattern (`citation.*`) that a type could match. */
 async function isSupportedEvent(core: Core, principal: Principal, event: string): Promise<boolean> {
+  if (!isValidPattern(event)) return false;
   if (event.includes('*')) return true;
   const found = await core.eventTypes.get(principal, event);
   return found.ok && found.value.archivedAt === null;

@@ -8,7 +8,7 @@ export const BODY_FORMATS = ['standard', 'webhook-test'] as const;
 export type BodyFormat = (typeof BODY_FORMATS)[number];
 
 export function formatBody(format: BodyFormat, event: { id: string; body: Buffer }): Buffer {
-  if (format === 'standard') return event.body;
+  if (format !== 'webhook-test') return event.body;
   const envelope = JSON.parse(event.body.toString('utf8')) as { type: string; timestamp: string; data: unknown };
   const time = String(Math.floor(Date.parse(envelope.timestamp) / 1000));
   return Buffer.from(JSON.stringify({ id: event.id, event: envelope.type, time, payload: envelope.data }));

@@ -30,6 +30,19 @@ export const httpUrlSchema = z
     }
   }, 'must be an http(s) URL without credentials in it');
 
+/**
+ * A URL as logs may show it: its query string is left out, since receivers often take a token
+ * there (the Webhook test tool told its users to).
+ */
+export function loggableUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    return `${url.origin}${url.pathname}${url.search ? '?…' : ''}`;
+  } catch {
+    return '[not a URL]';
+  }
+}
+
 export const DEFAULT_DISABLE_AFTER_FAILURES = 100;
 export const DEFAULT_DISABLE_AFTER_MS = 5 * 86_400_000;
 

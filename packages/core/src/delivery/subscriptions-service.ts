@@ -11,7 +11,7 @@ import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { normaliseSecret } from './signing.ts';
 import type { SsrfGuard } from './ssrf-guard.ts';
-import { type SubscriptionDefinition, subscriptionDefinitionSchema } from './subscription-definition.ts';
+import { loggableUrl, type SubscriptionDefinition, subscriptionDefinitionSchema } from './subscription-definition.ts';
 import {
   generateSigningSecret,
   type Subscription,
@@ -80,7 +80,10 @@ export class SubscriptionsService {
         .insert(subscriptions)
         .values({ ...data, filter: data.filter ?? null, userId: owner, secret, managedBy: options.managedBy ?? 'api' })
         .returning(subscriptionColumns);
-      this.deps.logger.info({ subscription: data.name, url: data.url, by: actor.user.id }, 'subscription created');
+      this.deps.logger.info(
+        { subscription: data.name, url: loggableUrl(data.url), by: actor.user.id },
+        'subscription created',
+      );
       await this.changed();
       return ok({ subscription: toSubscription(row as Record<string, unknown>), secret });
     } catch (error) {

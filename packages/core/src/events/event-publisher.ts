@@ -12,7 +12,7 @@ import { fail, ok, type Result } from '../shared/result.ts';
 import { hashContent, isSerializable, SYSTEM_EVENT_TYPES } from './event-content.ts';
 import { buildEnvelope, type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
 import { insertEvent, type NewEvent } from './event-store.ts';
-import type { EventTypesService } from './event-types-service.ts';
+import { EVENT_TYPE_NAME, type EventTypesService } from './event-types-service.ts';
 
 export interface PublishInput {
   type: string;
@@ -69,7 +69,7 @@ export interface LocalWorker {
  * owed to every matching subscription or not stored at all.
  */
 export class EventPublisher {
-  /** Idempotent publishes that wait for blocking subscriptions, by publisher and key. */
+  /** Idempotent publishes under way in this process, by publisher and key: one at a time each. */
   private readonly keyed = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: EventPublisherDeps) {}
@@ -239,6 +239,9 @@ export class EventPublisher {
   private async check(input: PublishInput): Promise<Result<null>> {
     const fields: Array<{ path: string; message: string }> = [];
     if (typeof input.type !== 'string' || input.type === '') fields.push({ path: 'type', message: 'is required' });
+    else if (input.type.length > 200 || !EVENT_TYPE_NAME.test(input.type)) {
+      fields.push({ path: 'type', message: 'is not an event type name such as invoice.paid' });
+    }
     if (input.payload === undefined) fields.push({ path: 'payload', message: 'is required (any JSON value)' });
     if (
       input.idempotencyKey !== undefined &&

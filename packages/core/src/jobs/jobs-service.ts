@@ -5,6 +5,7 @@ import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
 import type { DeliveriesService } from '../delivery/deliveries-service.ts';
 import type { DeliveryAttempt } from '../delivery/delivery-record.ts';
 import type { SsrfGuard } from '../delivery/ssrf-guard.ts';
+import { loggableUrl } from '../delivery/subscription-definition.ts';
 import { generateSigningSecret } from '../delivery/subscription-record.ts';
 import { toFieldProblems } from '../queues/queue-definition.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -102,7 +103,7 @@ export class JobsService {
         .values({ kind: 'job', jobId: inserted.id, nextAttemptAt: now, createdAt: now, updatedAt: now });
       return inserted;
     });
-    this.deps.logger.info({ jobId: created.id, url: created.url, by: actor.user.id }, 'job accepted');
+    this.deps.logger.info({ jobId: created.id, url: loggableUrl(created.url), by: actor.user.id }, 'job accepted');
     await this.changed(created.id);
     this.deps.onDeliveriesDue?.();
     return ok(created);

@@ -78,7 +78,7 @@ export class UsersService {
 
   async create(
     actor: Principal,
-    input: { username: string; password: string; role?: UserRole },
+    input: { username: string; password: string; role?: UserRole; accountSource?: 'webhook-test' },
   ): Promise<Result<User>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can create users');
     const role = input.role ?? 'member';
@@ -96,7 +96,7 @@ export class UsersService {
     try {
       const [user] = await this.deps.db
         .insert(users)
-        .values({ username: input.username, passwordHash, role })
+        .values({ username: input.username, passwordHash, role, accountSource: input.accountSource ?? null })
         .returning(userColumns);
       if (!user) throw new Error('insert returned no row');
       this.deps.logger.info({ userId: user.id, username: user.username, role }, 'user created');

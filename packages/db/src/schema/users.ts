@@ -24,6 +24,11 @@ export const users = pgTable(
      */
     configPassHash: text('config_pass_hash'),
     /**
+     * `webhook-test` for an account made through the Webhook test tool's `/webhooks/account`: only
+     * those are given further tokens there, never a console user or an admin.
+     */
+    accountSource: text('account_source').$type<'webhook-test'>(),
+    /**
      * Signs the callbacks of this user's jobs (Standard Webhooks, `whsec_`): 32 random bytes from
      * two UUIDs, so that existing users get one too.
      */

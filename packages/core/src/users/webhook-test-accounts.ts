@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { type Database, users } from '@switchboard/db';
+import { sql } from 'drizzle-orm';
+import { isAdmin, type Principal, type Scope } from '../auth/principal.ts';
+import type { Logger } from '../shared/logger.ts';
+import { fail, ok, type Result } from '../shared/result.ts';
+import type { TokensService } from '../tokens/tokens-service.ts';
+import { checkUsername, type UsersService } from './users-service.ts';
+
+/** What an account's token may do: manage its own subscriptions, as the tool's access tokens did. */
+export const WEBHOOK_TEST_ACCOUNT_SCOPES: readonly Scope[] = ['subscriptions:read', 'subscriptions:write'];
+
+export interface WebhookTestAccountsDeps {
+  db: Database;
+  logger: Logger;
+  users: UsersService;
+  tokens: TokensService;
+}
+
+/**
+ * The Webhook test tool's account registration. The tool kept accounts in a table of their own;
+ * here they are members marked as made this way, and only those are given further tokens, so a
+ * `user_id` that names a console user or an admin never yields a token for them.
+ */
+export class WebhookTestAccounts {
+  constructor(private readonly deps: WebhookTestAccountsDeps) {}
+
+  async register(
+    actor: Principal,
+    username: string,
+  ): Promise<Result<{ userId: string; created: boolean; token: string }>> {
+    // Checked before any look-up, so that a caller who may not register learns nothing of who exists.
+    if (!isAdmin(actor)) return fail('FORBIDDEN', 'Registering accounts needs an admin token');
+    const problem = checkUsername(username);
+    if (problem)
+      return fail('INVALID', 'The account is not valid', { fields: [{ path: 'user_id', message: problem }] });
+
+    let account = await this.find(username);
+    let created = false;
+    if (!account) {
+      // Nobody signs in with this password: the account works through its tokens. An admin may set one.
+      const made = await this.deps.users.create(actor, {
+        username,
+        password: randomBytes(24).toString('base64url'),
+        accountSource: 'webhook-test',
+      });
+      if (!made.ok && made.error.code !== 'CONFLICT') return made;
+      created = made.ok;
+      account = made.ok
+        ? { id: made.value.id, accountSource: 'webhook-test', role: 'member' }
+        : await this.find(username);
+      if (!account) return fail('CONFLICT', 'The account was removed while it was being made; try again');
+    }
+    if (account.accountSource !== 'webhook-test' || account.role !== 'member') {
+      return fail('CONFLICT', `The user "${username}" was not made through /webhooks/account; choose another user_id`);
+    }
+    // Tokens are stored hashed, so an existing account cannot be given its old token again: it gets
+    // another one, and the earlier ones stay valid until revoked.
+    const token = await this.deps.tokens.create(actor, {
+      name: `webhook-test ${new Date().toISOString()} ${randomBytes(3).toString('hex')}`,
+      scopes: WEBHOOK_TEST_ACCOUNT_SCOPES,
+      userId: account.id,
+    });
+    if (!token.ok) return token;
+    return ok({ userId: account.id, created, token: token.value.secret });
+  }
+
+  private async find(username: string) {
+    const [row] = await this.deps.db
+      .select({ id: users.id, accountSource: users.accountSource, role: users.role })
+      .from(users)
+      .where(sql`lower(${users.username}) = lower(${username})`);
+    return row;
+  }
+}
