@@ -1,28 +1,26 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Core, systemPrincipal } from '@switchboard/core';
-import { startReceiver, type TestReceiver } from '@switchboard/core/testing';
-import { createTestDatabase, getTestDatabaseKind, type TestDatabase } from '@switchboard/db/testing';
+import { must, startReceiver, type TestReceiver } from '@switchboard/core/testing';
+import { getTestDatabaseKind } from '@switchboard/db/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CLI_TIMEOUT_MS, type CliRun, expectCleanFailure, runCliAt, withCliCore } from './cli-runner.ts';
+import {
+  CLI_TIMEOUT_MS,
+  type CliRun,
+  type CliTarget,
+  createCliTarget,
+  expectCleanFailure,
+  runCliAt,
+  withCliCore,
+} from './cli-runner.ts';
 
 const kind = getTestDatabaseKind();
 const JOB_ID = /^created job ([0-9a-f-]{36}) \(accepted\)$/m;
 
-let database: TestDatabase | undefined;
-let dataDir: string | undefined;
+let target: (CliTarget & { remove(): Promise<void> }) | undefined;
 
-const target = () => ({ databaseUrl: database?.url, dataDir });
 const runCli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
-  runCliAt(target(), args, { env: { DELIVERY_ALLOWED_NETWORKS: '127.0.0.0/8', ...extraEnv } });
-const withCore = <T>(run: (core: Core) => Promise<T>) => withCliCore(target(), run);
-
-function must<T>(result: { ok: true; value: T } | { ok: false; error: { message: string } }): T {
-  if (!result.ok) throw new Error(result.error.message);
-  return result.value;
-}
+  runCliAt(target ?? {}, args, { env: { DELIVERY_ALLOWED_NETWORKS: '127.0.0.0/8', ...extraEnv } });
+const withCore = <T>(run: (core: Core) => Promise<T>) => withCliCore(target ?? {}, run);
 
 /** `jobs create` as alice, to this URL. */
 function createAsAlice(url: string, ...rest: string[]): Promise<CliRun> {
@@ -41,12 +39,7 @@ describe(`jobs commands on ${kind}`, () => {
   let sentJobId = '';
 
   beforeAll(async () => {
-    if (kind === 'postgres') {
-      database = await createTestDatabase({ migrate: false });
-      await database.client.close();
-    } else {
-      dataDir = mkdtempSync(join(tmpdir(), 'sb-cli-jobs-'));
-    }
+    target = await createCliTarget('sb-cli-jobs-');
     receiver = await startReceiver((request) => {
       if (request.path === '/fail') return { status: 500, body: 'broken' };
       if (request.path === '/missing') return { status: 404, body: 'no such thing' };
@@ -59,8 +52,7 @@ describe(`jobs commands on ${kind}`, () => {
 
   afterAll(async () => {
     await receiver?.close();
-    await database?.drop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await target?.remove();
   });
 
   beforeEach(() => {

@@ -1,6 +1,10 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Core, type CoreDeps, createCore } from '@switchboard/core';
 import { createDatabaseClient, migrateDatabase } from '@switchboard/db';
+import { createTestDatabase, getTestDatabaseKind } from '@switchboard/db/testing';
 import { expect } from 'vitest';
 import { repoRoot } from './processes.ts';
 
@@ -17,6 +21,20 @@ export interface CliRun {
 export interface CliTarget {
   databaseUrl?: string | undefined;
   dataDir?: string | undefined;
+}
+
+/**
+ * A database of its own for a suite of CLI runs: a fresh, unmigrated Postgres database (this
+ * process keeps no connection to it) or an embedded-database folder. `remove` deletes it.
+ */
+export async function createCliTarget(prefix: string): Promise<CliTarget & { remove(): Promise<void> }> {
+  if (getTestDatabaseKind() === 'postgres') {
+    const database = await createTestDatabase({ migrate: false });
+    await database.client.close();
+    return { databaseUrl: database.url, remove: () => database.drop() };
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  return { dataDir, remove: async () => rmSync(dataDir, { recursive: true, force: true }) };
 }
 
 /** `switchboard <args>` as its own process, on the target database. */

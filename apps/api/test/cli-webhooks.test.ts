@@ -1,25 +1,22 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Core, systemPrincipal, validateAgainst } from '@switchboard/core';
-import { startReceiver, type TestReceiver } from '@switchboard/core/testing';
-import { createTestDatabase, getTestDatabaseKind, type TestDatabase } from '@switchboard/db/testing';
+import { must, startReceiver, type TestReceiver } from '@switchboard/core/testing';
+import { getTestDatabaseKind } from '@switchboard/db/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CLI_TIMEOUT_MS, expectCleanFailure, runCliAt, withCliCore } from './cli-runner.ts';
+import {
+  CLI_TIMEOUT_MS,
+  type CliTarget,
+  createCliTarget,
+  expectCleanFailure,
+  runCliAt,
+  withCliCore,
+} from './cli-runner.ts';
 
 const kind = getTestDatabaseKind();
-let database: TestDatabase | undefined;
-let dataDir: string | undefined;
+let target: (CliTarget & { remove(): Promise<void> }) | undefined;
 
-const target = () => ({ databaseUrl: database?.url, dataDir });
-const runCli = (args: string[]) => runCliAt(target(), args, { env: { DELIVERY_ALLOWED_NETWORKS: '127.0.0.0/8' } });
+const runCli = (args: string[]) => runCliAt(target ?? {}, args, { env: { DELIVERY_ALLOWED_NETWORKS: '127.0.0.0/8' } });
 const withCore = <T>(run: (core: Core) => Promise<T>) =>
-  withCliCore(target(), run, { allowedNetworks: ['127.0.0.0/8'] });
-
-function must<T>(result: { ok: true; value: T } | { ok: false; error: { message: string } }): T {
-  if (!result.ok) throw new Error(result.error.message);
-  return result.value;
-}
+  withCliCore(target ?? {}, run, { allowedNetworks: ['127.0.0.0/8'] });
 
 const ORDER_SCHEMA = {
   type: 'object',
@@ -32,12 +29,7 @@ describe(`subscriptions, event-types and trigger commands on ${kind}`, () => {
   const at = (path: string) => receiver.requests.filter((r) => r.path === path);
 
   beforeAll(async () => {
-    if (kind === 'postgres') {
-      database = await createTestDatabase({ migrate: false });
-      await database.client.close();
-    } else {
-      dataDir = mkdtempSync(join(tmpdir(), 'sb-cli-hooks-'));
-    }
+    target = await createCliTarget('sb-cli-hooks-');
     receiver = await startReceiver((request) => ({ status: request.path === '/orders' ? 500 : 200 }));
     await withCore(async (core) => {
       const alice = must(
@@ -64,8 +56,7 @@ describe(`subscriptions, event-types and trigger commands on ${kind}`, () => {
 
   afterAll(async () => {
     await receiver?.close();
-    await database?.drop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await target?.remove();
   });
 
   beforeEach(() => {

@@ -1,7 +1,14 @@
-import { createHmac } from 'node:crypto';
 import { systemPrincipal } from '@switchboard/core';
-import { type ReceivedRequest, type Reply, startReceiver, type TestReceiver } from '@switchboard/core/testing';
+import {
+  headersOf,
+  type ReceivedRequest,
+  type Reply,
+  startReceiver,
+  type TestReceiver,
+} from '@switchboard/core/testing';
 import { type Client, createClient } from 'graphql-ws';
+import { Webhook } from 'standardwebhooks';
+import { expect } from 'vitest';
 import WebSocket from 'ws';
 import { gql, startTestServer, type TestServer } from './harness.ts';
 
@@ -82,12 +89,14 @@ export async function eventually<T>(read: () => Promise<T>, done: (value: T) => 
   }
 }
 
-/** Checks a request the way a Standard Webhooks receiver would. */
+/** Whether the `standardwebhooks` package accepts the request as signed with this secret. */
 export function hasValidSignature(request: ReceivedRequest, secret: string): boolean {
-  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-  const signed = `${request.headers['webhook-id']}.${request.headers['webhook-timestamp']}.${request.body.toString()}`;
-  const expected = `v1,${createHmac('sha256', key).update(signed).digest('base64')}`;
-  return String(request.headers['webhook-signature']).split(' ').includes(expected);
+  try {
+    new Webhook(secret).verify(request.body, headersOf(request));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A graphql-ws subscription that collects every payload (and error) it receives. */
@@ -125,4 +134,25 @@ export function subscribeOverWebSocket(
       await client.dispose();
     },
   };
+}
+
+/** A graphql-ws subscription that must be refused: its error names `code`, and no data arrives. */
+export async function expectSubscriptionRefused(
+  wsUrl: string,
+  authorization: string,
+  query: string,
+  variables: Record<string, unknown>,
+  code: string,
+): Promise<void> {
+  const stream = subscribeOverWebSocket(wsUrl, authorization, query, variables);
+  try {
+    await eventually(
+      async () => stream.errors.length,
+      (n) => n > 0,
+    );
+    expect(JSON.stringify(stream.errors)).toContain(code);
+    expect(stream.received).toEqual([]);
+  } finally {
+    await stream.close();
+  }
 }

@@ -1,4 +1,3 @@
-import type { ReceivedRequest } from '@switchboard/core/testing';
 import { eventually, startDeliveryServer } from './delivery-fixtures.ts';
 import { factories, gql } from './harness.ts';
 
@@ -33,10 +32,6 @@ export const ROTATE_SIGNING_SECRET = `mutation { rotateJobSigningSecret {
 } }`;
 export const JOB_UPDATES =
   'subscription($id: ID!) { jobUpdates(id: $id) { id state notifyState attempts { statusCode } } }';
-
-/** Headers as the standardwebhooks package wants them. */
-export const headersOf = (request: ReceivedRequest) =>
-  Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, String(value)]));
 
 /**
  * A server whose worker runs jobs against a local receiver (see startDeliveryServer), three

@@ -1,10 +1,10 @@
+import { headersOf } from '@switchboard/core/testing';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, subscribeOverWebSocket } from './delivery-fixtures.ts';
 import {
   CANCEL_JOB,
   CREATE_JOB,
-  headersOf,
   JOB,
   JOB_UPDATES,
   JOBS,

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
-import { startReceiver, type TestReceiver } from '@switchboard/core/testing';
+import { headersOf, startReceiver, type TestReceiver } from '@switchboard/core/testing';
 import { jobs } from '@switchboard/db';
 import { count } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
@@ -129,10 +129,10 @@ describe('Webhook As A Service routes', () => {
     if (!callback) throw new Error('no callback');
     const principal = { user: client.user, via: 'password' as const, scopes: ['jobs:read' as const] };
     const secret = await server.core.jobs.signingSecret(principal);
-    const verified = new Webhook(secret.ok ? secret.value : '').verify(
-      callback.body,
-      Object.fromEntries(Object.entries(callback.headers).map(([k, v]) => [k, String(v)])),
-    ) as { type: string; data: Record<string, any> };
+    const verified = new Webhook(secret.ok ? secret.value : '').verify(callback.body, headersOf(callback)) as {
+      type: string;
+      data: Record<string, any>;
+    };
     expect(verified.type).toBe('job.succeeded');
     expect(verified.data).toMatchObject({ jobId: accepted.body.job_id, state: 'succeeded', response: { status: 200 } });
 

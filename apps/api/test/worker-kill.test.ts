@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Core, createCore, type Principal, type Result, scopesForRole, systemPrincipal } from '@switchboard/core';
-import { startReceiver, type TestReceiver } from '@switchboard/core/testing';
+import { type Core, createCore, type Principal, scopesForRole, systemPrincipal } from '@switchboard/core';
+import { must, startReceiver, type TestReceiver } from '@switchboard/core/testing';
 import { createDatabaseClient, type DatabaseClient, deliveries, deliveryAttempts } from '@switchboard/db';
 import { getTestDatabaseKind } from '@switchboard/db/testing';
 import { count, eq, like } from 'drizzle-orm';
@@ -12,11 +12,6 @@ import { processDatabaseEnv, type ServerProcess, startServerProcess } from './pr
 
 const kind = getTestDatabaseKind();
 const TOTAL = 2000;
-
-function must<T>(result: Result<T>): T {
-  if (!result.ok) throw new Error(result.error.message);
-  return result.value;
-}
 
 // Two processes share one database only on Postgres; PGlite is one process's alone.
 describe.skipIf(kind !== 'postgres')('two workers on one Postgres, one killed mid-way', () => {

@@ -2,12 +2,24 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Test helpers: a local HTTP receiver that records what reaches it. Not used by the service. */
+
+/** Unwraps a core result in a test, failing loudly with the error. */
+export function must<T>(result: { ok: true; value: T } | { ok: false; error: { message: string } }): T {
+  if (!result.ok) throw new Error(result.error.message);
+  return result.value;
+}
+
 export interface ReceivedRequest {
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
   receivedAt: number;
+}
+
+/** A request's headers as the `standardwebhooks` package wants them: one string each. */
+export function headersOf(request: ReceivedRequest): Record<string, string> {
+  return Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, String(value)]));
 }
 
 export interface Reply {

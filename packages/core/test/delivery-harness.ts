@@ -2,6 +2,8 @@ import { createTestDatabase, type TestDatabase } from '@switchboard/db/testing';
 import { type Core, type CoreDeps, createCore, type Principal, scopesForRole, systemPrincipal } from '../src/index.ts';
 import { startReceiver, type TestReceiver } from '../src/testing.ts';
 
+export { must } from '../src/testing.ts';
+
 /**
  * A core on a fresh database with a clock the test moves, loopback allowed for deliveries, and a
  * receiver to deliver to. The worker is driven with `runOnce`, so that time only passes when the
@@ -65,10 +67,4 @@ export async function startDeliveryHarness(
       await database.drop();
     },
   };
-}
-
-/** Unwraps a core result in a test, failing loudly with the error. */
-export function must<T>(result: { ok: true; value: T } | { ok: false; error: { message: string } }): T {
-  if (!result.ok) throw new Error(result.error.message);
-  return result.value;
 }

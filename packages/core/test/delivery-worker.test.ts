@@ -4,11 +4,8 @@ import { eq } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { claimDeliveries, DEFAULT_SCHEDULE_MS, type Principal, type SubscriptionDefinition } from '../src/index.ts';
-import type { ReceivedRequest } from '../src/testing.ts';
+import { headersOf, type ReceivedRequest } from '../src/testing.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
-
-const headersOf = (request: ReceivedRequest) =>
-  Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, String(v)]));
 
 describe('delivery worker', () => {
   let h: DeliveryHarness;

@@ -2,11 +2,8 @@ import { createServer } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Principal } from '../src/index.ts';
-import type { ReceivedRequest } from '../src/testing.ts';
+import { headersOf } from '../src/testing.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
-
-const headersOf = (request: ReceivedRequest) =>
-  Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, String(v)]));
 
 /** A loopback port nobody listens on: connections to it are refused. */
 async function closedPort(): Promise<number> {

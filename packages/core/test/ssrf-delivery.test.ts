@@ -33,19 +33,23 @@ describe('SSRF guard on deliveries (no DELIVERY_ALLOWED_NETWORKS)', () => {
     await h.close();
   });
 
-  it.each([
-    ['127.0.0.1', 'loopback'],
-    ['10.0.0.1', 'private'],
-    ['169.254.169.254', 'linkLocal'],
-    ['[::ffff:127.0.0.1]', 'loopback'],
-  ])('the sender refuses %s (%s) without connecting', async (host, range) => {
-    const result = await h.core.sender.send({
+  /** One POST from the delivery sender to the receiver's port on `host`. */
+  const sendTo = (host: string) =>
+    h.core.sender.send({
       url: `http://${host}:${h.receiver.port}/`,
       method: 'POST',
       headers: {},
       body: Buffer.from('{}'),
       timeoutMs: 2000,
     });
+
+  it.each([
+    ['127.0.0.1', 'loopback'],
+    ['10.0.0.1', 'private'],
+    ['169.254.169.254', 'linkLocal'],
+    ['[::ffff:127.0.0.1]', 'loopback'],
+  ])('the sender refuses %s (%s) without connecting', async (host, range) => {
+    const result = await sendTo(host);
     expect(result).toMatchObject({ kind: 'error', refused: true });
     expect(result.kind === 'error' && result.error).toContain(`is a ${range} address`);
     expect(h.receiver.requests).toHaveLength(0);
@@ -54,13 +58,7 @@ describe('SSRF guard on deliveries (no DELIVERY_ALLOWED_NETWORKS)', () => {
   it.each(['internal.test', 'metadata.test', 'mixed.test'])(
     'the sender refuses a host name that resolves to a forbidden address (%s)',
     async (host) => {
-      const result = await h.core.sender.send({
-        url: `http://${host}:${h.receiver.port}/`,
-        method: 'POST',
-        headers: {},
-        body: Buffer.from('{}'),
-        timeoutMs: 2000,
-      });
+      const result = await sendTo(host);
       expect(result).toMatchObject({ kind: 'error', refused: true });
       expect(result.kind === 'error' && result.error).toMatch(
         new RegExp(`^refused: ${host.replace('.', '\\.')} resolves to`),
