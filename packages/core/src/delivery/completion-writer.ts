@@ -110,11 +110,15 @@ export class CompletionWriter {
   private async announceNow(): Promise<void> {
     const ids = this.unannounced;
     this.unannounced = [];
-    for (let i = 0; i < ids.length; i += IDS_PER_NOTIFICATION) {
-      const chunk = JSON.stringify(ids.slice(i, i + IDS_PER_NOTIFICATION));
-      await this.deps.pubsub
-        .notify(CHANNELS.deliveryUpdates, chunk)
-        .catch((error) => this.deps.logger.warn({ err: error }, 'announcing delivery updates failed'));
-    }
+    await announceDeliveryUpdates(this.deps.pubsub, ids).catch((error) =>
+      this.deps.logger.warn({ err: error }, 'announcing delivery updates failed'),
+    );
+  }
+}
+
+/** Tells every process's delivery streams that these deliveries changed, a payload-sized chunk at a time. */
+export async function announceDeliveryUpdates(pubsub: PubSub, ids: readonly number[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += IDS_PER_NOTIFICATION) {
+    await pubsub.notify(CHANNELS.deliveryUpdates, JSON.stringify(ids.slice(i, i + IDS_PER_NOTIFICATION)));
   }
 }

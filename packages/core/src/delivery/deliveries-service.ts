@@ -11,8 +11,9 @@ import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
 import type { Logger } from '../shared/logger.ts';
-import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import type { PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { announceDeliveryUpdates } from './completion-writer.ts';
 import {
   attemptColumns,
   type Delivery,
@@ -173,7 +174,10 @@ export class DeliveriesService {
       .where(where)
       .returning({ id: deliveries.id });
     if (rows.length > 0) {
-      await this.deps.pubsub.notify(CHANNELS.deliveryUpdates, JSON.stringify(rows.slice(0, 500).map((r) => r.id)));
+      await announceDeliveryUpdates(
+        this.deps.pubsub,
+        rows.map((r) => r.id),
+      );
       this.deps.onDeliveriesDue?.();
     }
     return rows.length;
