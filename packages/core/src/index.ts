@@ -173,6 +173,7 @@ export function createCore(deps: CoreDeps): Core {
     ...shared,
     eventTypes,
     matcher,
+    subscriptions,
     sender,
     onDeliveriesDue: wakeWorker,
     localWorker: () => (workerStarted ? worker : undefined),

@@ -6,7 +6,7 @@ import {
   type SubscriptionDefinition,
   subscriptionDefinitionSchema,
 } from '../delivery/subscription-definition.ts';
-import { EVENT_TYPE_NAME } from '../events/event-types-service.ts';
+import { isEventTypeName } from '../events/event-types-service.ts';
 
 /**
  * servo-webhooks' `webhooks:` list, accepted as its README writes it. Each entry becomes one
@@ -136,7 +136,7 @@ export function parseWebhooks(raw: unknown[], problems: Problem[]): ParsedWebhoo
         return;
       }
       (match[1] === 'before' ? before : after).push(type);
-      if (EVENT_TYPE_NAME.test(type) && type.length <= 200) eventTypes.add(type);
+      if (isEventTypeName(type)) eventTypes.add(type);
     });
     const retryPolicy = toRetryPolicy(webhook.backoff, `${path}.backoff`, problems);
     const name = names[index] as string;

@@ -69,7 +69,6 @@ export function planForSubscription(
 export interface CompletionRecord {
   id: number;
   n: number;
-  sub: string | null;
   rec: boolean;
   ok: boolean;
   st: DeliveryStatus;
@@ -82,9 +81,7 @@ export interface CompletionRecord {
   tr: boolean;
   err: string | null;
   gone: boolean;
-  /** For jobs: the delivery kind, the job, its new state, and the callback to queue (base64). */
-  k?: DeliveryKind;
-  job?: string | null;
+  /** For jobs: the job's new state, and the callback to queue (base64). */
   jst?: 'succeeded' | 'failed' | 'retrying' | 'accepted' | null;
   cb?: string | null;
 }
@@ -138,12 +135,9 @@ export async function performAttempt(
   const base = {
     id: target.deliveryId,
     n: target.attempt,
-    sub: target.subscriptionId,
     rec: true,
     t: started.toISOString(),
     dur: result.durationMs,
-    k: target.kind,
-    job: target.jobId,
   };
   if (result.kind === 'response' && isSuccess(result.statusCode, plan.acceptedStatuses)) {
     return {

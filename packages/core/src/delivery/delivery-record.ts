@@ -32,14 +32,6 @@ export interface DeliveryAttempt {
   succeeded: boolean;
 }
 
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
-  'pending',
-  'delivering',
-  'succeeded',
-  'failed',
-  'cancelled',
-];
-
 export const deliveryColumns = {
   id: deliveries.id,
   webhookId: deliveries.webhookId,

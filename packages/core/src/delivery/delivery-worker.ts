@@ -237,7 +237,7 @@ export class DeliveryWorker {
       // sending once more would go past the policy (and could repeat for ever with a receiver
       // that always outlasts the lease).
       const err = 'no attempts left: the last attempt stopped before it had an outcome';
-      return { ...skipped(delivery, now), st: 'failed', nxt: null, err, ...jobEnd(delivery, 'failed') };
+      return { ...skipped(delivery, now), st: 'failed', nxt: null, err, ...failedJob(delivery) };
     }
     const waitMs = this.limiter.reserve(
       delivery.subscriptionId ?? '',
@@ -263,7 +263,6 @@ function skipped(delivery: ClaimedDelivery, now: Date) {
   return {
     id: delivery.deliveryId,
     n: delivery.attempt,
-    sub: delivery.subscriptionId,
     rec: false,
     ok: false,
     t: now.toISOString(),
@@ -273,8 +272,6 @@ function skipped(delivery: ClaimedDelivery, now: Date) {
     b: null,
     tr: false,
     gone: false,
-    k: delivery.kind,
-    job: delivery.jobId,
   };
 }
 
@@ -285,7 +282,7 @@ function release(delivery: ClaimedDelivery, now: Date): CompletionRecord {
   return { ...skipped(delivery, now), st: 'pending', nxt: now.toISOString(), err: null, jst };
 }
 
-/** For a job's request that fails without an attempt: the job's new state. */
-function jobEnd(delivery: ClaimedDelivery, state: 'failed'): Partial<CompletionRecord> {
-  return delivery.kind === 'job' ? { jst: state, cb: null } : {};
+/** For a job's request that fails without an attempt: the job fails too, with no callback queued. */
+function failedJob(delivery: ClaimedDelivery): Partial<CompletionRecord> {
+  return delivery.kind === 'job' ? { jst: 'failed', cb: null } : {};
 }

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { configure } from 'safe-stable-stringify';
+import { hashSha256Hex } from '../shared/crypto.ts';
 
 /** Types only Switchboard publishes: their audience rules hold because nobody else can send them. */
 export const SYSTEM_EVENT_TYPES: ReadonlySet<string> = new Set(['subscription.disabled']);
@@ -19,7 +19,5 @@ const canonicalJson = configure({ deterministic: true, circularValue: Error, big
 
 /** SHA-256 of the type and the canonical JSON of the payload: key order does not matter. */
 export function hashContent(type: string, payload: unknown): string {
-  return createHash('sha256')
-    .update(`${type}\n${canonicalJson(payload) ?? 'null'}`)
-    .digest('hex');
+  return hashSha256Hex(`${type}\n${canonicalJson(payload) ?? 'null'}`);
 }

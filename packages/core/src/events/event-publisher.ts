@@ -1,18 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { type Database, events, subscriptions } from '@switchboard/db';
+import { type Database, events } from '@switchboard/db';
 import { and, eq } from 'drizzle-orm';
-import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
+import { hasScope, type Principal } from '../auth/principal.ts';
 import { type AttemptOutcome, performAttempt, planForSubscription } from '../delivery/delivery-attempt.ts';
 import type { ClaimedDelivery } from '../delivery/delivery-store.ts';
 import type { HttpSender } from '../delivery/http-sender.ts';
 import type { MatchCandidate, MatchScope, SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
+import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { hashContent, isSerializable, SYSTEM_EVENT_TYPES } from './event-content.ts';
 import { buildEnvelope, type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
 import { insertEvent, type NewEvent } from './event-store.ts';
-import { EVENT_TYPE_NAME, type EventTypesService } from './event-types-service.ts';
+import { type EventTypesService, isEventTypeName } from './event-types-service.ts';
 
 export interface PublishInput {
   type: string;
@@ -50,6 +51,7 @@ export interface EventPublisherDeps {
   logger: Logger;
   eventTypes: EventTypesService;
   matcher: SubscriptionMatcher;
+  subscriptions: SubscriptionsService;
   sender: HttpSender;
   /** Deliveries were written: wake this process's worker. */
   onDeliveriesDue?: () => void;
@@ -89,12 +91,7 @@ export class EventPublisher {
   async publishTo(actor: Principal, subscriptionId: string, input: PublishInput): Promise<Result<PublishOutcome>> {
     const denied = this.checkPublisher(actor, input.type);
     if (denied) return denied;
-    const [target] = await this.deps.db
-      .select({ userId: subscriptions.userId })
-      .from(subscriptions)
-      .where(eq(subscriptions.id, subscriptionId));
-    if (!target || (target.userId !== actor.user.id && !isAdmin(actor)))
-      return fail('NOT_FOUND', 'No such subscription');
+    if (!(await this.deps.subscriptions.find(actor, subscriptionId))) return fail('NOT_FOUND', 'No such subscription');
     return this.run(actor.via === 'system' ? null : actor.user.id, input, { subscriptionId, force: true });
   }
 
@@ -214,7 +211,7 @@ export class EventPublisher {
       this.deps.onDeliveriesDue?.();
     }
     return ok({
-      event: toEventRecord(event),
+      event: toEventRecord(event, envelope.data),
       duplicate: false,
       deliveryCount: asyncIds.length + blocking.length,
       cancellation,
@@ -239,7 +236,7 @@ export class EventPublisher {
   private async check(input: PublishInput): Promise<Result<null>> {
     const fields: Array<{ path: string; message: string }> = [];
     if (typeof input.type !== 'string' || input.type === '') fields.push({ path: 'type', message: 'is required' });
-    else if (input.type.length > 200 || !EVENT_TYPE_NAME.test(input.type)) {
+    else if (!isEventTypeName(input.type)) {
       fields.push({ path: 'type', message: 'is not an event type name such as invoice.paid' });
     }
     if (input.payload === undefined) fields.push({ path: 'payload', message: 'is required (any JSON value)' });

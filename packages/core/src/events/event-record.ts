@@ -26,20 +26,26 @@ export const eventColumns = {
   createdAt: events.createdAt,
 };
 
-/** The stored body is the envelope every delivery sends; the payload is its `data`. */
-export function toEventRecord(row: {
-  id: string;
-  type: string;
-  body: Buffer;
-  status: 'published' | 'cancelled';
-  cancelReason: string | null;
-  publisherId: string | null;
-  idempotencyKey: string | null;
-  audienceUserId: string | null;
-  createdAt: Date;
-}): EventRecord {
-  const { body, ...rest } = row;
-  return { ...rest, payload: (JSON.parse(body.toString('utf8')) as { data: unknown }).data };
+/**
+ * The stored body is the envelope every delivery sends; the payload is its `data`, read from the
+ * body unless the caller has it already (a publish that just built the body).
+ */
+export function toEventRecord(
+  row: {
+    id: string;
+    type: string;
+    body: Buffer;
+    status: 'published' | 'cancelled';
+    cancelReason: string | null;
+    publisherId: string | null;
+    idempotencyKey: string | null;
+    audienceUserId: string | null;
+    createdAt: Date;
+  },
+  payload: unknown = (JSON.parse(row.body.toString('utf8')) as { data: unknown }).data,
+): EventRecord {
+  const { body: _body, ...rest } = row;
+  return { ...rest, payload };
 }
 
 /** What every delivery of an event sends, byte for byte: the Standard Webhooks payload shape. */

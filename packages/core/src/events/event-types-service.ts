@@ -25,7 +25,12 @@ export interface EventTypeInput {
 }
 
 /** Dot-separated lower-case words: `invoice.paid`, `subscription.disabled`, `measure`. */
-export const EVENT_TYPE_NAME = /^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$/;
+const EVENT_TYPE_NAME = /^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$/;
+
+/** Whether `name` can name an event type: at most 200 characters of EVENT_TYPE_NAME. */
+export function isEventTypeName(name: string): boolean {
+  return name.length <= 200 && EVENT_TYPE_NAME.test(name);
+}
 
 const columns = {
   id: eventTypes.id,
@@ -150,7 +155,7 @@ export class EventTypesService {
 
   private checkInput(input: EventTypeInput): Result<never> | null {
     const fields: Array<{ path: string; message: string }> = [];
-    if (!EVENT_TYPE_NAME.test(input.name) || input.name.length > 200) {
+    if (!isEventTypeName(input.name)) {
       fields.push({ path: 'name', message: 'must be dot-separated lower-case words, such as invoice.paid' });
     }
     if (input.schema) {

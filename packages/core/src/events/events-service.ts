@@ -81,7 +81,7 @@ export class EventsService {
       .where(and(...conditions))
       .orderBy(...order)
       .limit(page.limit);
-    return ok(rows.map(toEventRecord));
+    return ok(rows.map((row) => toEventRecord(row)));
   }
 
   async get(actor: Principal, id: string): Promise<Result<EventRecord>> {
@@ -116,9 +116,8 @@ export class EventsService {
       if (!isAdmin(actor) && event.publisherId !== actor.user.id) {
         return fail('FORBIDDEN', 'Only its publisher or an admin can replay an event to every subscription');
       }
-      const record = toEventRecord(event);
       const envelope = JSON.parse(event.body.toString('utf8'));
-      const matched = await this.deps.matcher.match(record.type, envelope, { audienceUserId: event.audienceUserId });
+      const matched = await this.deps.matcher.match(event.type, envelope, { audienceUserId: event.audienceUserId });
       targets = matched.map((m) => m.id);
     }
     if (targets.length > 0) {

@@ -27,8 +27,6 @@ export interface Job {
   updatedAt: Date;
 }
 
-export const JOB_STATES: readonly JobState[] = ['accepted', 'running', 'retrying', 'succeeded', 'failed', 'cancelled'];
-
 export const jobColumns = {
   id: jobs.id,
   userId: jobs.userId,
