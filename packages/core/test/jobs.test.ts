@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Principal } from '../src/index.ts';
+import { type Principal, systemPrincipal } from '../src/index.ts';
 import { headersOf } from '../src/testing.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
 
@@ -193,6 +193,28 @@ describe('HTTP jobs', () => {
     expect(must(await h.core.jobs.list(bob, {}, { limit: 50 })).map((j) => j.id)).not.toContain(job.id);
     expect(must(await h.core.jobs.list(alice, {}, { limit: 50 })).map((j) => j.id)).toContain(job.id);
     expect(must(await h.core.jobs.get(h.admin, job.id)).id).toBe(job.id);
+    await h.drain();
+  });
+
+  it('creates a job for another user only as an admin; the system actor must name the owner', async () => {
+    const url = `${h.receiver.url}/for-someone`;
+    const forBob = must(await h.core.jobs.create(h.admin, { url }, { userId: bob.user.id }));
+    expect(forBob.userId).toBe(bob.user.id);
+    expect(must(await h.core.jobs.get(bob, forBob.id)).id).toBe(forBob.id);
+    const byMember = await h.core.jobs.create(alice, { url }, { userId: bob.user.id });
+    expect(!byMember.ok && byMember.error).toMatchObject({
+      code: 'FORBIDDEN',
+      message: 'Only admins can create jobs for other users',
+    });
+    for (const userId of ['nope', '00000000-0000-4000-8000-000000000000']) {
+      const unknown = await h.core.jobs.create(h.admin, { url }, { userId });
+      expect(!unknown.ok && unknown.error.code).toBe('NOT_FOUND');
+    }
+    const bySystem = await h.core.jobs.create(systemPrincipal, { url });
+    expect(!bySystem.ok && bySystem.error.code).toBe('INVALID');
+    expect(must(await h.core.jobs.create(systemPrincipal, { url }, { userId: alice.user.id })).userId).toBe(
+      alice.user.id,
+    );
     await h.drain();
   });
 

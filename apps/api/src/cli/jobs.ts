@@ -4,8 +4,6 @@ import {
   type DeliveryAttempt,
   type Job,
   type JobDefinition,
-  type Principal,
-  scopesForRole,
   systemPrincipal,
 } from '@switchboard/core';
 import type { DatabaseClient } from '@switchboard/db';
@@ -142,13 +140,7 @@ async function createJob(
   definition: JobDefinition,
 ): Promise<{ lines: string[]; failure?: string }> {
   const user = await findUser(core, options.user);
-  // Core refuses the system actor here (a job belongs to a user), so the CLI acts as the owner.
-  const owner: Principal = {
-    user: { id: user.id, username: user.username, role: user.role },
-    via: 'password',
-    scopes: scopesForRole(user.role),
-  };
-  const created = expect(await core.jobs.create(owner, definition));
+  const created = expect(await core.jobs.create(systemPrincipal, definition, { userId: user.id }));
   const lines = [`created job ${created.id} (${created.state})`];
   if (!options.wait) {
     await announce(database, created.id);
@@ -162,7 +154,7 @@ async function createJob(
   // A server's worker on the same database may take it first; its outcome is read all the same.
   while (!isSettled(job) && Date.now() < deadline) {
     if ((await worker.runOnce()) === 0) await new Promise((r) => setTimeout(r, 100));
-    job = expect(await core.jobs.get(owner, job.id));
+    job = expect(await core.jobs.get(systemPrincipal, job.id));
   }
   // Job-update streams and the callback's worker elsewhere hear of the outcome.
   await announce(database, job.id);

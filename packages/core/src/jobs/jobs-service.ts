@@ -52,9 +52,19 @@ const UNFINISHED: readonly Job['state'][] = ['accepted', 'running', 'retrying'];
 export class JobsService {
   constructor(private readonly deps: JobsServiceDeps) {}
 
-  async create(actor: Principal, definition: JobDefinition): Promise<Result<Job>> {
+  /** A job of the actor's own; an admin (or the command line) may give `userId` to create one for that user. */
+  async create(actor: Principal, definition: JobDefinition, options: { userId?: string } = {}): Promise<Result<Job>> {
     if (!hasScope(actor, 'jobs:write')) return fail('FORBIDDEN', 'Creating jobs needs the jobs:write scope');
-    if (actor.via === 'system') return fail('INVALID', 'Jobs belong to a user: create them as one');
+    const owner = options.userId ?? actor.user.id;
+    if (owner !== actor.user.id && !isAdmin(actor))
+      return fail('FORBIDDEN', 'Only admins can create jobs for other users');
+    if (actor.via === 'system' && owner === actor.user.id) return fail('INVALID', 'Jobs belong to a user: give userId');
+    if (owner !== actor.user.id) {
+      const [exists] = isUuid(owner)
+        ? await this.deps.db.select({ id: users.id }).from(users).where(eq(users.id, owner))
+        : [];
+      if (!exists) return fail('NOT_FOUND', 'No such user');
+    }
     const parsed = jobDefinitionSchema.safeParse(definition);
     const both = definition.body != null && definition.bodyBase64 != null;
     const conflict = both ? [{ path: 'body', message: 'give body or bodyBase64, not both' }] : [];
@@ -83,7 +93,7 @@ export class JobsService {
       const [row] = await tx
         .insert(jobs)
         .values({
-          userId: actor.user.id,
+          userId: owner,
           url: job.url,
           method: job.method,
           headers: job.headers,
