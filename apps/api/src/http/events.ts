@@ -1,7 +1,6 @@
 import type { Core, PublishOutcome } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
-import { authenticateRest, isJsonRequest, sendError } from './rest-auth.ts';
-import { HTTP_STATUS } from './status.ts';
+import { authenticateRest, isJsonObject, isJsonRequest, sendError, sendFailure } from './rest-auth.ts';
 
 interface PublishBody {
   type?: unknown;
@@ -24,7 +23,7 @@ export function registerEventRoutes(app: FastifyInstance, core: Core): void {
       return sendError(reply, 415, 'Send the event as JSON, with Content-Type: application/json');
     }
     const body = request.body;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    if (!isJsonObject(body)) {
       return sendError(reply, 400, 'The body must be a JSON object: {"type": "...", "payload": {...}}');
     }
     const header = request.headers['idempotency-key'];
@@ -41,9 +40,7 @@ export function registerEventRoutes(app: FastifyInstance, core: Core): void {
       dedupeByContent: body.dedupe === 'content',
       wait: body.wait === true || request.query.wait === 'true',
     });
-    if (!result.ok) {
-      return sendError(reply, HTTP_STATUS[result.error.code], result.error.message, result.error.fields);
-    }
+    if (!result.ok) return sendFailure(reply, result.error);
     return reply.code(result.value.duplicate ? 200 : 202).send(toResponse(result.value));
   });
 }

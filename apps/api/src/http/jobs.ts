@@ -1,7 +1,6 @@
 import { type Core, type DeliveryAttempt, encodeBody, type Job, type JobDefinition } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
-import { authenticateRest, isJsonRequest, sendError } from './rest-auth.ts';
-import { HTTP_STATUS } from './status.ts';
+import { authenticateRest, isJsonObject, isJsonRequest, sendError, sendFailure } from './rest-auth.ts';
 
 /**
  * `POST /jobs` (jobs:write): run an HTTP request with retries and report to a callback URL.
@@ -15,11 +14,11 @@ export function registerJobRoutes(app: FastifyInstance, core: Core): void {
     if (!isJsonRequest(request))
       return sendError(reply, 415, 'Send the job as JSON, with Content-Type: application/json');
     const body = request.body;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    if (!isJsonObject(body)) {
       return sendError(reply, 400, 'The body must be a JSON object: {"url": "...", "method": "POST", ...}');
     }
-    const result = await core.jobs.create(principal, body as JobDefinition);
-    if (!result.ok) return sendError(reply, HTTP_STATUS[result.error.code], result.error.message, result.error.fields);
+    const result = await core.jobs.create(principal, body as unknown as JobDefinition);
+    if (!result.ok) return sendFailure(reply, result.error);
     return reply.code(202).send(toJobJson(result.value));
   });
 
@@ -27,7 +26,7 @@ export function registerJobRoutes(app: FastifyInstance, core: Core): void {
     const principal = await authenticateRest(core, request, reply, 'jobs:read');
     if (!principal) return reply;
     const result = await core.jobs.get(principal, request.params.id);
-    if (!result.ok) return sendError(reply, HTTP_STATUS[result.error.code], result.error.message);
+    if (!result.ok) return sendFailure(reply, result.error);
     const attempts = (await core.jobs.attemptsOf([result.value.id])).get(result.value.id) ?? [];
     return reply.send({ ...toJobJson(result.value), attemptLog: attempts.map(toAttemptJson) });
   });
@@ -36,7 +35,7 @@ export function registerJobRoutes(app: FastifyInstance, core: Core): void {
     const principal = await authenticateRest(core, request, reply, 'jobs:write');
     if (!principal) return reply;
     const result = await core.jobs.cancel(principal, request.params.id);
-    if (!result.ok) return sendError(reply, HTTP_STATUS[result.error.code], result.error.message);
+    if (!result.ok) return sendFailure(reply, result.error);
     return reply.send(toJobJson(result.value));
   });
 }

@@ -1,6 +1,7 @@
-import type { Core, Principal } from '@switchboard/core';
+import type { Core, CoreError, Principal } from '@switchboard/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateCredentials } from './authenticate.ts';
+import { HTTP_STATUS } from './status.ts';
 
 /**
  * The caller of a REST route (Bearer token or Basic credentials; no session cookies here), or null
@@ -29,6 +30,11 @@ export async function authenticateRest(
   return null;
 }
 
+/** A parsed JSON body that is an object (not an array, a string or null). */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** Whether the body was sent as JSON (`application/json`, or a `+json` type). */
 export function isJsonRequest(request: FastifyRequest): boolean {
   const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase() ?? '';
@@ -42,4 +48,9 @@ export function sendError(
   fields?: Array<{ path: string; message: string }>,
 ) {
   return reply.code(status).send(fields?.length ? { error: message, fields } : { error: message });
+}
+
+/** A core failure as these routes answer it: its status, its message and, for bad input, each field's problem. */
+export function sendFailure(reply: FastifyReply, error: CoreError) {
+  return sendError(reply, HTTP_STATUS[error.code], error.message, error.fields);
 }

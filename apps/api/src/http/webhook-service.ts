@@ -1,5 +1,6 @@
 import { type Core, encodeBody, isSerializable, type Job, type Principal, parseToken } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isJsonObject, isJsonRequest } from './rest-auth.ts';
 
 /**
  * The Webhook As A Service routes, with its JSON shapes: `POST /webhook` to submit a job,
@@ -16,7 +17,8 @@ export async function registerWebhookServiceRoutes(app: FastifyInstance, core: C
     );
 
     scope.post('/webhook', async (request, reply) => {
-      if (!isJson(request)) return reply.code(400).send({ message: 'request type must be JSON', status: 'failed' });
+      if (!isJsonRequest(request))
+        return reply.code(400).send({ message: 'request type must be JSON', status: 'failed' });
       const body = parseObject(request.body as Buffer | undefined);
       if (!body) return reply.code(400).send({ message: 'the body is not a JSON object', status: 'failed' });
       const principal = await authenticate(core, body);
@@ -101,18 +103,11 @@ function badCredentials(reply: FastifyReply, message?: string) {
     .send(message ? { status: 'bad credentials', message } : { status: 'bad credentials' });
 }
 
-function isJson(request: FastifyRequest): boolean {
-  const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase() ?? '';
-  return type === 'application/json' || type.endsWith('+json');
-}
-
 function parseObject(raw: Buffer | undefined): Record<string, unknown> | null {
   if (!raw || raw.length === 0) return null;
   try {
     const parsed = JSON.parse(raw.toString('utf8')) as unknown;
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : null;
+    return isJsonObject(parsed) ? parsed : null;
   } catch {
     return null;
   }

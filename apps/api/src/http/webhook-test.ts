@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { type Core, isSerializable, isValidPattern, type Principal, type Result } from '@switchboard/core';
+import { type Core, isSerializable, isValidPattern, type Principal } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateCredentials } from './authenticate.ts';
-import { isJsonRequest } from './rest-auth.ts';
-import { HTTP_STATUS } from './status.ts';
+import { isJsonObject, isJsonRequest, sendFailure } from './rest-auth.ts';
 
 /** The tool deactivated a subscription after this many failed sends (its MAX_SEND_ATTEMPTS). */
 const DISABLE_AFTER_FAILURES = 5;
@@ -33,7 +32,7 @@ export function registerWebhookTestRoutes(app: FastifyInstance, core: Core): voi
       return reply.code(400).send({ error: 'No "user_id" provided in authentication request' });
     }
     const registered = await core.webhookTestAccounts.register(principal, username);
-    if (!registered.ok) return sendFailure(reply, registered);
+    if (!registered.ok) return sendFailure(reply, registered.error);
     return reply.code(200).type('application/json').send(JSON.stringify(registered.value.token));
   });
 
@@ -61,7 +60,7 @@ export function registerWebhookTestRoutes(app: FastifyInstance, core: Core): voi
     if (!created.ok && created.error.code === 'CONFLICT') {
       return reply.code(200).send({ warning: 'subscription already exists' });
     }
-    if (!created.ok) return sendFailure(reply, created);
+    if (!created.ok) return sendFailure(reply, created.error);
     return reply.code(200).send(200);
   });
 
@@ -81,7 +80,7 @@ export function registerWebhookTestRoutes(app: FastifyInstance, core: Core): voi
       // The tool kept one copy of an event by the MD5 of its body, and sent it once.
       dedupeByContent: true,
     });
-    if (!published.ok) return sendFailure(reply, published);
+    if (!published.ok) return sendFailure(reply, published.error);
     return reply.code(200).send(200);
   });
 }
@@ -116,11 +115,11 @@ async function authenticateBearer(
 
 function readBody(request: FastifyRequest, reply: FastifyReply): Body | null {
   const body = request.body;
-  if (!isJsonRequest(request) || typeof body !== 'object' || body === null || Array.isArray(body)) {
+  if (!isJsonRequest(request) || !isJsonObject(body)) {
     void reply.code(400).send({ error: 'Send a JSON object, with Content-Type: application/json' });
     return null;
   }
-  return body as Body;
+  return body;
 }
 
 /** A type that exists and takes events, or a pattern (`citation.*`) that a type could match. */
@@ -129,9 +128,4 @@ async function isSupportedEvent(core: Core, principal: Principal, event: string)
   if (event.includes('*')) return true;
   const found = await core.eventTypes.get(principal, event);
   return found.ok && found.value.archivedAt === null;
-}
-
-function sendFailure(reply: FastifyReply, result: Extract<Result<unknown>, { ok: false }>) {
-  const { code, message, fields } = result.error;
-  return reply.code(HTTP_STATUS[code]).send(fields?.length ? { error: message, fields } : { error: message });
 }
