@@ -134,9 +134,14 @@ describe('POST /jobs, GET /jobs/:id, POST /jobs/:id/cancel', () => {
     });
     expect((await call('POST', `/jobs/${mine.body.id}/cancel`, undefined, { authorization: theirs })).status).toBe(404);
     expect((await call('GET', '/jobs/not-a-uuid')).status).toBe(404);
+    expect((await call('POST', '/jobs/not-a-uuid/cancel')).status).toBe(404);
     const reader = (await owner.token(['jobs:read'])).authorization;
     const forbidden = await call('POST', '/jobs', { url: `${receiver.url}/x` }, { authorization: reader });
     expect(forbidden).toEqual({ status: 403, body: { error: 'Creating jobs needs the jobs:write scope' } });
+    const readerCancels = await call('POST', `/jobs/${mine.body.id}/cancel`, undefined, { authorization: reader });
+    expect(readerCancels.status).toBe(403);
+    expect((await call('POST', '/jobs', { url: `${receiver.url}/x` }, { authorization: '' })).status).toBe(401);
+    expect((await call('POST', `/jobs/${mine.body.id}/cancel`, undefined, { authorization: '' })).status).toBe(401);
     const publisher = (await owner.token(['events:publish'])).authorization;
     expect((await call('GET', `/jobs/${mine.body.id}`, undefined, { authorization: publisher })).status).toBe(403);
     expect((await call('GET', `/jobs/${mine.body.id}`, undefined, { authorization: '' })).status).toBe(401);

@@ -187,7 +187,8 @@ describe('HTTP jobs', () => {
 
   it("another user's job is invisible: not found to read, cancel or list", async () => {
     const job = must(await h.core.jobs.create(alice, { url: `${h.receiver.url}/private` }));
-    expect((await h.core.jobs.get(bob, job.id)).ok).toBe(false);
+    const read = await h.core.jobs.get(bob, job.id);
+    expect(!read.ok && read.error.code).toBe('NOT_FOUND');
     const cancel = await h.core.jobs.cancel(bob, job.id);
     expect(!cancel.ok && cancel.error.code).toBe('NOT_FOUND');
     expect(must(await h.core.jobs.list(bob, {}, { limit: 50 })).map((j) => j.id)).not.toContain(job.id);
