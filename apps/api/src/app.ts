@@ -17,8 +17,21 @@ export interface Switchboard {
   stop(): Promise<void>;
 }
 
-export async function openDatabase(env: Pick<Env, 'DATABASE_URL' | 'DATA_DIR'>): Promise<DatabaseClient> {
-  const database = await createDatabaseClient({ url: env.DATABASE_URL, dataDir: env.DATA_DIR });
+export async function openDatabase(
+  env: Pick<Env, 'DATABASE_URL' | 'DATA_DIR'> &
+    Partial<Pick<Env, 'DATABASE_CONNECT_TIMEOUT_MS' | 'DATABASE_QUERY_TIMEOUT_MS'>>,
+  logger?: Logger,
+): Promise<DatabaseClient> {
+  const database = await createDatabaseClient({
+    url: env.DATABASE_URL,
+    dataDir: env.DATA_DIR,
+    connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+    queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS,
+    onAvailabilityChange: (available, reason) => {
+      if (available) logger?.warn('the database answers again; requests are served');
+      else logger?.error({ reason }, 'the database does not answer; requests get 503 until it does');
+    },
+  });
   try {
     await migrateDatabase(database, env.DATABASE_URL);
   } catch (error) {
@@ -41,7 +54,7 @@ export async function createSwitchboard(options: {
   delivery?: Parameters<typeof createCore>[0]['delivery'];
 }): Promise<Switchboard> {
   const { env, logger } = options;
-  const database = options.database ?? (await openDatabase(env));
+  const database = options.database ?? (await openDatabase(env, logger));
   const configPath = env.SWITCHBOARD_CONFIG;
   const metrics = new Registry();
   // The worker is built by createCore; the gauge reads it once it exists.
@@ -53,6 +66,7 @@ export async function createSwitchboard(options: {
     pubsub: database,
     auth: options.core,
     readConfig: configPath ? () => readFile(configPath, 'utf8') : undefined,
+    ingest: { maxInflightBytes: env.INGEST_MAX_INFLIGHT_BYTES },
     delivery: {
       allowedNetworks: env.DELIVERY_ALLOWED_NETWORKS,
       worker: { concurrency: env.DELIVERY_CONCURRENCY },

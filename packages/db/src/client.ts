@@ -7,6 +7,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
+import { DatabaseAvailability, DatabaseUnavailableError } from './availability.ts';
 import * as schema from './schema/index.ts';
 
 export type Schema = typeof schema;
@@ -22,6 +23,8 @@ export interface DatabaseClient {
   readonly db: Database;
   /** Resolves when the database answers a trivial query; rejects otherwise. */
   ping(): Promise<void>;
+  /** False while the database is known not to answer (always true for the embedded one). */
+  readonly available: boolean;
   /** Subscribes to a LISTEN/NOTIFY channel; resolves to the function that unsubscribes. */
   listen(channel: string, handler: NotificationHandler): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
@@ -35,36 +38,123 @@ export interface DatabaseOptions {
   dataDir?: string | undefined;
   /** Pool size for Postgres. */
   maxConnections?: number | undefined;
+  /** Postgres: the longest a connection may take to open; also the liveness probe's limit. */
+  connectTimeoutMs?: number | undefined;
+  /** Postgres: the longest one statement or one transaction may take, client and server side. */
+  queryTimeoutMs?: number | undefined;
+  /** Postgres: told when the database stops or starts answering, with a reason to log. */
+  onAvailabilityChange?: ((available: boolean, reason: string) => void) | undefined;
 }
 
+export const DEFAULT_CONNECT_TIMEOUT_MS = 1_000;
+export const DEFAULT_QUERY_TIMEOUT_MS = 10_000;
+/** Between liveness probes while the database does not answer: how soon its return is seen. */
+const PROBE_INTERVAL_MS = 250;
+
 export async function createDatabaseClient(options: DatabaseOptions): Promise<DatabaseClient> {
-  if (options.url) return createPostgresClient(options.url, options.maxConnections ?? 10);
+  if (options.url) return createPostgresClient(options.url, options);
   return createPgliteClient(options.dataDir ?? '.switchboard');
 }
 
-function createPostgresClient(url: string, max: number): DatabaseClient {
-  const client = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'switchboard' } });
-  const db = drizzlePostgres({ client: preparingStatements(client), schema }) as unknown as Database;
+function createPostgresClient(url: string, options: DatabaseOptions): DatabaseClient {
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
+  const client = postgres(url, {
+    max: options.maxConnections ?? 10,
+    onnotice: () => {},
+    connect_timeout: connectTimeoutMs / 1000,
+    // postgres.js waits up to 20 s (3^n / 100 s) before reopening a connection that failed, which
+    // holds queries and delays recovery long after the database is back; the availability probe
+    // already keeps calls away from a database that does not answer.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
+    // The server gives up on what the client has stopped waiting for.
+    connection: { application_name: 'switchboard', statement_timeout: queryTimeoutMs },
+  });
+  const availability = new DatabaseAvailability({
+    queryTimeoutMs,
+    // Probe once a statement is unanswered for half the connect timeout: a server that stopped
+    // answering is then found within one and a half times it.
+    stallMs: connectTimeoutMs / 2,
+    probeIntervalMs: PROBE_INTERVAL_MS,
+    probe: () => probe(url, connectTimeoutMs),
+    onChange: options.onAvailabilityChange,
+  });
+  const db = drizzlePostgres({
+    client: preparingStatements(client, (call) => availability.guard(call)),
+    schema,
+  }) as unknown as Database;
   return {
     kind: 'postgres',
     db,
+    get available() {
+      return availability.available;
+    },
     async ping() {
-      await client`select 1`;
+      await availability.guard(() => client`select 1`);
     },
     async listen(channel, handler) {
+      // postgres.js LISTENs again by itself on a new connection after the old one is lost.
       const { unlisten } = await client.listen(channel, handler);
       return unlisten;
     },
     async notify(channel, payload) {
-      await client.notify(channel, payload);
+      await availability.guard(() => client.notify(channel, payload));
     },
     async close() {
+      availability.close();
       await client.end({ timeout: 5 });
     },
   };
 }
 
+/** A fresh connection and `select 1`, within the connect timeout: does the server answer at all? */
+async function probe(url: string, timeoutMs: number): Promise<void> {
+  const sql = postgres(url, {
+    max: 1,
+    onnotice: () => {},
+    connect_timeout: timeoutMs / 1000,
+    fetch_types: false,
+    connection: { application_name: 'switchboard-probe' },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      sql`select 1`,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new DatabaseUnavailableError(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    void sql.end({ timeout: 0 }).catch(() => {});
+  }
+}
+
 type Sql = ReturnType<typeof postgres>;
+type Guard = <T>(call: () => PromiseLike<T>) => Promise<T>;
+
+/**
+ * A postgres.js query as drizzle-orm uses it (`.values()`, then awaited), run under the guard:
+ * awaiting it awaits the guarded call, which starts the query.
+ */
+function guarded<T extends object>(query: T, guard: Guard): T {
+  let result: Promise<unknown> | undefined;
+  const settle = () => {
+    result ??= guard(() => query as unknown as PromiseLike<unknown>);
+    return result;
+  };
+  return new Proxy(query, {
+    get(target, property, receiver) {
+      if (property === 'then') {
+        return (onValue?: (value: unknown) => unknown, onError?: (error: unknown) => unknown) =>
+          settle().then(onValue, onError);
+      }
+      if (property === 'catch') return (onError?: (error: unknown) => unknown) => settle().catch(onError);
+      if (property === 'finally') return (onFinally?: () => void) => settle().finally(onFinally);
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
 
 /**
  * Drizzle sends its queries through postgres.js's `unsafe`, unprepared, which costs a round trip
@@ -72,19 +162,24 @@ type Sql = ReturnType<typeof postgres>;
  * postgres.js does for its own tagged queries) the description happens once per statement and
  * connection, and every later execution is one round trip. Transactions get the same client.
  */
-function preparingStatements<T extends Sql>(client: T): T {
+function preparingStatements<T extends Sql>(client: T, guard?: Guard): T {
   return new Proxy(client, {
     get(target, property, receiver) {
       if (property === 'unsafe') {
-        return (query: string, args?: unknown[], options?: Record<string, unknown>) =>
-          target.unsafe(query, args as never, { ...options, prepare: true });
+        return (query: string, args?: unknown[], options?: Record<string, unknown>) => {
+          const pending = target.unsafe(query, args as never, { ...options, prepare: true });
+          return guard ? guarded(pending, guard) : pending;
+        };
       }
       if (property === 'begin') {
+        // A transaction is guarded as a whole; the statements inside it are not, one by one.
         return (...args: unknown[]) => {
           const callback = args[args.length - 1] as (tx: Sql) => unknown;
-          return (target.begin as (...a: unknown[]) => unknown)(...args.slice(0, -1), (tx: Sql) =>
-            callback(preparingStatements(tx)),
-          );
+          const run = () =>
+            (target.begin as (...a: unknown[]) => Promise<unknown>)(...args.slice(0, -1), (tx: Sql) =>
+              callback(preparingStatements(tx)),
+            );
+          return guard ? guard(run) : run();
         };
       }
       if (property === 'savepoint') {
@@ -115,6 +210,7 @@ async function createPgliteClient(dataDir: string): Promise<DatabaseClient> {
   return {
     kind: 'pglite',
     db,
+    available: true,
     async ping() {
       await pg.query('select 1');
     },

@@ -1,5 +1,6 @@
 import type { CoreError, Result } from '@switchboard/core';
 import { GraphQLError } from 'graphql';
+import { serviceUnavailableError } from './unavailable.ts';
 
 /** Failures a mutation reports as a typed member of its result union. */
 export class DomainError extends Error {
@@ -54,11 +55,14 @@ export function toDomainError(error: CoreError): DomainError {
 /** For mutations: a failure becomes the matching typed error of the result union. */
 export function unwrap<T>(result: Result<T>): T {
   if (result.ok) return result.value;
+  // Not a member of any result union: the whole response is a 503 the client retries.
+  if (result.error.code === 'UNAVAILABLE') throw serviceUnavailableError(result.error.message);
   throw toDomainError(result.error);
 }
 
 /** For queries: a failure becomes a GraphQL error carrying the code in its extensions. */
 export function unwrapQuery<T>(result: Result<T>): T {
   if (result.ok) return result.value;
+  if (result.error.code === 'UNAVAILABLE') throw serviceUnavailableError(result.error.message);
   throw new GraphQLError(result.error.message, { extensions: { code: result.error.code } });
 }

@@ -52,5 +52,7 @@ export function sendError(
 
 /** A core failure as these routes answer it: its status, its message and, for bad input, each field's problem. */
 export function sendFailure(reply: FastifyReply, error: CoreError) {
+  // RATE_LIMITED and UNAVAILABLE say when to come back.
+  if (error.retryAfterSeconds) reply.header('retry-after', String(error.retryAfterSeconds));
   return sendError(reply, HTTP_STATUS[error.code], error.message, error.fields);
 }
