@@ -1,3 +1,4 @@
+import { describeError } from '@switchboard/core';
 import pino, { type Logger } from 'pino';
 
 /**
@@ -11,6 +12,10 @@ const serializers = {
     id: req.id,
     ip: req.ip,
   }),
+  // Every error, whoever logs it (core, Fastify's request log, Yoga), is reduced to its type, code,
+  // constraint and a capped message: database errors carry the statement's parameters otherwise.
+  err: describeError,
+  error: (value: unknown) => (value instanceof Error ? describeError(value) : value),
 };
 
 /** JSON logs; credentials and secrets are redacted wherever they might appear. */
@@ -20,6 +25,23 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { service: 'switchboard' },
       serializers,
+      hooks: {
+        // pino takes the message of an error logged alone (as Yoga logs them) from the error itself;
+        // a database error's message can hold every parameter, so the capped one is used.
+        logMethod(args, method) {
+          const [first, second] = args as unknown[];
+          if (first instanceof Error && typeof second !== 'string') {
+            return method.apply(this, [{ err: first }, describeError(first).message]);
+          }
+          // Several arguments (as Yoga's logging may pass them) arrive as one array, where no
+          // serializer looks: an error among them is reduced here.
+          if (Array.isArray(first)) {
+            const reduced = first.map((item: unknown) => (item instanceof Error ? describeError(item) : item));
+            return method.apply(this, [reduced, ...(args.slice(1) as string[])] as Parameters<typeof method>);
+          }
+          return method.apply(this, args);
+        },
+      },
       redact: {
         paths: [
           'req.headers.authorization',

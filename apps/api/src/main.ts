@@ -1,4 +1,4 @@
-import { systemPrincipal } from '@switchboard/core';
+import { describeErrorForPeople, systemPrincipal } from '@switchboard/core';
 import { createSwitchboard, type Switchboard } from './app.ts';
 import { type Env, EnvError, loadEnv } from './env.ts';
 import { createLogger } from './logger.ts';
@@ -21,7 +21,7 @@ export async function serve(): Promise<void> {
     switchboard = await createSwitchboard({ env, logger });
   } catch (error) {
     logger.fatal({ err: error }, 'could not start');
-    process.stderr.write(`switchboard: could not start: ${(error as Error).message}\n`);
+    process.stderr.write(`switchboard: could not start: ${describeErrorForPeople(error)}\n`);
     process.exit(1);
   }
 

@@ -35,16 +35,19 @@ export async function registerWebhookQueueRoutes(app: FastifyInstance, core: Cor
   app.get<{ Params: { client: string } }>('/read/:client', async (request, reply) => {
     const principal = await authenticate(request, reply);
     if (!principal) return reply;
-    const result = await core.clients.read(principal, request.params.client);
+    // The answer is serialised before the cursor moves: a page that cannot be produced is not lost.
+    const result = await core.clients.readAndRender(principal, request.params.client, (outcome) =>
+      // Answered with 200 either way: the client must read this body to learn that it should refresh.
+      outcome.kind === 'refresh'
+        ? JSON.stringify({ message: outcome.message, refresh: true })
+        : JSON.stringify({
+            time: startTime,
+            current_message: outcome.currentSeq,
+            messages: outcome.messages.map((m) => ({ id: m.seq, message: m.body.toString('utf8') })),
+          }),
+    );
     if (!result.ok) return sendError(reply, HTTP_STATUS[result.error.code], result.error.message);
-    const outcome = result.value;
-    // Answered with 200: the client must read this body to learn that it should refresh.
-    if (outcome.kind === 'refresh') return sendError(reply, 200, outcome.message, true);
-    return {
-      time: startTime,
-      current_message: outcome.currentSeq,
-      messages: outcome.messages.map((m) => ({ id: m.seq, message: m.body.toString('utf8') })),
-    };
+    return reply.code(200).type('application/json; charset=utf-8').send(result.value);
   });
 
   app.get<{ Params: { client: string; queue: string } }>('/listen/:client/:queue', async (request, reply) => {

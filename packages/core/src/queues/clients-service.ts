@@ -1,9 +1,10 @@
 import { clients, type Database, messages, queues } from '@switchboard/db';
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
 import { isAdmin, type Principal } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { countWithinBytes } from './page-bound.ts';
 import type { QueuesService } from './queues-service.ts';
 
 export interface Client {
@@ -38,6 +39,20 @@ export type ReadOutcome =
   | { kind: 'refresh'; currentSeq: number; message: string };
 
 export const MAX_READ = 1000;
+
+/**
+ * Body bytes in one page of a read. A page is answered as one JSON document (its bodies as text,
+ * escaped), and a string past V8's limit (about 512 M characters) cannot be built at all; well
+ * under that, the rest comes on the next read. A single message over the bound still makes a page.
+ */
+export const MAX_READ_BYTES = 16 * 1024 * 1024;
+
+export interface ReadOptions {
+  /** Messages in the page, up to MAX_READ. */
+  limit?: number;
+  /** Body bytes in the page (MAX_READ_BYTES when left out); the first message is taken whatever its size. */
+  maxBytes?: number;
+}
 
 const clientColumns = {
   id: clients.id,
@@ -132,9 +147,23 @@ export class ClientsService {
     return row ? ok(row) : fail('NOT_FOUND', `You have no client named "${name}"`);
   }
 
-  /** Everything after the cursor (up to `limit`), then the cursor moves past it. */
+  /** Everything after the cursor (up to `limit` messages and MAX_READ_BYTES), then the cursor moves past it. */
   async read(actor: Principal, name: string, limit = MAX_READ): Promise<Result<ReadOutcome>> {
-    const pageSize = Math.max(1, Math.min(MAX_READ, Math.floor(limit)));
+    return this.readAndRender(actor, name, (outcome) => outcome, { limit });
+  }
+
+  /**
+   * A read whose answer is produced (`render`, e.g. serialised) before the cursor moves, in the
+   * same transaction: if producing it fails, the cursor stays and the same page comes next time.
+   */
+  async readAndRender<T>(
+    actor: Principal,
+    name: string,
+    render: (outcome: ReadOutcome) => T,
+    options: ReadOptions = {},
+  ): Promise<Result<T>> {
+    const pageSize = Math.max(1, Math.min(MAX_READ, Math.floor(options.limit ?? MAX_READ)));
+    const maxBytes = options.maxBytes ?? MAX_READ_BYTES;
     return this.deps.db.transaction(async (tx) => {
       // The row lock makes two concurrent reads of one client take turns instead of both
       // returning the same messages.
@@ -144,10 +173,10 @@ export class ClientsService {
         .leftJoin(queues, eq(queues.id, clients.queueId))
         .where(and(eq(clients.userId, actor.user.id), eq(clients.name, name)))
         .for('update', { of: clients });
-      if (!row) return fail<ReadOutcome>('NOT_FOUND', `You have no client named "${name}"`);
+      if (!row) return fail<T>('NOT_FOUND', `You have no client named "${name}"`);
       const { client } = row;
       if (client.state === 'disconnected' || client.queueId === null || row.lastSeq === null) {
-        return fail<ReadOutcome>(
+        return fail<T>(
           'CONFLICT',
           `The client "${name}" is disconnected: its queue "${client.queueName}" is gone or you may no longer listen to it`,
         );
@@ -155,25 +184,42 @@ export class ClientsService {
       const now = this.deps.clock.now();
       const missed = client.needsRefresh || client.cursor < (row.droppedThroughSeq ?? 0);
       if (missed) {
-        await tx
-          .update(clients)
-          .set({ cursor: row.lastSeq, needsRefresh: false, lastReadAt: now })
-          .where(eq(clients.id, client.id));
-        return ok<ReadOutcome>({
+        const rendered = render({
           kind: 'refresh',
           currentSeq: row.lastSeq,
           message: 'Messages were dropped before this client read them; refresh any state built from this queue',
         });
+        await tx
+          .update(clients)
+          .set({ cursor: row.lastSeq, needsRefresh: false, lastReadAt: now })
+          .where(eq(clients.id, client.id));
+        return ok(rendered);
       }
-      const page = await tx
-        .select(messageColumns)
+      // Sizes first, without the bodies, to know where the page ends before any body is loaded.
+      const sizes = await tx
+        .select({ seq: messages.seq, size: sql<number | string>`octet_length(${messages.body})` })
         .from(messages)
         .where(and(eq(messages.queueId, client.queueId), gt(messages.seq, client.cursor)))
         .orderBy(asc(messages.seq))
         .limit(pageSize);
-      const cursor = page.at(-1)?.seq ?? client.cursor;
-      await tx.update(clients).set({ cursor, lastReadAt: now }).where(eq(clients.id, client.id));
-      return ok<ReadOutcome>({ kind: 'messages', currentSeq: row.lastSeq, messages: page });
+      const taken = countWithinBytes(
+        sizes.map((row) => Number(row.size)),
+        maxBytes,
+      );
+      const through = taken === 0 ? client.cursor : Number(sizes[taken - 1]?.seq);
+      const page =
+        through === client.cursor
+          ? []
+          : await tx
+              .select(messageColumns)
+              .from(messages)
+              .where(
+                and(eq(messages.queueId, client.queueId), gt(messages.seq, client.cursor), lte(messages.seq, through)),
+              )
+              .orderBy(asc(messages.seq));
+      const rendered = render({ kind: 'messages', currentSeq: row.lastSeq, messages: page });
+      await tx.update(clients).set({ cursor: through, lastReadAt: now }).where(eq(clients.id, client.id));
+      return ok(rendered);
     });
   }
 }

@@ -4,8 +4,10 @@ import { and, eq } from 'drizzle-orm';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import type { IngestBudget, IngestReservation } from './ingest-budget.ts';
 import type { MessageWriter, WrittenMessage } from './message-writer.ts';
 import type { CompiledQueue, QueueRegistry } from './queue-registry.ts';
+import type { VerificationMethod } from './verification/types.ts';
 import { verifyInbound } from './verification/verify.ts';
 
 export interface IngestRequest {
@@ -22,7 +24,14 @@ export interface IngestServiceDeps {
   logger: Logger;
   registry: QueueRegistry;
   writer: MessageWriter;
+  budget: IngestBudget;
 }
+
+/** Seconds a sender refused for want of room is asked to wait: a burst's writes settle in about that. */
+const BUSY_RETRY_AFTER_SECONDS = 1;
+
+/** Verification methods that do not read the body, so that they can judge a body never read. */
+const BODILESS_VERIFICATION = new Set<VerificationMethod>(['none', 'token', 'basic']);
 
 /** Headers that carry a caller's credentials are never stored with the message. */
 const NEVER_STORED = new Set(['authorization', 'proxy-authorization', 'cookie']);
@@ -33,6 +42,26 @@ const NEVER_STORED = new Set(['authorization', 'proxy-authorization', 'cookie'])
  */
 export class IngestService {
   constructor(private readonly deps: IngestServiceDeps) {}
+
+  /** Bytes of bodies admitted and not yet settled in this process. */
+  get bytesInFlight(): number {
+    return this.deps.budget.inFlight;
+  }
+
+  /**
+   * Room for a body of `bytes` (its declared length, before it is read), held until the
+   * reservation is released once the message's write has settled. Refused as UNAVAILABLE, with a
+   * time to retry, when the bodies already in flight fill the budget.
+   */
+  admit(bytes: number): Result<IngestReservation> {
+    const reservation = this.deps.budget.reserve(bytes);
+    return reservation ? ok(reservation) : busy();
+  }
+
+  /** For a body sent without a declared length: room for its next `bytes`, refused like `admit`. */
+  admitMore(reservation: IngestReservation, bytes: number): Result<void> {
+    return reservation.grow(bytes) ? ok(undefined) : busy();
+  }
 
   async ingest(queueName: string, request: IngestRequest): Promise<Result<WrittenMessage>> {
     const queue = this.deps.registry.get(queueName);
@@ -77,12 +106,35 @@ export class IngestService {
   }
 
   /**
-   * Over the global body limit, the HTTP layer refuses before a queue is looked at; it still
-   * reports the refusal here, so that the queue's clients learn they missed a message.
+   * Over the global body limit the HTTP layer refuses before the body is read, and reports the
+   * refusal here. Only a message the queue would have believed sends its clients to refresh: a
+   * sender anyone can imitate must not make every reader skip what it has not read yet. Without
+   * the body, a signature over it cannot be checked, so on a queue verified by signature nothing
+   * changes. A queue whose check does not involve the body (a shared token, HTTP Basic) checks it
+   * as usual. A queue with no verification believes every sender its address list lets in: such
+   * a sender could as well post messages that push the unread ones past the queue's limits, so an
+   * oversized message there is as genuine as any and its clients refresh.
    */
-  async recordOversized(queueName: string): Promise<void> {
+  async recordOversized(queueName: string, request: Omit<IngestRequest, 'body'>): Promise<void> {
     const queue = this.deps.registry.get(queueName);
-    if (queue) await this.recordRefusedMessage(queue);
+    if (!queue?.isAllowed(request.sourceIp)) return;
+    if (!BODILESS_VERIFICATION.has(queue.verification.method)) {
+      this.deps.logger.warn(
+        { queue: queue.name },
+        'ingest refused: message too large and unverifiable; clients left alone',
+      );
+      return;
+    }
+    const verified = verifyInbound(
+      queue.verification,
+      { body: Buffer.alloc(0), headers: flattenHeaders(request.headers), query: request.query },
+      this.deps.clock,
+    );
+    if (!verified.ok) {
+      this.deps.logger.warn({ queue: queue.name, ip: request.sourceIp, reason: verified.reason }, 'ingest refused');
+      return;
+    }
+    await this.recordRefusedMessage(queue);
   }
 
   private async recordRefusedMessage(queue: CompiledQueue): Promise<void> {
@@ -92,6 +144,12 @@ export class IngestService {
       .set({ needsRefresh: true })
       .where(and(eq(clients.queueId, queue.id), eq(clients.state, 'connected')));
   }
+}
+
+function busy<T>(): Result<T> {
+  return fail('UNAVAILABLE', 'Too many messages are being stored at the moment; try again shortly', {
+    retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS,
+  });
 }
 
 function flattenHeaders(headers: IngestRequest['headers']): Record<string, string> {

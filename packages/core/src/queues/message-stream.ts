@@ -1,10 +1,11 @@
 import { clients, type Database, messages, queues } from '@switchboard/db';
-import { and, asc, desc, eq, gt, lt } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, lt, lte, sql } from 'drizzle-orm';
 import { isAdmin, type Principal } from '../auth/principal.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { messageColumns, type StoredMessage } from './clients-service.ts';
+import { MAX_READ_BYTES, messageColumns, type StoredMessage } from './clients-service.ts';
+import { countWithinBytes } from './page-bound.ts';
 import type { QueuesService } from './queues-service.ts';
 
 export type StreamEvent =
@@ -18,6 +19,12 @@ export interface PageArgs {
   limit: number;
   /** Newest first (a `last` page). */
   inverted?: boolean;
+}
+
+export interface MessagePage {
+  messages: StoredMessage[];
+  /** Fewer than `limit` because of the byte bound: more messages follow in the page's direction. */
+  truncated: boolean;
 }
 
 /** How long a caught-up stream waits for a notification before looking anyway. */
@@ -60,22 +67,41 @@ export class MessageStreams {
   }
 
   /** A page of a queue's messages, for admins and the queue's listeners. */
-  async page(actor: Principal, queueName: string, args: PageArgs): Promise<Result<StoredMessage[]>> {
+  async page(actor: Principal, queueName: string, args: PageArgs): Promise<Result<MessagePage>> {
     const queue = await this.deps.queues.getByName(actor, queueName);
     if (!queue.ok) return queue;
     return ok(await this.pageOf(queue.value.id, args));
   }
 
-  async pageOf(queueId: string, args: PageArgs): Promise<StoredMessage[]> {
+  /**
+   * Up to `limit` messages and MAX_READ_BYTES of bodies (at least one message): a page of large
+   * messages is never loaded, nor answered, whole. Sizes are read first, without the bodies.
+   */
+  async pageOf(queueId: string, args: PageArgs): Promise<MessagePage> {
     const conditions = [eq(messages.queueId, queueId)];
     if (args.after !== undefined) conditions.push(gt(messages.seq, args.after));
     if (args.before !== undefined) conditions.push(lt(messages.seq, args.before));
-    return this.deps.db
-      .select(messageColumns)
+    const order = args.inverted ? desc(messages.seq) : asc(messages.seq);
+    const sizes = await this.deps.db
+      .select({ seq: messages.seq, size: sql<number | string>`octet_length(${messages.body})` })
       .from(messages)
       .where(and(...conditions))
-      .orderBy(args.inverted ? desc(messages.seq) : asc(messages.seq))
+      .orderBy(order)
       .limit(args.limit);
+    const taken = countWithinBytes(
+      sizes.map((row) => Number(row.size)),
+      MAX_READ_BYTES,
+    );
+    if (taken === 0) return { messages: [], truncated: false };
+    const ends = [Number(sizes[0]?.seq), Number(sizes[taken - 1]?.seq)];
+    const page = await this.deps.db
+      .select(messageColumns)
+      .from(messages)
+      .where(
+        and(eq(messages.queueId, queueId), gte(messages.seq, Math.min(...ends)), lte(messages.seq, Math.max(...ends))),
+      )
+      .orderBy(order);
+    return { messages: page, truncated: taken < sizes.length };
   }
 
   /** Resolves who may stream what, before the stream starts, so that refusals are plain errors. */
@@ -129,13 +155,13 @@ export class MessageStreams {
       }
       // Registered before reading, so that a commit landing between the read and the wait still wakes us.
       const wakeup = this.waitForNews(queueId, signal);
-      const batch = await this.pageOf(queueId, { after: cursor, limit: STREAM_BATCH });
+      const { messages: batch, truncated } = await this.pageOf(queueId, { after: cursor, limit: STREAM_BATCH });
       for (const message of batch) {
         if (signal.aborted) break;
         cursor = message.seq;
         yield { kind: 'message', message };
       }
-      if (batch.length === STREAM_BATCH) {
+      if (batch.length === STREAM_BATCH || truncated) {
         wakeup.cancel();
         continue;
       }

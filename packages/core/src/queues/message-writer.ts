@@ -26,8 +26,25 @@ interface Pending {
 
 export interface MessageWriterOptions {
   maxBatch?: number;
+  /**
+   * Size of one statement's parameter (bodies in base64, headers). It is held several times over
+   * while it is built and sent, and Postgres refuses a jsonb value over 256 MiB, so a burst of
+   * large bodies is split; one message over the cap goes alone.
+   */
+  maxBatchBytes?: number;
   /** How many queues may be written at the same time; one queue is written by one batch at a time. */
   maxConcurrentQueues?: number;
+}
+
+/** A few MiB: hundreds of ordinary webhooks (a few KiB each) still share one statement. */
+export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+const YIELD_ABOVE_CHARS = 1024 * 1024;
+
+/** What a message adds to its statement's parameter: its body in base64, its headers as JSON. */
+function statementBytes(message: IncomingMessage): number {
+  let headerBytes = 0;
+  for (const [name, value] of Object.entries(message.headers)) headerBytes += name.length + value.length + 6;
+  return Math.ceil(message.body.length / 3) * 4 + headerBytes + 128;
 }
 
 /**
@@ -41,6 +58,7 @@ export class MessageWriter {
   private pending = new Map<string, Pending[]>();
   private writing = new Set<string>();
   private readonly maxBatch: number;
+  private readonly maxBatchBytes: number;
   private readonly maxConcurrent: number;
 
   constructor(
@@ -48,6 +66,7 @@ export class MessageWriter {
     options: MessageWriterOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 1000;
+    this.maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     this.maxConcurrent = options.maxConcurrentQueues ?? 4;
   }
 
@@ -69,7 +88,7 @@ export class MessageWriter {
     for (const [queueId, list] of this.pending) {
       if (this.writing.size >= this.maxConcurrent) return;
       if (this.writing.has(queueId)) continue;
-      const batch = list.splice(0, this.maxBatch);
+      const batch = list.splice(0, this.batchLength(list));
       if (list.length === 0) this.pending.delete(queueId);
       this.writing.add(queueId);
       this.flush(queueId, batch)
@@ -83,18 +102,38 @@ export class MessageWriter {
     }
   }
 
+  /** How many of the waiting messages go into the next statement: within both caps, at least one. */
+  private batchLength(list: Pending[]): number {
+    let bytes = 0;
+    let count = 0;
+    for (const item of list) {
+      if (count >= this.maxBatch) break;
+      bytes += statementBytes(item.message);
+      if (count > 0 && bytes > this.maxBatchBytes) break;
+      count += 1;
+    }
+    return count;
+  }
+
   private async flush(queueId: string, batch: Pending[]): Promise<void> {
-    const payload = JSON.stringify(
-      batch.map(({ message }, i) => ({
+    // Base64 never needs escaping in JSON, so each body joins the text as it is instead of being
+    // scanned and copied once more by JSON.stringify: for a body of megabytes that pass is a pause
+    // of the event loop.
+    let payload = '[';
+    batch.forEach(({ message }, i) => {
+      const meta = JSON.stringify({
         i,
-        b: message.body.toString('base64'),
         ct: message.contentType,
         h: message.headers,
         ip: message.sourceIp,
         t: message.receivedAt.toISOString(),
         k: message.dedupKey,
-      })),
-    );
+      });
+      payload += `${i === 0 ? '' : ','}${meta.slice(0, -1)},"b":"${message.body.toString('base64')}"}`;
+    });
+    payload += ']';
+    // Encoding and sending megabytes are two long steps; other requests get a turn in between.
+    if (payload.length > YIELD_ABOVE_CHARS) await new Promise((resolve) => setImmediate(resolve));
     const result = await this.deps.db.execute(
       sql`select out_index, out_seq, out_duplicate from switchboard_append_messages(${queueId}::uuid, ${payload}::jsonb)`,
     );

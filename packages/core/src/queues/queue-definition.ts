@@ -13,16 +13,17 @@ const secret = z.string().min(1, 'must not be empty').max(4096);
 const tolerance = z.number().int().min(1).max(86_400).optional();
 const hashAlgorithm = z.enum(['sha1', 'sha256', 'sha512']);
 
+// Strict: a misspelt key (`prefx`) would otherwise be dropped in silence.
 export const verificationSchema: z.ZodType<Verification> = z.discriminatedUnion('method', [
-  z.object({ method: z.literal('none') }),
-  z.object({
+  z.strictObject({ method: z.literal('none') }),
+  z.strictObject({
     method: z.literal('token'),
     token: secret,
     header: headerName.optional(),
     query: z.string().min(1).optional(),
   }),
-  z.object({ method: z.literal('basic'), username: z.string().min(1), password: secret }),
-  z.object({
+  z.strictObject({ method: z.literal('basic'), username: z.string().min(1), password: secret }),
+  z.strictObject({
     method: z.literal('hmac'),
     secret,
     algorithm: hashAlgorithm,
@@ -30,18 +31,18 @@ export const verificationSchema: z.ZodType<Verification> = z.discriminatedUnion(
     header: headerName,
     prefix: z.string().max(32).optional(),
   }),
-  z.object({
+  z.strictObject({
     method: z.literal('webhook-queue'),
     process: z.enum(['hmac', 'hash']),
     algorithm: z.string().refine((a) => getHashes().includes(a), 'is not a hash this server knows'),
     key: secret,
     header: headerName,
   }),
-  z.object({ method: z.literal('github'), secret }),
-  z.object({ method: z.literal('stripe'), secret, toleranceSeconds: tolerance }),
-  z.object({ method: z.literal('shopify'), secret }),
-  z.object({ method: z.literal('slack'), secret, toleranceSeconds: tolerance }),
-  z.object({ method: z.literal('standard-webhooks'), secret, toleranceSeconds: tolerance }),
+  z.strictObject({ method: z.literal('github'), secret }),
+  z.strictObject({ method: z.literal('stripe'), secret, toleranceSeconds: tolerance }),
+  z.strictObject({ method: z.literal('shopify'), secret }),
+  z.strictObject({ method: z.literal('slack'), secret, toleranceSeconds: tolerance }),
+  z.strictObject({ method: z.literal('standard-webhooks'), secret, toleranceSeconds: tolerance }),
 ]) as unknown as z.ZodType<Verification>;
 
 export const dedupSchema = z.union([

@@ -7,6 +7,7 @@ import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { findNul } from '../shared/text-input.ts';
 import { type Dedup, type QueueDefinition, queueDefinitionSchema, toFieldProblems } from './queue-definition.ts';
 import type { Verification } from './verification/types.ts';
 
@@ -63,6 +64,9 @@ const toQueue = (row: Record<string, unknown>) => row as unknown as Queue;
 function parseDefinition(definition: QueueDefinition) {
   const parsed = queueDefinitionSchema.safeParse(definition);
   if (!parsed.success) return fail('INVALID', 'The queue is not valid', { fields: toFieldProblems(parsed.error) });
+  // Stored as text and jsonb, which cannot hold a NUL.
+  const nul = findNul(parsed.data);
+  if (nul) return fail('INVALID', 'The queue is not valid', { fields: [nul] });
   const { verification, dedup, ...rest } = parsed.data;
   return ok({ ...rest, verification: verification as unknown as Record<string, unknown>, dedup: dedup ?? null });
 }

@@ -1,11 +1,11 @@
-import { resolveCursorConnection } from '@pothos/plugin-relay';
-import type { Client, ReadOutcome, StoredMessage } from '@switchboard/core';
+import type { Client, ReadOutcome } from '@switchboard/core';
 import { abortable } from '../../abortable.ts';
 import { builder } from '../../builder.ts';
 import { requirePrincipal } from '../../context.ts';
 import { unwrap, unwrapQuery } from '../../errors.ts';
 import { commonErrors } from '../common/errors.ts';
 import { MessageRef, MessageStreamEvent, RefreshSignalRef } from '../queue/message.ts';
+import { resolveMessageConnection } from '../queue/message-connection.ts';
 import { parseSeqCursor } from '../queue/queue.ts';
 
 const ClientStateEnum = builder.enumType('ClientState', {
@@ -27,20 +27,17 @@ export const ClientRef = builder.objectRef<Client>('Client').implement({
       type: MessageRef,
       description: 'The unread messages (after the cursor), without moving the cursor.',
       resolve: (client, args, ctx) =>
-        resolveCursorConnection<Promise<StoredMessage[]>>(
-          { args, toCursor: (m: StoredMessage) => String(m.seq) },
-          async (page) => {
-            if (!client.queueId || client.state !== 'connected') return [];
-            requirePrincipal(ctx);
-            const after = Math.max(client.cursor, parseSeqCursor(page.after) ?? 0);
-            return ctx.core.streams.pageOf(client.queueId, {
-              after,
-              before: parseSeqCursor(page.before),
-              limit: page.limit,
-              inverted: page.inverted,
-            });
-          },
-        ),
+        resolveMessageConnection(args, async (page) => {
+          if (!client.queueId || client.state !== 'connected') return { messages: [], truncated: false };
+          requirePrincipal(ctx);
+          const after = Math.max(client.cursor, parseSeqCursor(page.after) ?? 0);
+          return ctx.core.streams.pageOf(client.queueId, {
+            after,
+            before: parseSeqCursor(page.before),
+            limit: page.limit,
+            inverted: page.inverted,
+          });
+        }),
     }),
   }),
 });

@@ -1,5 +1,4 @@
-import { resolveCursorConnection } from '@pothos/plugin-relay';
-import type { Queue, QueueDefinition, StoredMessage, Verification } from '@switchboard/core';
+import type { Queue, QueueDefinition, Verification } from '@switchboard/core';
 import { GraphQLError } from 'graphql';
 import { abortable } from '../../abortable.ts';
 import { builder } from '../../builder.ts';
@@ -8,6 +7,7 @@ import { unwrap, unwrapQuery } from '../../errors.ts';
 import { commonErrors } from '../common/errors.ts';
 import { UserRef } from '../user/user.ts';
 import { MessageRef, MessageStreamEvent } from './message.ts';
+import { resolveMessageConnection } from './message-connection.ts';
 
 const VERIFICATION_METHODS = [
   'none',
@@ -92,17 +92,15 @@ export const QueueRef = builder.objectRef<Queue>('Queue').implement({
       type: MessageRef,
       description: 'The stored messages, oldest first; cursors are sequence numbers.',
       resolve: (q, args, ctx) =>
-        resolveCursorConnection<Promise<StoredMessage[]>>(
-          { args, toCursor: (m: StoredMessage) => String(m.seq) },
-          async ({ before, after, limit, inverted }) =>
-            unwrapQuery(
-              await ctx.core.streams.page(requirePrincipal(ctx), q.name, {
-                after: parseSeqCursor(after),
-                before: parseSeqCursor(before),
-                limit,
-                inverted,
-              }),
-            ),
+        resolveMessageConnection(args, async ({ before, after, limit, inverted }) =>
+          unwrapQuery(
+            await ctx.core.streams.page(requirePrincipal(ctx), q.name, {
+              after: parseSeqCursor(after),
+              before: parseSeqCursor(before),
+              limit,
+              inverted,
+            }),
+          ),
         ),
     }),
   }),
