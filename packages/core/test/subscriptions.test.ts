@@ -62,7 +62,7 @@ describe('subscriptions', () => {
     });
     expect(refused.ok).toBe(false);
     const paths = !refused.ok ? (refused.error.fields ?? []).map((f) => f.path).sort() : [];
-    expect(paths).toEqual(['eventTypes.0', 'filter', 'headers', 'timeoutMs', 'url']);
+    expect(paths).toEqual(['eventTypes.0', 'filter.amount.$between', 'headers', 'timeoutMs', 'url']);
     const listed = await core.subscriptions.list(alice);
     expect(listed.ok && listed.value.map((s) => s.name)).toEqual(['billing']);
   });

@@ -1,15 +1,18 @@
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { isKnownPasswordFormat } from '../auth/passwords.ts';
-import { type QueueDefinition, queueDefinitionSchema, toFieldProblems } from '../queues/queue-definition.ts';
+import { type QueueDefinition, queueDefinitionSchema } from '../queues/queue-definition.ts';
 import type { Verification } from '../queues/verification/types.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { type ParsedWebhooks, parseWebhooks, toConfigProblems } from './config-webhooks.ts';
+import { rememberKnownKeys } from './unknown-keys.ts';
 
 /**
  * The declarative config file. Its first dialect is the Webhook Queue's JSON file, accepted as it
  * stands (`users`, `queues`, global limits); JSON is YAML, so the file may also be written in YAML.
- * servo-webhooks' `webhooks:` list is accepted beside it (config-webhooks.ts).
+ * servo-webhooks' `webhooks:` list is accepted beside it (config-webhooks.ts). Every object is
+ * strict: an unknown key refuses the file (unknown-keys.ts), as a misspelt one would otherwise be
+ * dropped in silence and leave, say, a queue open to every address.
  */
 const limits = {
   max_message_count: z.number().int().positive().optional(),
@@ -19,13 +22,13 @@ const limits = {
   retention_seconds: z.number().int().positive().optional(),
 };
 
-const webhookQueueAuth = z.object({
+const webhookQueueAuth = z.strictObject({
   method: z.string().optional(),
   key: z.string().optional(),
   header_name: z.string().optional(),
 });
 
-const configQueue = z.object({
+const configQueue = z.strictObject({
   name: z.string(),
   description: z.string().optional(),
   whitelist_ip: z.array(z.string()).optional(),
@@ -36,14 +39,14 @@ const configQueue = z.object({
   ...limits,
 });
 
-const configUser = z.object({
+const configUser = z.strictObject({
   name: z.string().min(1),
   pass_hash: z.string().refine(isKnownPasswordFormat, 'must be "plain;;<password>", "<hash>;<salt>;<hex>" or argon2'),
   can_reload: z.boolean().optional(),
   queues: z.array(z.string()).optional(),
 });
 
-const configFile = z.object({
+const configFile = z.strictObject({
   listen_host: z.string().optional(),
   listen_port: z.number().optional(),
   users: z.array(configUser).default([]),
@@ -88,7 +91,9 @@ export function parseConfigFile(text: string): Result<ParsedConfig> {
   } catch (error) {
     return fail('INVALID', `The config file is not valid JSON or YAML: ${(error as Error).message}`);
   }
-  const parsed = configFile.safeParse(raw ?? {});
+  const foreign = refuseForeignFormat(raw);
+  if (foreign) return foreign;
+  const parsed = configFile.safeParse(raw ?? {}, { error: rememberKnownKeys });
   if (!parsed.success) {
     return fail('INVALID', 'The config file is not valid', { fields: toConfigProblems(parsed.error.issues) });
   }
@@ -112,10 +117,9 @@ export function parseConfigFile(text: string): Result<ParsedConfig> {
       retentionSeconds: queue.retention_seconds ?? file.retention_seconds ?? null,
       dedup: (queue.dedup as QueueDefinition['dedup']) ?? null,
     };
-    const valid = queueDefinitionSchema.safeParse(definition);
+    const valid = queueDefinitionSchema.safeParse(definition, { error: rememberKnownKeys });
     if (!valid.success) {
-      for (const p of toFieldProblems(valid.error))
-        problems.push({ path: `queues.${index}.${p.path}`, message: p.message });
+      problems.push(...toConfigProblems(valid.error.issues, ['queues', index]));
       return;
     }
     queues.push(definition);
@@ -150,6 +154,28 @@ export function parseConfigFile(text: string): Result<ParsedConfig> {
     webhooks,
     webhooksOwner: file.webhooks_owner ?? null,
     notices,
+  });
+}
+
+/** Top-level keys of webhook-proxy's `server.yml`, a format Switchboard does not read yet. */
+const WEBHOOK_PROXY_KEYS = ['server', 'endpoints'];
+
+/**
+ * webhook-proxy's file would otherwise be refused key by key, as if it were a misspelt Webhook
+ * Queue file: say instead what it is, and that it is not supported yet.
+ */
+function refuseForeignFormat(raw: unknown): Result<never> | null {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const known = new Set(Object.keys(configFile.shape));
+  const unknown = Object.keys(raw).filter((key) => !known.has(key));
+  if (!unknown.some((key) => WEBHOOK_PROXY_KEYS.includes(key))) return null;
+  return fail('INVALID', "The config file looks like webhook-proxy's server.yml, which is not supported yet", {
+    fields: unknown.map((key) => ({
+      path: key,
+      message: WEBHOOK_PROXY_KEYS.includes(key)
+        ? `is webhook-proxy's "${key}" section, which Switchboard does not read yet`
+        : 'is not a known key',
+    })),
   });
 }
 

@@ -7,6 +7,7 @@ import {
   subscriptionDefinitionSchema,
 } from '../delivery/subscription-definition.ts';
 import { isEventTypeName } from '../events/event-types-service.ts';
+import { rememberKnownKeys, unknownKeyProblems } from './unknown-keys.ts';
 
 /**
  * servo-webhooks' `webhooks:` list, accepted as its README writes it. Each entry becomes one
@@ -112,7 +113,7 @@ function deriveName(url: string): string {
 export function parseWebhooks(raw: unknown[], problems: Problem[]): ParsedWebhooks {
   // Entries are read one by one, so that the problems of the readable ones are reported too.
   const webhooks = raw.map((entry, index) => {
-    const parsed = servoWebhookSchema.safeParse(entry);
+    const parsed = servoWebhookSchema.safeParse(entry, { error: rememberKnownKeys });
     if (!parsed.success) problems.push(...toConfigProblems(parsed.error.issues, ['webhooks', index]));
     return parsed.data;
   });
@@ -179,6 +180,7 @@ export function parseWebhooks(raw: unknown[], problems: Problem[]): ParsedWebhoo
 /**
  * zod's problems as paths and messages. A value of the wrong kind for a union (`backoff`,
  * `headers`) gets the union's own message; a value of the right kind gets the problem inside it.
+ * Each unknown key is a problem of its own, at its path (unknown-keys.ts).
  */
 export function toConfigProblems(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): Problem[] {
   const problems: Problem[] = [];
@@ -189,6 +191,7 @@ export function toConfigProblems(issues: readonly z.core.$ZodIssue[], prefix: Pr
         ? issue.errors.find((branch) => branch.some((i) => i.path.length > 0 || i.code !== 'invalid_type'))
         : undefined;
     if (branch) problems.push(...toConfigProblems(branch, path));
+    else if (issue.code === 'unrecognized_keys') problems.push(...unknownKeyProblems(issue, path));
     else problems.push({ path: path.map(String).join('.') || '(root)', message: issue.message });
   }
   return problems;

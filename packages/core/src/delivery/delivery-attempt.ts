@@ -146,6 +146,25 @@ export async function performAttempt(
       record: { ...base, ...responseFields(result), ok: true, st: 'succeeded', nxt: null, err: null, gone: false },
     };
   }
+  if (result.kind === 'invalid') {
+    // Nothing was sent and nothing would change on a retry: the delivery fails now.
+    return {
+      result,
+      cancelReason: null,
+      record: {
+        ...base,
+        sc: null,
+        h: null,
+        b: null,
+        tr: false,
+        ok: false,
+        st: 'failed',
+        nxt: null,
+        err: result.error,
+        gone: false,
+      },
+    };
+  }
   if (result.kind === 'response' && result.statusCode === 410 && target.kind === 'event') {
     return {
       result,

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
+import { findUnsendableHeader } from '../shared/http-header.ts';
 import type { SsrfGuard } from './ssrf-guard.ts';
 
 export interface OutboundRequest {
@@ -20,7 +21,12 @@ export type OutboundResult =
       durationMs: number;
     }
   /** No answer: refused by the SSRF guard, a timeout, a connection error. */
-  | { kind: 'error'; error: string; refused: boolean; durationMs: number };
+  | { kind: 'error'; error: string; refused: boolean; durationMs: number }
+  /**
+   * The request could not even be formed (a header value with CR/LF, say), so nothing was sent;
+   * trying again would fail the same way.
+   */
+  | { kind: 'invalid'; error: string; durationMs: number };
 
 /** Sends one HTTP request the service owes somebody; never throws. */
 export interface HttpSender {
@@ -53,6 +59,8 @@ export function createHttpSender(guard: SsrfGuard, options: { connectionsPerOrig
       } catch {
         return { kind: 'error', error: `"${outbound.url}" is not a URL`, refused: true, durationMs: 0 };
       }
+      const unsendable = findUnsendableHeader(outbound.headers);
+      if (unsendable) return { kind: 'invalid', error: `invalid request: ${unsendable}`, durationMs: 0 };
       const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
       if (isIP(host)) {
         const reason = guard.checkAddress(host);
@@ -78,6 +86,8 @@ export function createHttpSender(guard: SsrfGuard, options: { connectionsPerOrig
           durationMs: elapsed(),
         };
       } catch (error) {
+        const invalid = describeInvalidRequest(error);
+        if (invalid) return { kind: 'invalid', error: invalid, durationMs: elapsed() };
         return { kind: 'error', ...describeFailure(error, outbound.timeoutMs), durationMs: elapsed() };
       }
     },
@@ -124,6 +134,23 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
     if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return out;
+}
+
+/**
+ * undici refuses to build some requests before connecting: InvalidArgumentError (a bad header,
+ * method or body), NotSupportedError (`expect`) or a TypeError. Such a failure is the request's,
+ * not the network's.
+ */
+function describeInvalidRequest(error: unknown): string | null {
+  const failure = error as (Error & { code?: string }) | undefined;
+  if (
+    failure?.code === 'UND_ERR_INVALID_ARG' ||
+    failure?.code === 'UND_ERR_NOT_SUPPORTED' ||
+    failure instanceof TypeError
+  ) {
+    return `invalid request: ${failure.message}`;
+  }
+  return null;
 }
 
 /** A sentence for the attempt log: why there was no answer. */

@@ -62,11 +62,12 @@ describe('payload filters', () => {
     expect(matchesFilter(filter, payload)).toBe(expected);
   });
 
-  it('refuses unknown operators, wrong operands, bad and dangerous regular expressions, and deep nesting', () => {
+  it('refuses unknown operators, wrong operands, bad and unsupported regular expressions, and deep nesting', () => {
     const problems = checkFilter({
       'data.amount': { $between: [1, 2], $in: 3 },
       'data.flag': { $exists: 'yes' },
-      'data.email': { $regex: '(a+)+$' },
+      // Linear-time RE2 runs nested repetition safely, but it has no backreferences.
+      'data.email': { $regex: '(a+)\\1$' },
       'data.name': { $regex: '[' },
       $nor: [],
       $or: [],

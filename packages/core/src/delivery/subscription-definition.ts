@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CLIENT_MANAGED_HEADERS, headerNameSchema, headersSchema } from '../shared/http-header.ts';
 import { BODY_FORMATS } from './body-format.ts';
 import { isValidPattern } from './patterns.ts';
 import { checkFilter } from './payload-filter.ts';
@@ -11,11 +12,8 @@ const RESERVED_HEADERS = new Set([
   'content-length',
   'content-type',
   'host',
-  'connection',
-  'transfer-encoding',
+  ...CLIENT_MANAGED_HEADERS,
 ]);
-
-const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
 
 /** Where Switchboard may send requests: http or https, no credentials written into the URL. */
 export const httpUrlSchema = z
@@ -50,7 +48,7 @@ export const signingSchema = z.discriminatedUnion('scheme', [
   z.object({ scheme: z.literal('standard-webhooks') }),
   z.object({
     scheme: z.literal('hmac'),
-    header: headerName.default('X-Signature'),
+    header: headerNameSchema.default('X-Signature'),
     algorithm: z.enum(['sha1', 'sha256', 'sha512']).default('sha256'),
     encoding: z.enum(['hex', 'base64']).default('hex'),
     prefix: z.string().max(32).default(''),
@@ -99,11 +97,13 @@ export const subscriptionDefinitionSchema = z.object({
     .optional()
     .superRefine((filter, ctx) => {
       if (!filter) return;
-      for (const problem of checkFilter(filter))
-        ctx.addIssue({ code: 'custom', message: `${problem.path}: ${problem.message}` });
+      // Each problem at its own path under `filter`, such as filter.data.s.$regex.
+      for (const problem of checkFilter(filter)) {
+        const inside = problem.path.replace(/^filter\.?/, '');
+        ctx.addIssue({ code: 'custom', path: inside ? [inside] : [], message: problem.message });
+      }
     }),
-  headers: z
-    .record(headerName, z.string().max(4096))
+  headers: headersSchema(4096)
     .default({})
     .refine((headers) => Object.keys(headers).every((h) => !RESERVED_HEADERS.has(h.toLowerCase())), {
       message: `may not set ${[...RESERVED_HEADERS].join(', ')}`,
@@ -114,6 +114,8 @@ export const subscriptionDefinitionSchema = z.object({
   timeoutMs: z.number().int().min(100).max(60_000).default(15_000),
   retryPolicy: retryPolicySchema.default({}),
   rateLimitPerSecond: z.number().int().min(1).max(100_000).nullable().optional(),
+  /** Requests a worker keeps open to it at once; null: the worker's default (a quarter of its slots). */
+  maxInFlight: z.number().int().min(1).max(1000).nullable().optional(),
   mode: z.enum(['async', 'blocking']).default('async'),
   /** `webhook-test`: the Webhook test tool's body (`id`, `event`, `time`, `payload`) instead of the envelope. */
   bodyFormat: z.enum(BODY_FORMATS).default('standard'),

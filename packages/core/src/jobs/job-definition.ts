@@ -1,18 +1,18 @@
 import { z } from 'zod';
 import { httpUrlSchema, retryPolicySchema } from '../delivery/subscription-definition.ts';
+import { CLIENT_MANAGED_HEADERS, headersSchema } from '../shared/http-header.ts';
 
 export const JOB_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 
 /** Headers a job may not set: HTTP itself manages them. */
-const RESERVED_HEADERS = new Set(['host', 'content-length', 'connection', 'transfer-encoding']);
+const RESERVED_HEADERS = new Set(['host', 'content-length', ...CLIENT_MANAGED_HEADERS]);
 /** A job's body is kept in the database until the job is deleted; this bounds it. */
 export const MAX_JOB_BODY_BYTES = 1024 * 1024;
 
 export const jobDefinitionSchema = z.object({
   url: httpUrlSchema,
   method: z.enum(JOB_METHODS, { error: `must be one of ${JOB_METHODS.join(', ')}` }).default('POST'),
-  headers: z
-    .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name'), z.string().max(8192))
+  headers: headersSchema(8192)
     .default({})
     .refine((headers) => Object.keys(headers).every((h) => !RESERVED_HEADERS.has(h.toLowerCase())), {
       message: `may not set ${[...RESERVED_HEADERS].join(', ')}`,

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfigFile } from './config-file.ts';
+
+function problemsOf(text: string) {
+  const parsed = parseConfigFile(text);
+  if (parsed.ok) throw new Error('the file was accepted');
+  return parsed.error.fields ?? [];
+}
+
+/** The Webhook Queue's sample file from its README, without the comments. */
+const WEBHOOK_QUEUE_SAMPLE = JSON.stringify({
+  listen_host: '0.0.0.0',
+  listen_port: 8080,
+  users: [{ name: 'John Doe', pass_hash: 'plain;;insecure', can_reload: false, queues: ['foo'] }],
+  queues: [
+    {
+      name: 'foo',
+      whitelist_ip: ['127.0.0.1'],
+      auth: { method: 'hmac-sha256', key: '12345', header_name: 'Foo-Auth' },
+      max_message_count: 10,
+      max_message_size: 1000,
+      max_queue_size: 5000,
+    },
+  ],
+  max_message_count: 100,
+  max_message_size: 10000,
+  max_queue_size: 500000,
+});
+
+/** servo-webhooks' README example, as it stands. */
+const SERVO_SAMPLE = `
+webhooks:
+  - name: my_measure_handler # Optional. Name of the webhook.
+    description: Store measurement info into Elastic Search.
+    events:
+    - after:measure
+    url: https://example.com/webhooks
+    secret: s3cr3t
+    headers:
+      - name: x-some-header
+        value: some value
+    backoff:
+      max_tries: 3
+      max_time: 5m
+`;
+
+/** webhook-proxy's README example. */
+const WEBHOOK_PROXY_SAMPLE = `
+server:
+  host: '127.0.0.1'
+  port: '5000'
+
+endpoints:
+  - /endpoint/path:
+      method: 'POST'
+      headers:
+        X-Sender: 'regex for X-Sender HTTP header'
+      actions:
+        - log:
+            message: 'Processing {{ request.path }} ...'
+`;
+
+describe('the config file refuses keys it does not know', () => {
+  it('finding 11: a misspelt key inside a queue refuses the file, naming its path and the closest known key', () => {
+    const problems = problemsOf(
+      JSON.stringify({ queues: [{ name: 'open', whitelist_ips: ['10.0.0.1'] }, { name: 'fine' }] }),
+    );
+    expect(problems).toEqual([
+      { path: 'queues.0.whitelist_ips', message: 'is not a known key; did you mean "whitelist_ip"?' },
+    ]);
+  });
+
+  it('finding 11: unknown keys are refused at every level, each by its path, with a suggestion only when one is close', () => {
+    // The file's own objects are read first; a file refused there reports all of their problems.
+    expect(
+      problemsOf(`
+max_mesage_size: 10
+users:
+  - { name: ann, pass_hash: "plain;;pw", can_relaod: true }
+queues:
+  - name: a
+    auth: { method: hmac-sha256, key: k, header: X-Sig }
+zebra: 1
+`),
+    ).toEqual([
+      { path: 'users.0.can_relaod', message: 'is not a known key; did you mean "can_reload"?' },
+      { path: 'queues.0.auth.header', message: 'is not a known key; did you mean "header_name"?' },
+      { path: 'max_mesage_size', message: 'is not a known key; did you mean "max_message_size"?' },
+      { path: 'zebra', message: expect.stringMatching(/^is not a known key; known keys are listen_host, /) },
+    ]);
+    // Then what becomes queues and subscriptions: every queue and webhook at once.
+    const byPath = (a: { path: string }, b: { path: string }) => a.path.localeCompare(b.path);
+    expect(
+      problemsOf(`
+queues:
+  - name: b
+    verification: { method: hmac, secret: s, algorithm: sha256, encoding: hex, header: x-sig, prefx: "sha256=" }
+  - name: c
+    dedup: { header: x-id, window: 10 }
+webhooks:
+  - events: [after:measure]
+    url: https://example.com/hook
+    secret: a-secret-long-enough
+    colour: red
+    backoff: { max_tries: 2, max_tim: 5m }
+    headers: [{ name: x-a, value: "1", vaule: "2" }]
+`).sort(byPath),
+    ).toEqual([
+      { path: 'queues.0.verification.prefx', message: 'is not a known key; did you mean "prefix"?' },
+      { path: 'queues.1.dedup.window', message: 'is not a known key; known keys are header' },
+      { path: 'webhooks.0.backoff.max_tim', message: 'is not a known key; did you mean "max_time"?' },
+      { path: 'webhooks.0.colour', message: expect.stringMatching(/^is not a known key; known keys are name, /) },
+      { path: 'webhooks.0.headers.0.vaule', message: 'is not a known key; did you mean "value"?' },
+    ]);
+  });
+
+  it("finding 11: webhook-proxy's server.yml is refused as a format not supported yet", () => {
+    const parsed = parseConfigFile(WEBHOOK_PROXY_SAMPLE);
+    expect(parsed.ok).toBe(false);
+    if (parsed.ok) return;
+    expect(parsed.error.message).toMatch(/webhook-proxy's server\.yml.*not supported yet/);
+    expect(parsed.error.fields?.map((f) => f.path).sort()).toEqual(['endpoints', 'server']);
+  });
+
+  it("keeps accepting every key of the Webhook Queue's and servo-webhooks' documented files", () => {
+    const queue = parseConfigFile(WEBHOOK_QUEUE_SAMPLE);
+    if (!queue.ok) throw new Error(JSON.stringify(queue.error));
+    expect(queue.value.queues[0]).toMatchObject({ name: 'foo', allowedNetworks: ['127.0.0.1'] });
+    expect(queue.value.notices).toEqual([expect.stringContaining('listen_host and listen_port are ignored')]);
+    const servo = parseConfigFile(SERVO_SAMPLE);
+    if (!servo.ok) throw new Error(JSON.stringify(servo.error));
+    expect(servo.value.webhooks.subscriptions).toHaveLength(1);
+    // Our own additions, beside them.
+    const ours = parseConfigFile(`
+webhooks_owner: ops
+retention_seconds: 60
+queues:
+  - name: gh
+    description: GitHub
+    retention_seconds: 30
+    verification: { method: github, secret: s }
+    dedup: { header: x-github-delivery }
+webhooks:
+  - events: [after:measure]
+    url: https://example.com/hook
+    secret: a-secret-long-enough
+    signing: standard-webhooks
+`);
+    if (!ours.ok) throw new Error(JSON.stringify(ours.error));
+  });
+});
