@@ -9,6 +9,13 @@ export interface ClaimedDelivery extends DeliveryTarget {
   /** Whether to send it: its subscription is enabled, its job not cancelled. */
   enabled: boolean;
   rateLimitPerSecond: number | null;
+  /**
+   * Whose share of the worker it takes: an event's delivery its subscription's, a job's request
+   * and callback their owner's (the user id).
+   */
+  lane: string;
+  /** The lane's own cap on requests in flight; null: the worker's default. */
+  maxInFlight: number | null;
   /** For a job's request or callback: what the callback reports. */
   job?: ClaimedJob;
 }
@@ -47,12 +54,25 @@ const toJson = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse
  */
 export async function claimDeliveries(
   db: Database,
-  input: { now: Date; limit: number; leaseMarginMs: number; eventId?: string | undefined; jobId?: string | undefined },
+  input: {
+    now: Date;
+    limit: number;
+    leaseMarginMs: number;
+    eventId?: string | undefined;
+    jobId?: string | undefined;
+    /** A lane's cap when its subscription sets none, and every job owner's (default: no cap). */
+    defaultMaxInFlight?: number;
+    /** Claimed ahead of a lane's cap, for lanes left out of laneRoom (default 0). */
+    laneAhead?: number;
+    /** How many more of each lane the claimer has room for; lanes left out get their cap and laneAhead. */
+    laneRoom?: Readonly<Record<string, number>>;
+  },
 ): Promise<ClaimedDelivery[]> {
   const result = await db.execute(sql`
     select * from switchboard_claim_deliveries(${input.now.toISOString()}::timestamptz, ${input.limit}::int,
                                                ${input.leaseMarginMs}::int, ${input.eventId ?? null}::uuid,
-                                               ${input.jobId ?? null}::uuid)`);
+                                               ${input.jobId ?? null}::uuid, ${input.defaultMaxInFlight ?? input.limit}::int,
+                                               ${input.laneAhead ?? 0}::int, ${JSON.stringify(input.laneRoom ?? {})}::jsonb)`);
   return rowsOf(result).map(toClaimed);
 }
 
@@ -67,6 +87,8 @@ function toClaimed(row: Row): ClaimedDelivery {
     firstAttemptAt: toDate(row.first_attempt_at),
     subscriptionId: (row.subscription_id as string | null) ?? null,
     jobId: (row.job_id as string | null) ?? null,
+    lane: String(row.lane),
+    maxInFlight: row.max_in_flight === null || row.max_in_flight === undefined ? null : Number(row.max_in_flight),
   };
   if (kind === 'event') {
     const subscription = {

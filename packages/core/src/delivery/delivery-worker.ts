@@ -23,6 +23,22 @@ export interface DeliveryWorkerOptions {
   jobId?: string;
   /** Deliveries claimed ahead of the requests in flight (default: 2 × concurrency). */
   prefetch?: number;
+  /**
+   * Requests in flight at once to one subscription that sets no maxInFlight, and to one user's
+   * jobs (default: a quarter of the concurrency, at least 1), so that one endpoint that never
+   * answers holds a quarter of the slots at most.
+   */
+  defaultMaxInFlight?: number;
+}
+
+/** Slots that must free up before finished work triggers another claim (see refill()). */
+const REFILL_BATCH = 8;
+
+interface Lane {
+  /** Claimed or adopted and not yet finished: queued or in flight. */
+  held: number;
+  sending: number;
+  cap: number;
 }
 
 export interface DeliveryWorkerDeps extends CompletionWriterDeps {
@@ -55,6 +71,18 @@ export class DeliveryWorker {
   private readonly leaseMarginMs: number;
   private readonly idlePollMs: number;
   private readonly prefetch: number;
+  private readonly defaultMaxInFlight: number;
+  private readonly lanes = new Map<string, Lane>();
+  /**
+   * Per lane (see ClaimedDelivery.lane), a worker holds its cap in flight and up to half its
+   * prefetch claimed ahead: enough that a busy lane's claims come in batches and its requests
+   * never wait on a claim, while a lane that is stuck leaves most of the prefetch to the others.
+   */
+  private readonly laneAhead: number;
+  /** Slots freed since the last claim began; see refill(). */
+  private freedSinceClaim = 0;
+  /** The last claim was put off until outcomes are written. */
+  private waitingOnWriter = false;
 
   constructor(
     private readonly deps: DeliveryWorkerDeps,
@@ -64,6 +92,8 @@ export class DeliveryWorker {
     this.leaseMarginMs = options.leaseMarginMs ?? 10_000;
     this.idlePollMs = options.idlePollMs ?? 5_000;
     this.prefetch = options.prefetch ?? 2 * this.concurrency;
+    this.defaultMaxInFlight = options.defaultMaxInFlight ?? Math.max(1, Math.floor(this.concurrency / 4));
+    this.laneAhead = Math.floor(this.prefetch / 2);
     this.writer = new CompletionWriter(deps);
   }
 
@@ -78,6 +108,13 @@ export class DeliveryWorker {
     return Math.max(0, this.concurrency + this.prefetch - this.inFlight - this.queue.length);
   }
 
+  /** How many more deliveries of this subscription it would take now (0 when not running). */
+  roomFor(subscriptionId: string, maxInFlight: number | null): number {
+    if (this.room === 0) return 0;
+    const lane = this.lanes.get(subscriptionId);
+    return Math.max(0, (maxInFlight ?? this.defaultMaxInFlight) + this.laneAhead - (lane?.held ?? 0));
+  }
+
   /** A claim lasts the subscription's timeout plus this. */
   get leaseMargin(): number {
     return this.leaseMarginMs;
@@ -90,7 +127,7 @@ export class DeliveryWorker {
   adopt(deliveries: readonly ClaimedDelivery[]): void {
     const claimedAt = Date.now();
     for (const delivery of deliveries) {
-      if (this.running) this.queue.push({ delivery, claimedAt });
+      if (this.running) this.enqueue(delivery, claimedAt);
       else void this.record(release(delivery, this.deps.clock.now()));
     }
     this.pump();
@@ -113,7 +150,7 @@ export class DeliveryWorker {
     await this.unlisten?.();
     this.unlisten = undefined;
     while (this.claiming) await new Promise((r) => setTimeout(r, 5));
-    for (const { delivery } of this.queue.splice(0)) void this.record(release(delivery, this.deps.clock.now()));
+    for (const { delivery } of this.queue.splice(0)) this.handBack(delivery);
     while (this.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
     await this.writer.drain();
   }
@@ -146,10 +183,11 @@ export class DeliveryWorker {
         this.wantClaim = false;
         // Keep up to one round of work claimed ahead, unless outcomes pile up unwritten.
         const room = this.concurrency + this.prefetch - this.inFlight - this.queue.length;
-        if (room <= 0 || this.writer.backlog > 4 * this.concurrency) break;
+        this.waitingOnWriter = this.writer.backlog > 4 * this.concurrency;
+        if (room <= 0 || this.waitingOnWriter) break;
         const batch = await this.claim(room);
         const claimedAt = Date.now();
-        for (const delivery of batch) this.queue.push({ delivery, claimedAt });
+        for (const delivery of batch) this.enqueue(delivery, claimedAt);
         this.pump();
         if (batch.length === room) this.wantClaim = true;
         // Nothing due now: look again when the next retry falls due, whatever is still in flight.
@@ -163,17 +201,36 @@ export class DeliveryWorker {
     }
   }
 
-  /** Starts queued deliveries while there are free slots. */
+  /**
+   * Starts queued deliveries while there are free slots, in the order claimed, passing over those
+   * whose lane has its cap in flight: they wait for their lane, not for everyone.
+   */
   private pump(): void {
-    while (this.inFlight < this.concurrency && this.queue.length > 0) {
-      const { delivery, claimedAt } = this.queue.shift() as { delivery: ClaimedDelivery; claimedAt: number };
+    if (this.queue.length === 0 || this.inFlight >= this.concurrency) return;
+    const waiting: typeof this.queue = [];
+    const now = Date.now();
+    for (let i = 0; i < this.queue.length; i++) {
+      const item = this.queue[i] as (typeof this.queue)[number];
+      if (this.inFlight >= this.concurrency) {
+        waiting.push(...this.queue.slice(i));
+        break;
+      }
+      const { delivery, claimedAt } = item;
       // A claim that waited here for most of its margin is handed back rather than sent late.
-      if (Date.now() - claimedAt > this.leaseMarginMs / 2) {
-        void this.record(release(delivery, this.deps.clock.now()));
+      if (now - claimedAt > this.leaseMarginMs / 2) {
+        this.handBack(delivery);
+        continue;
+      }
+      const lane = this.lanes.get(delivery.lane) as Lane;
+      if (lane.sending >= lane.cap) {
+        waiting.push(item);
         continue;
       }
       this.inFlight++;
+      lane.sending++;
       void this.attempt(delivery)
+        // The lane's slot is free once the answer is in; the outcome is written behind it.
+        .finally(() => this.leave(delivery, true))
         .then((record) => this.record(record))
         .finally(() => {
           this.inFlight--;
@@ -181,6 +238,34 @@ export class DeliveryWorker {
           this.refill();
         });
     }
+    this.queue = waiting;
+  }
+
+  private enqueue(delivery: ClaimedDelivery, claimedAt: number): void {
+    const lane = this.lanes.get(delivery.lane);
+    if (lane) lane.held++;
+    else this.lanes.set(delivery.lane, { held: 1, sending: 0, cap: delivery.maxInFlight ?? this.defaultMaxInFlight });
+    this.queue.push({ delivery, claimedAt });
+  }
+
+  /** Hands a queued claim back untried. */
+  private handBack(delivery: ClaimedDelivery): void {
+    this.leave(delivery, false);
+    void this.record(release(delivery, this.deps.clock.now()));
+  }
+
+  private leave(delivery: ClaimedDelivery, sent: boolean): void {
+    const lane = this.lanes.get(delivery.lane);
+    if (!lane) return;
+    if (sent) lane.sending--;
+    if (--lane.held <= 0) this.lanes.delete(delivery.lane);
+  }
+
+  /** Room left in each lane this worker holds (told to the claim, which skips the full ones). */
+  private laneRoom(): Record<string, number> {
+    const room: Record<string, number> = {};
+    for (const [id, lane] of this.lanes) room[id] = lane.cap + this.laneAhead - lane.held;
+    return room;
   }
 
   /**
@@ -188,30 +273,47 @@ export class DeliveryWorker {
    * then come in batches of at least half the concurrency, a few per second instead of one per
    * delivery.
    */
+  /**
+   * After a request or an outcome write: claim again once enough room has opened to be worth a
+   * claim. A capped lane's claims are small by nature (its room, not the worker's), and one claim
+   * per finished request would spend the database on claims instead of deliveries. New work still
+   * wakes the worker at once (notifications, publishes), and a nearly idle worker claims at once.
+   */
   private refill(): void {
-    if (this.queue.length < this.prefetch / 2) this.wake();
+    this.freedSinceClaim++;
+    if (this.queue.length >= this.prefetch / 2) return;
+    if (this.freedSinceClaim >= REFILL_BATCH || this.inFlight + this.queue.length <= REFILL_BATCH) this.wake();
   }
 
   private record(record: CompletionRecord): Promise<void> {
     return this.writer.write(record).then(
       // Room may have opened for claims that waited on unwritten outcomes.
-      () => this.refill(),
+      () => {
+        if (this.waitingOnWriter && this.writer.backlog <= 4 * this.concurrency) this.wake();
+      },
       // The lease runs out and the delivery is tried again: at least once, never lost.
       (error) => this.deps.logger.error({ err: error, deliveryId: record.id }, 'recording a delivery attempt failed'),
     );
   }
 
-  private claim(limit: number): Promise<ClaimedDelivery[]> {
+  private claim(limit: number, laneRoom: Record<string, number> = this.laneRoom()): Promise<ClaimedDelivery[]> {
+    this.freedSinceClaim = 0;
     return claimDeliveries(this.deps.db, {
       now: this.deps.clock.now(),
       limit,
       leaseMarginMs: this.leaseMarginMs,
       eventId: this.options.eventId,
       jobId: this.options.jobId,
+      defaultMaxInFlight: this.defaultMaxInFlight,
+      laneAhead: this.laneAhead,
+      laneRoom,
     });
   }
 
   private async sleepUntilDue(): Promise<void> {
+    // What is due may be a full lane's, which waits for this worker's own requests to finish
+    // (each wakes it): poll rather than spin on it.
+    if (Object.values(this.laneRoom()).some((room) => room <= 0)) return this.setTimer(this.idlePollMs);
     const due = await findNextDue(this.deps.db);
     const wait = due ? due.getTime() - this.deps.clock.now().getTime() : this.idlePollMs;
     this.setTimer(Math.max(0, Math.min(wait, this.idlePollMs)));

@@ -18,6 +18,7 @@ export interface MatchCandidate {
   /** How to send to it, for a publish that hands its deliveries to this process's worker. */
   target: SubscriptionTarget;
   rateLimitPerSecond: number | null;
+  maxInFlight: number | null;
 }
 
 export interface MatchScope {
@@ -93,6 +94,7 @@ export class SubscriptionMatcher {
         retryPolicy: subscriptions.retryPolicy,
         bodyFormat: subscriptions.bodyFormat,
         rateLimitPerSecond: subscriptions.rateLimitPerSecond,
+        maxInFlight: subscriptions.maxInFlight,
       })
       .from(subscriptions)
       .innerJoin(users, eq(users.id, subscriptions.userId))
@@ -106,6 +108,7 @@ export class SubscriptionMatcher {
           filter: row.filter ?? null,
           mode: row.mode,
           rateLimitPerSecond: row.rateLimitPerSecond,
+          maxInFlight: row.maxInFlight,
           target: {
             id: row.id,
             url: row.url,

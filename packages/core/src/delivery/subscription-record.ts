@@ -18,6 +18,7 @@ export interface Subscription {
   timeoutMs: number;
   retryPolicy: RetryPolicy;
   rateLimitPerSecond: number | null;
+  maxInFlight: number | null;
   mode: 'async' | 'blocking';
   bodyFormat: BodyFormat;
   enabled: boolean;
@@ -48,6 +49,7 @@ export const subscriptionColumns = {
   timeoutMs: subscriptions.timeoutMs,
   retryPolicy: subscriptions.retryPolicy,
   rateLimitPerSecond: subscriptions.rateLimitPerSecond,
+  maxInFlight: subscriptions.maxInFlight,
   mode: subscriptions.mode,
   bodyFormat: subscriptions.bodyFormat,
   enabled: subscriptions.enabled,

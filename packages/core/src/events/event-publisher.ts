@@ -8,6 +8,7 @@ import type { HttpSender } from '../delivery/http-sender.ts';
 import type { MatchCandidate, MatchScope, SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { Clock } from '../shared/clock.ts';
+import { unlessDatabaseUnavailable } from '../shared/db-unavailable.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { hashContent, isSerializable, SYSTEM_EVENT_TYPES } from './event-content.ts';
@@ -61,6 +62,8 @@ export interface EventPublisherDeps {
 
 export interface LocalWorker {
   room: number;
+  /** Room for this subscription's deliveries within its share of the worker. */
+  roomFor(subscriptionId: string, maxInFlight: number | null): number;
   leaseMargin: number;
   adopt(deliveries: readonly ClaimedDelivery[]): void;
 }
@@ -76,23 +79,31 @@ export class EventPublisher {
 
   constructor(private readonly deps: EventPublisherDeps) {}
 
+  /**
+   * A database that cannot be reached gives UNAVAILABLE (nothing was acknowledged; publishing
+   * again, with the same Idempotency-Key, is safe), never an exception.
+   */
   async publish(actor: Principal, input: PublishInput): Promise<Result<PublishOutcome>> {
     const denied = this.checkPublisher(actor, input.type);
     if (denied) return denied;
-    return this.run(actor.via === 'system' ? null : actor.user.id, input, {});
+    return unlessDatabaseUnavailable(() => this.run(actor.via === 'system' ? null : actor.user.id, input, {}));
   }
 
   /** An event of Switchboard's own (`subscription.disabled`), for one user's subscriptions and admins'. */
   publishSystem(type: string, payload: unknown, audienceUserId: string | null): Promise<Result<PublishOutcome>> {
-    return this.run(null, { type, payload }, { audienceUserId });
+    return unlessDatabaseUnavailable(() => this.run(null, { type, payload }, { audienceUserId }));
   }
 
   /** servo-webhooks' `trigger`: an event for one subscription, whether or not it matches. */
   async publishTo(actor: Principal, subscriptionId: string, input: PublishInput): Promise<Result<PublishOutcome>> {
     const denied = this.checkPublisher(actor, input.type);
     if (denied) return denied;
-    if (!(await this.deps.subscriptions.find(actor, subscriptionId))) return fail('NOT_FOUND', 'No such subscription');
-    return this.run(actor.via === 'system' ? null : actor.user.id, input, { subscriptionId, force: true });
+    return unlessDatabaseUnavailable(async () => {
+      if (!(await this.deps.subscriptions.find(actor, subscriptionId))) {
+        return fail('NOT_FOUND', 'No such subscription');
+      }
+      return this.run(actor.via === 'system' ? null : actor.user.id, input, { subscriptionId, force: true });
+    });
   }
 
   private async run(
@@ -154,7 +165,10 @@ export class EventPublisher {
     // Deliveries this process's worker can start now are written already claimed by it, and handed
     // over in memory; the rest wait for any worker's claim.
     const worker = blocking.length === 0 ? this.deps.localWorker?.() : undefined;
-    const handOver = worker && worker.room >= asyncTargets.length ? asyncTargets : [];
+    const handOver =
+      worker && worker.room >= asyncTargets.length
+        ? asyncTargets.filter((m) => worker.roomFor(m.id, m.maxInFlight) > 0)
+        : [];
     const byId = new Map(handOver.map((m) => [m.id, m]));
 
     const event: NewEvent = {
@@ -202,6 +216,8 @@ export class EventPublisher {
             jobId: null,
             enabled: true,
             rateLimitPerSecond: candidate.rateLimitPerSecond,
+            lane: candidate.id,
+            maxInFlight: candidate.maxInFlight,
             plan: planForSubscription(candidate.target, { id: eventId, body }),
           };
         }),

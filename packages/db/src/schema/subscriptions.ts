@@ -40,6 +40,8 @@ export const subscriptions = pgTable(
     /** core's RetryPolicy: scheduleMs, maxAttempts, maxTotalMs. */
     retryPolicy: jsonb('retry_policy').$type<Record<string, unknown>>().notNull().default({}),
     rateLimitPerSecond: integer('rate_limit_per_second'),
+    /** Requests a worker keeps open to this endpoint at once; null: the worker's default. */
+    maxInFlight: integer('max_in_flight'),
     mode: text('mode').$type<'async' | 'blocking'>().notNull().default('async'),
     /** The shape of the body sent: the event's envelope, or the Webhook test tool's. */
     bodyFormat: text('body_format').$type<'standard' | 'webhook-test'>().notNull().default('standard'),

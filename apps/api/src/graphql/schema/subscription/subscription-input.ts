@@ -73,6 +73,10 @@ export const SubscriptionInput = builder.inputType('SubscriptionInput', {
     timeoutMs: t.int({ description: '15000 when left out.' }),
     retryPolicy: t.field({ type: RetryPolicyInput }),
     rateLimitPerSecond: t.int(),
+    maxInFlight: t.int({
+      description:
+        "Requests a worker keeps open to this endpoint at once, 1 to 1000; left out or null: the worker's default, a quarter of its concurrency.",
+    }),
     mode: t.field({ type: SubscriptionModeEnum }),
     bodyFormat: t.field({ type: BodyFormatEnum, description: 'STANDARD when left out.' }),
     disableAfterFailures: t.int({
@@ -107,6 +111,7 @@ export function toDefinition(input: typeof SubscriptionInput.$inferInput): Subsc
     timeoutMs: input.timeoutMs ?? undefined,
     retryPolicy: input.retryPolicy ? stripNulls(input.retryPolicy) : undefined,
     rateLimitPerSecond: input.rateLimitPerSecond ?? null,
+    maxInFlight: input.maxInFlight ?? null,
     mode: input.mode ?? undefined,
     bodyFormat: input.bodyFormat ?? undefined,
     disableAfterFailures: input.disableAfterFailures,

@@ -67,6 +67,10 @@ export const WebhookSubscriptionRef = builder.objectRef<Subscription>('WebhookSu
     timeoutMs: t.exposeInt('timeoutMs'),
     retryPolicy: t.field({ type: RetryPolicyRef, resolve: (s) => s.retryPolicy }),
     rateLimitPerSecond: t.exposeInt('rateLimitPerSecond', { nullable: true }),
+    maxInFlight: t.exposeInt('maxInFlight', {
+      nullable: true,
+      description: "Requests a worker keeps open to this endpoint at once; null: the worker's default.",
+    }),
     mode: t.field({ type: SubscriptionModeEnum, resolve: (s) => s.mode }),
     bodyFormat: t.field({ type: BodyFormatEnum, resolve: (s) => s.bodyFormat }),
     enabled: t.exposeBoolean('enabled'),
