@@ -38,6 +38,49 @@ const port = z.coerce
   .min(0, 'must be between 0 and 65535')
   .max(65535, 'must be between 0 and 65535');
 
+/**
+ * Exact browser origins (`https://console.example.com`): scheme, host and port only, as browsers
+ * send them in `Origin`. Anything else would never match, so it is refused rather than ignored.
+ */
+const originList = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z.array(
+      z.string().refine(isOrigin, {
+        error: (issue) =>
+          `"${String(issue.input)}" is not an origin such as https://console.example.com (http or https, host and optional port, no path, no trailing slash, no wildcard)`,
+      }),
+    ),
+  );
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+/** A whole number setting within bounds; blank means the default. */
+const boundedInt = (min: number, max: number, fallback: number) =>
+  z.preprocess(
+    blankAsUnset,
+    z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(min, `must be between ${min} and ${max}`)
+      .max(max, `must be between ${min} and ${max}`)
+      .default(fallback),
+  );
+
 export const envSchema = z.object({
   PORT: z.preprocess(blankAsUnset, port.default(4000)),
   HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
@@ -76,6 +119,18 @@ export const envSchema = z.object({
       .max(100 * 1024 * 1024, 'must be at most 104857600 (100 MiB)')
       .default(10 * 1024 * 1024),
   ),
+  /**
+   * Bytes of inbound bodies one process holds at once (declared lengths, counted until each write
+   * settles); past it `POST /q/:queue` answers 503 with Retry-After before reading the body.
+   */
+  INGEST_MAX_INFLIGHT_BYTES: z.preprocess(
+    blankAsUnset,
+    z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(1024, 'must be at least 1024')
+      .default(64 * 1024 * 1024),
+  ),
   /** Delivery requests a worker process has in flight at once. */
   DELIVERY_CONCURRENCY: z.preprocess(
     blankAsUnset,
@@ -86,6 +141,31 @@ export const envSchema = z.object({
       .max(1000, 'must be between 1 and 1000')
       .default(64),
   ),
+  /**
+   * Postgres: the longest opening a connection may take. It is also how long a statement may go
+   * unanswered (halved) before a fresh connection probes the server, and that probe's own limit: a
+   * server that does not answer (stopped, frozen, cut off) is detected within 1.5 times it; requests
+   * then get 503 with Retry-After at once until it answers again.
+   */
+  DATABASE_CONNECT_TIMEOUT_MS: z.preprocess(
+    blankAsUnset,
+    z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(100, 'must be between 100 and 60000')
+      .max(60_000, 'must be between 100 and 60000')
+      .default(1_000),
+  ),
+  /** Postgres: the longest one statement or transaction may take (client deadline and statement_timeout). */
+  DATABASE_QUERY_TIMEOUT_MS: z.preprocess(
+    blankAsUnset,
+    z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(100, 'must be between 100 and 3600000')
+      .max(3_600_000, 'must be between 100 and 3600000')
+      .default(10_000),
+  ),
   SHUTDOWN_TIMEOUT_MS: z.preprocess(
     blankAsUnset,
     z.coerce
@@ -94,6 +174,21 @@ export const envSchema = z.object({
       .min(0, 'must not be negative')
       .default(10_000),
   ),
+  /** Browser origins allowed credentialed CORS and cookie/Basic writes besides the server's own; none by default. */
+  CORS_ALLOWED_ORIGINS: originList,
+  /**
+   * Time a client has to send a whole request, headers and body (408 past it). Responses that
+   * take long (streams, WebSockets) are not limited by it.
+   */
+  REQUEST_TIMEOUT_MS: boundedInt(100, 3_600_000, 30_000),
+  /** Open sockets (HTTP and WebSocket) one process accepts; further ones are closed at once. */
+  MAX_CONNECTIONS: boundedInt(1, 1_000_000, 10_000),
+  /** Operations running at once on one graphql-ws socket; one more closes it with 4429. */
+  WS_MAX_OPERATIONS_PER_SOCKET: boundedInt(1, 10_000, 100),
+  /** Who may introspect the GraphQL schema: callers with credentials, anyone, or nobody. */
+  GRAPHQL_INTROSPECTION: z
+    .enum(['authenticated', 'open', 'off'], { error: 'must be one of authenticated, open, off' })
+    .default('authenticated'),
 });
 
 export type Env = z.infer<typeof envSchema>;

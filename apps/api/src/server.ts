@@ -8,13 +8,17 @@ import type { Registry } from 'prom-client';
 import type { Env } from './env.ts';
 import type { SessionCookieWriter } from './graphql/context.ts';
 import { createGraphQLWebSocketServer } from './graphql/ws.ts';
-import { createSwitchboardYoga } from './graphql/yoga.ts';
+import { createSwitchboardYoga, GRAPHQL_ENDPOINT } from './graphql/yoga.ts';
 import { authenticateCredentials, SESSION_COOKIE } from './http/authenticate.ts';
+import { capConnections } from './http/connection-cap.ts';
 import { registerEventRoutes } from './http/events.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { registerIngestRoutes } from './http/ingest.ts';
+import { registerInputGuard } from './http/input-guard.ts';
 import { registerJobRoutes } from './http/jobs.ts';
 import { registerMetrics } from './http/metrics.ts';
+import { createOriginPolicy, registerOriginGuard } from './http/origin-guard.ts';
+import { isDatabaseUnavailable, sendDatabaseUnavailable } from './http/unavailable.ts';
 import { registerWebhookQueueRoutes } from './http/webhook-queue.ts';
 import { registerWebhookServiceRoutes } from './http/webhook-service.ts';
 import { registerWebhookTestRoutes } from './http/webhook-test.ts';
@@ -22,7 +26,17 @@ import { registerWebhookTestRoutes } from './http/webhook-test.ts';
 export interface ServerDeps {
   core: Core;
   database: DatabaseClient;
-  env: Pick<Env, 'COOKIE_SECURE' | 'TRUSTED_PROXIES' | 'INGEST_MAX_BODY_BYTES'>;
+  env: Pick<
+    Env,
+    | 'COOKIE_SECURE'
+    | 'TRUSTED_PROXIES'
+    | 'INGEST_MAX_BODY_BYTES'
+    | 'CORS_ALLOWED_ORIGINS'
+    | 'REQUEST_TIMEOUT_MS'
+    | 'MAX_CONNECTIONS'
+    | 'WS_MAX_OPERATIONS_PER_SOCKET'
+    | 'GRAPHQL_INTROSPECTION'
+  >;
   logger: Logger;
   /** `worker` processes serve only health and metrics. */
   role?: Env['ROLE'];
@@ -36,6 +50,7 @@ const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const { core, database, logger } = deps;
+  const requestTimeout = deps.env.REQUEST_TIMEOUT_MS;
   const app: FastifyInstance = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
     requestIdHeader: false,
@@ -46,15 +61,29 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    // A client has REQUEST_TIMEOUT_MS to send a whole request, body included, or gets 408: a
+    // body trickled byte by byte no longer holds a socket and a parser forever. Node checks on an
+    // interval; a quarter of the timeout keeps the overshoot small. Once a request is in, the
+    // answer may take as long as it needs (streams, upgraded WebSockets are not limited).
+    requestTimeout,
+    http: {
+      requestTimeout,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(requestTimeout / 4))),
+    },
     // The client address comes from the socket, unless the request came through a trusted proxy.
     trustProxy: deps.env.TRUSTED_PROXIES.length > 0 ? deps.env.TRUSTED_PROXIES : false,
   });
 
+  capConnections(app.server, deps.env.MAX_CONNECTIONS, logger);
+
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  const origins = createOriginPolicy(deps.env.CORS_ALLOWED_ORIGINS);
+  registerOriginGuard(app, origins, GRAPHQL_ENDPOINT);
 
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    if (isDatabaseUnavailable(error)) return sendDatabaseUnavailable(request, reply);
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) {
       request.log.error({ err: error }, 'request failed');
@@ -71,6 +100,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) =>
     done(null, body),
   );
+  registerInputGuard(app);
   registerMetrics(app, deps.metrics);
   registerHealthRoutes(app, database);
   if (deps.role === 'worker') return app;
@@ -81,10 +111,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await registerWebhookServiceRoutes(app, core);
   registerWebhookTestRoutes(app, core);
 
-  const yoga = createSwitchboardYoga(core, logger);
+  const yoga = createSwitchboardYoga(core, logger, { origins, introspection: deps.env.GRAPHQL_INTROSPECTION });
   await app.register(async (graphql) => {
-    // Yoga parses GraphQL-over-HTTP bodies itself (JSON, GraphQL strings, forms) and must see
-    // the bytes as sent, so here every body is read raw, within the body limit.
+    // Yoga parses GraphQL-over-HTTP bodies itself (and refuses forms, see graphql/csrf-prevention.ts)
+    // and must see the bytes as sent, so here every body is read raw, within the body limit.
     graphql.removeAllContentTypeParsers();
     graphql.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
     graphql.route({
@@ -112,13 +142,19 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         });
         // Through Fastify's reply, so that its hooks (cookies, request id, metrics) see the response.
         for (const [key, value] of response.headers) reply.header(key, value);
+        // CORS headers depend on the Origin, so no cache may give one origin's answer to another.
+        const vary = response.headers.get('vary');
+        if (!vary?.toLowerCase().includes('origin')) reply.header('vary', vary ? `${vary}, Origin` : 'Origin');
         reply.code(response.status);
         return reply.send(response.body ? Buffer.from(await response.arrayBuffer()) : null);
       },
     });
   });
 
-  const websockets = createGraphQLWebSocketServer(yoga, core, logger);
+  const websockets = createGraphQLWebSocketServer(yoga, core, logger, {
+    origins,
+    maxOperationsPerSocket: deps.env.WS_MAX_OPERATIONS_PER_SOCKET,
+  });
   app.server.on('upgrade', (request, socket, head) => {
     const path = request.url?.split('?')[0];
     if (path !== yoga.graphqlEndpoint) {

@@ -4,8 +4,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import type { OriginPolicy } from '../http/origin-guard.ts';
 import type { GraphQLContext, SessionCookieWriter } from './context.ts';
+import { useSimpleRequestRefusal } from './csrf-prevention.ts';
+import { useInputGuard } from './input-guard.ts';
+import { type IntrospectionSetting, useIntrospectionPolicy } from './introspection.ts';
 import { schema } from './schema.ts';
+import { maskErrorsExceptUnavailable } from './unavailable.ts';
 
 /** What the transport hands Yoga: Fastify's request and reply over HTTP, nothing over WebSockets. */
 export interface ServerContext {
@@ -39,13 +44,27 @@ export const operationLimits = {
   blockFieldSuggestion: { enabled: true },
 };
 
-export function createSwitchboardYoga(core: Core, logger: Logger): SwitchboardYoga {
+export const GRAPHQL_ENDPOINT = '/graphql';
+
+export interface YogaOptions {
+  origins: OriginPolicy;
+  introspection: IntrospectionSetting;
+}
+
+export function createSwitchboardYoga(core: Core, logger: Logger, options: YogaOptions): SwitchboardYoga {
   return createYoga<ServerContext, GraphQLContext>({
     schema,
-    graphqlEndpoint: '/graphql',
+    graphqlEndpoint: GRAPHQL_ENDPOINT,
     // Unexpected errors reach the client as "Unexpected error." with no stack; the log keeps the detail.
-    maskedErrors: true,
+    maskedErrors: { maskError: maskErrorsExceptUnavailable },
     landingPage: false,
+    // Credentialed CORS for listed origins only; any other origin gets no CORS headers at all,
+    // so a browser neither sends its preflighted requests nor lets its page read an answer.
+    cors: (request) => {
+      const origin = request.headers.get('origin');
+      if (!origin || !options.origins.isListed(origin)) return false;
+      return { origin: [origin], credentials: true, methods: ['GET', 'POST'], maxAge: 600 };
+    },
     graphiql: false,
     logging: {
       debug: (...args) => logger.debug(args.length === 1 ? args[0] : args),
@@ -53,7 +72,12 @@ export function createSwitchboardYoga(core: Core, logger: Logger): SwitchboardYo
       warn: (...args) => logger.warn(args.length === 1 ? args[0] : args),
       error: (...args) => logger.error(args.length === 1 ? args[0] : args),
     },
-    plugins: [EnvelopArmorPlugin(operationLimits)],
+    plugins: [
+      useSimpleRequestRefusal(),
+      useIntrospectionPolicy(options.introspection),
+      EnvelopArmorPlugin(operationLimits),
+      useInputGuard(),
+    ],
     context: ({ principal, client, sessionCookie }) => ({ core, principal, client, sessionCookie }),
   });
 }
