@@ -1,4 +1,4 @@
-import { generateRandomString, SCOPES, systemPrincipal } from '@switchboard/core';
+import { describeErrorForPeople, generateRandomString, parseInstant, SCOPES, systemPrincipal } from '@switchboard/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { CliError, expect, findUser, withCore } from './cli/context.ts';
 import { addEventTypeCommands } from './cli/event-types.ts';
@@ -78,8 +78,9 @@ tokens
   .requiredOption('--scopes <list>', `comma-separated, from: ${SCOPES.join(', ')}`)
   .option('--expires-at <iso>', 'expiry time, ISO 8601')
   .action(async (options: { user: string; name: string; scopes: string; expiresAt?: string }) => {
-    const expiresAt = options.expiresAt ? new Date(options.expiresAt) : null;
-    if (expiresAt && Number.isNaN(expiresAt.getTime())) throw new CliError('--expires-at is not an ISO 8601 time');
+    const parsed = options.expiresAt ? parseInstant(options.expiresAt) : null;
+    if (parsed && !parsed.ok) throw new CliError(`--expires-at ${parsed.message}`);
+    const expiresAt = parsed?.ok ? parsed.date : null;
     const created = await withCore(async (core) => {
       const user = await findUser(core, options.user);
       return expect(
@@ -107,7 +108,7 @@ export async function runCli(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (error) {
     // One line a person can act on; the stack only when asked for with LOG_LEVEL=debug.
-    const message = error instanceof Error ? error.message : String(error);
+    const message = describeErrorForPeople(error);
     process.stderr.write(`switchboard: ${message}\n`);
     if (!(error instanceof CliError || error instanceof EnvError) && wantsDebug()) {
       process.stderr.write(`${(error as Error).stack ?? ''}\n`);

@@ -16,6 +16,7 @@ import { EventsService } from './events/events-service.ts';
 import { JobUpdates } from './jobs/job-updates.ts';
 import { JobsService } from './jobs/jobs-service.ts';
 import { ClientsService } from './queues/clients-service.ts';
+import { IngestBudget } from './queues/ingest-budget.ts';
 import { IngestService } from './queues/ingest-service.ts';
 import { MessageStreams } from './queues/message-stream.ts';
 import { MessageWriter, type MessageWriterOptions } from './queues/message-writer.ts';
@@ -65,6 +66,7 @@ export * from './jobs/job-record.ts';
 export * from './jobs/job-updates.ts';
 export * from './jobs/jobs-service.ts';
 export * from './queues/clients-service.ts';
+export * from './queues/ingest-budget.ts';
 export * from './queues/ingest-service.ts';
 export * from './queues/message-stream.ts';
 export * from './queues/message-writer.ts';
@@ -77,10 +79,15 @@ export * from './queues/verification/types.ts';
 export * from './queues/verification/verify.ts';
 export * from './shared/clock.ts';
 export * from './shared/crypto.ts';
+export * from './shared/cursor.ts';
+export * from './shared/db-errors.ts';
+export * from './shared/db-unavailable.ts';
+export * from './shared/instant.ts';
 export * from './shared/logger.ts';
 export * from './shared/pagination.ts';
 export * from './shared/pubsub.ts';
 export * from './shared/result.ts';
+export * from './shared/text-input.ts';
 export * from './tokens/tokens-service.ts';
 export * from './users/users-service.ts';
 export * from './users/webhook-test-accounts.ts';
@@ -93,6 +100,8 @@ export interface CoreDeps {
   pubsub?: PubSub;
   auth?: Pick<AuthServiceDeps, 'basicCacheTtlMs' | 'sessionTtlMs' | 'throttle'>;
   writer?: MessageWriterOptions;
+  /** Bytes of inbound bodies held at once (INGEST_MAX_INFLIGHT_BYTES). */
+  ingest?: { maxInflightBytes?: number };
   /** Reads the declarative config file, when there is one. */
   readConfig?: () => Promise<string | null>;
   delivery?: {
@@ -215,7 +224,7 @@ export function createCore(deps: CoreDeps): Core {
     auth: new AuthService({ ...shared, tokens, ...deps.auth }),
     queues,
     clients: new ClientsService({ ...shared, queues }),
-    ingest: new IngestService({ ...shared, registry, writer }),
+    ingest: new IngestService({ ...shared, registry, writer, budget: new IngestBudget(deps.ingest?.maxInflightBytes) }),
     registry,
     writer,
     config: new ConfigService({

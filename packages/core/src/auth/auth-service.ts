@@ -5,6 +5,7 @@ import type { Clock } from '../shared/clock.ts';
 import { generateRandomString, hashSha256Hex } from '../shared/crypto.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { hasNul } from '../shared/text-input.ts';
 import type { TokensService } from '../tokens/tokens-service.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts';
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.ts';
@@ -78,10 +79,13 @@ export class AuthService {
       this.basicCache.delete(cacheKey);
     }
 
-    const [user] = await this.deps.db
-      .select({ id: users.id, username: users.username, role: users.role, passwordHash: users.passwordHash })
-      .from(users)
-      .where(sql`lower(${users.username}) = lower(${username})`);
+    // No username holds a NUL, and Postgres would refuse the lookup with a server error.
+    const [user] = hasNul(username)
+      ? []
+      : await this.deps.db
+          .select({ id: users.id, username: users.username, role: users.role, passwordHash: users.passwordHash })
+          .from(users)
+          .where(sql`lower(${users.username}) = lower(${username})`);
     // Unknown users cost as much as known ones, so that timing does not reveal which exist.
     const valid = user
       ? await verifyPassword(user.passwordHash, password)

@@ -10,6 +10,7 @@ import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL, sql } from 'drizzle
 import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
+import { INSTANT_RANGE_PROBLEM, instantProblems, isStorableInstant } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -61,6 +62,8 @@ export class DeliveriesService {
     if (!mayRead(actor)) return fail('FORBIDDEN', 'Reading deliveries needs the subscriptions:read scope');
     // A malformed id matches nothing; in a uuid column it would be a database error instead.
     for (const id of [filter.subscriptionId, filter.eventId]) if (id && !isUuid(id)) return ok([]);
+    const problems = instantProblems({ since: filter.since, until: filter.until });
+    if (problems.length > 0) return fail('INVALID', 'The time range is not valid', { fields: problems });
     const conditions: SQL[] = [];
     if (!isAdmin(actor)) conditions.push(eq(subscriptions.userId, actor.user.id));
     if (filter.subscriptionId) conditions.push(eq(deliveries.subscriptionId, filter.subscriptionId));
@@ -147,7 +150,11 @@ export class DeliveriesService {
     const subscription = await this.deps.subscriptions.find(actor, subscriptionId);
     if (!subscription) return fail('NOT_FOUND', 'No such subscription');
     if (!subscription.enabled) return fail('CONFLICT', 'The subscription is disabled; enable it first');
-    if (Number.isNaN(since.getTime())) return fail('INVALID', 'since is not a time');
+    if (!isStorableInstant(since)) {
+      return fail('INVALID', 'since is not a time Switchboard can hold', {
+        fields: [{ path: 'since', message: INSTANT_RANGE_PROBLEM }],
+      });
+    }
     const count = await this.requeue(
       and(
         eq(deliveries.subscriptionId, subscriptionId),

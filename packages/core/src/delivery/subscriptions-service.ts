@@ -9,6 +9,7 @@ import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { findNul } from '../shared/text-input.ts';
 import { normaliseSecret } from './signing.ts';
 import type { SsrfGuard } from './ssrf-guard.ts';
 import { loggableUrl, type SubscriptionDefinition, subscriptionDefinitionSchema } from './subscription-definition.ts';
@@ -249,7 +250,9 @@ export class SubscriptionsService {
     if (!parsed.success) {
       return fail<never>('INVALID', 'The subscription is not valid', { fields: toFieldProblems(parsed.error) });
     }
-    const fields: Array<{ path: string; message: string }> = [];
+    // Names, headers and filters are stored as text and jsonb, which cannot hold a NUL.
+    const nul = findNul(parsed.data);
+    const fields: Array<{ path: string; message: string }> = nul ? [nul] : [];
     const { secret, url } = parsed.data;
     if (secret && secret.length < MIN_API_SECRET_LENGTH && !fromConfig) {
       fields.push({ path: 'secret', message: `must be at least ${MIN_API_SECRET_LENGTH} characters` });

@@ -6,6 +6,7 @@ import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { findNul } from '../shared/text-input.ts';
 import { checkSchema, validateAgainst } from './json-schema.ts';
 
 export interface EventType {
@@ -158,6 +159,9 @@ export class EventTypesService {
     if (!isEventTypeName(input.name)) {
       fields.push({ path: 'name', message: 'must be dot-separated lower-case words, such as invoice.paid' });
     }
+    // Stored as text and jsonb, which cannot hold a NUL.
+    const nul = findNul({ description: input.description, schema: input.schema });
+    if (nul) fields.push(nul);
     if (input.schema) {
       const problem = checkSchema(input.schema);
       if (problem) fields.push({ path: 'schema', message: `is not a valid JSON Schema: ${problem}` });

@@ -5,6 +5,8 @@ import type { SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
+import { decodeKeysetCursor, encodeKeysetCursor } from '../shared/cursor.ts';
+import { instantProblems } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
@@ -26,13 +28,7 @@ export interface EventPage {
 
 /** A position in the newest-first order of events: creation time, then id. */
 export function eventCursor(event: Pick<EventRecord, 'createdAt' | 'id'>): string {
-  return `${event.createdAt.getTime()}:${event.id}`;
-}
-
-function parseCursor(cursor: string): { at: Date; id: string } | null {
-  const [ms, id] = cursor.split(':');
-  if (!ms || !id || !/^\d+$/.test(ms) || !isUuid(id)) return null;
-  return { at: new Date(Number(ms)), id };
+  return encodeKeysetCursor({ at: event.createdAt, id: event.id });
 }
 
 /** Reading published events, and replaying one to the subscriptions that match it now. */
@@ -51,6 +47,8 @@ export class EventsService {
   /** Admins see every event; others the events they published and those sent to their subscriptions. */
   async list(actor: Principal, filter: EventFilter, page: EventPage): Promise<Result<EventRecord[]>> {
     if (!mayRead(actor)) return fail('FORBIDDEN', READ_SCOPES_NEEDED);
+    const problems = instantProblems({ since: filter.since, until: filter.until });
+    if (problems.length > 0) return fail('INVALID', 'The time range is not valid', { fields: problems });
     const conditions: SQL[] = [];
     const visible = this.visibleTo(actor);
     if (visible) conditions.push(visible);
@@ -63,8 +61,12 @@ export class EventsService {
       [page.before, false],
     ] as const) {
       if (cursor === undefined) continue;
-      const parsed = parseCursor(cursor);
-      if (!parsed) return fail('INVALID', 'Not an event cursor');
+      const parsed = decodeKeysetCursor(cursor);
+      if (!parsed) {
+        return fail('INVALID', 'Not an event cursor', {
+          fields: [{ path: older ? 'after' : 'before', message: 'is not an event cursor' }],
+        });
+      }
       const at = parsed.at.toISOString();
       conditions.push(
         older

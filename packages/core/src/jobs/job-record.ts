@@ -1,4 +1,5 @@
 import { type JobNotifyState, type JobState, jobs } from '@switchboard/db';
+import { encodeKeysetCursor } from '../shared/cursor.ts';
 
 export interface Job {
   id: string;
@@ -56,5 +57,5 @@ export const jobColumns = {
 
 /** A position in the newest-first order of jobs: creation time, then id. */
 export function jobCursor(job: Pick<Job, 'createdAt' | 'id'>): string {
-  return `${job.createdAt.getTime()}:${job.id}`;
+  return encodeKeysetCursor({ at: job.createdAt, id: job.id });
 }

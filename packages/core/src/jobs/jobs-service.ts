@@ -10,9 +10,12 @@ import { generateSigningSecret } from '../delivery/subscription-record.ts';
 import { toFieldProblems } from '../queues/queue-definition.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
+import { decodeKeysetCursor } from '../shared/cursor.ts';
+import { instantProblems } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { findNul } from '../shared/text-input.ts';
 import { buildCallbackBody } from './job-callback.ts';
 import { type JobDefinition, jobDefinitionSchema, MAX_JOB_BODY_BYTES } from './job-definition.ts';
 import { type Job, jobColumns } from './job-record.ts';
@@ -44,6 +47,9 @@ export interface JobsServiceDeps {
 
 const UNFINISHED: readonly Job['state'][] = ['accepted', 'running', 'retrying'];
 
+/** A job's body is stored as bytes, where a NUL is harmless; everything else is text or jsonb. */
+const JOB_BYTES_FIELDS = new Set(['body', 'bodyBase64']);
+
 /**
  * HTTP jobs: a client's own request that Switchboard makes for it, with retries, then reports to
  * its callback URL. The request and the callback are deliveries sent by the delivery worker.
@@ -73,7 +79,9 @@ export class JobsService {
       return fail('INVALID', 'The job is not valid', { fields });
     }
     const job = parsed.data;
-    const fields: Array<{ path: string; message: string }> = [];
+    // Headers, URLs and policies are stored as text and jsonb, which cannot hold a NUL; the body is bytes.
+    const nul = findNul(job, '', JOB_BYTES_FIELDS);
+    const fields: Array<{ path: string; message: string }> = nul ? [nul] : [];
     for (const [path, url] of [
       ['url', job.url],
       ['callbackUrl', job.callbackUrl],
@@ -128,6 +136,8 @@ export class JobsService {
   /** Newest first. */
   async list(actor: Principal, filter: JobFilter, page: JobPage): Promise<Result<Job[]>> {
     if (!mayRead(actor)) return fail('FORBIDDEN', 'Reading jobs needs the jobs:read scope');
+    const problems = instantProblems({ since: filter.since, until: filter.until });
+    if (problems.length > 0) return fail('INVALID', 'The time range is not valid', { fields: problems });
     const conditions: SQL[] = [];
     if (!isAdmin(actor)) conditions.push(eq(jobs.userId, actor.user.id));
     if (filter.state?.length) conditions.push(inArray(jobs.state, [...filter.state]));
@@ -138,10 +148,14 @@ export class JobsService {
       [page.before, false],
     ] as const) {
       if (cursor === undefined) continue;
-      const [ms, id] = cursor.split(':');
-      // At most 15 digits: a longer time is beyond what a Date holds, and toISOString would throw.
-      if (!ms || !id || !/^\d{1,15}$/.test(ms) || !isUuid(id)) return fail('INVALID', 'Not a job cursor');
-      const at = new Date(Number(ms)).toISOString();
+      const position = decodeKeysetCursor(cursor);
+      if (!position) {
+        return fail('INVALID', 'Not a job cursor', {
+          fields: [{ path: older ? 'after' : 'before', message: 'is not a job cursor' }],
+        });
+      }
+      const { id } = position;
+      const at = position.at.toISOString();
       conditions.push(
         older
           ? sql`(${jobs.createdAt}, ${jobs.id}) < (${at}::timestamptz, ${id}::uuid)`

@@ -12,9 +12,11 @@ import {
 import type { Clock } from '../shared/clock.ts';
 import { compareConstantTime, generateRandomString, hashSha256Hex, isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
+import { INSTANT_RANGE_PROBLEM, isStorableInstant } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { identifierProblem } from '../shared/text-input.ts';
 
 export interface ApiToken {
   id: string;
@@ -251,6 +253,9 @@ export class TokensService {
     const name = input.name.trim();
     if (name.length === 0 || name.length > 100 || name !== input.name) {
       problems.push({ path: 'name', message: 'must be 1 to 100 characters without surrounding spaces' });
+    } else {
+      const problem = identifierProblem(name, 'name');
+      if (problem) problems.push(problem);
     }
     if (input.scopes.length === 0) problems.push({ path: 'scopes', message: 'must name at least one scope' });
     for (const scope of input.scopes) {
@@ -264,6 +269,8 @@ export class TokensService {
     }
     if (input.expiresAt && input.expiresAt <= this.deps.clock.now()) {
       problems.push({ path: 'expiresAt', message: 'must be in the future' });
+    } else if (input.expiresAt && !isStorableInstant(input.expiresAt)) {
+      problems.push({ path: 'expiresAt', message: INSTANT_RANGE_PROBLEM });
     }
     return problems;
   }

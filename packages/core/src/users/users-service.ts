@@ -8,6 +8,7 @@ import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { clampPage, type Page, type PageRequest } from '../shared/pagination.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { hasNul } from '../shared/text-input.ts';
 
 export interface User {
   id: string;
@@ -194,6 +195,8 @@ export class UsersService {
   }
 
   async findByUsername(username: string): Promise<User | null> {
+    // No username holds a NUL, and Postgres would refuse the lookup with a server error.
+    if (hasNul(username)) return null;
     const [user] = await this.deps.db
       .select(userColumns)
       .from(users)

@@ -1,4 +1,4 @@
-import { isUuid } from '@switchboard/core';
+import { decodeKeysetCursor, isUuid } from '@switchboard/core';
 import { GraphQLError } from 'graphql';
 
 function badInput(message: string): GraphQLError {
@@ -33,16 +33,10 @@ export function parseDeliveryCursor(cursor: string | undefined): number | undefi
   return cursor === undefined ? undefined : parseDeliveryId(cursor, 'A delivery cursor');
 }
 
-/**
- * Event and job cursors are `<milliseconds>:<id>`, as core's eventCursor and jobCursor write them.
- * At most 15 digits keeps the time within what a Date can hold, so core never meets an invalid one.
- */
+/** Event and job cursors are core's keyset cursors, `<milliseconds>:<id>`, decoded by core's one codec. */
 function parseTimeCursor(cursor: string | undefined, shape: string): string | undefined {
   if (cursor === undefined) return undefined;
-  const [ms, id, ...rest] = cursor.split(':');
-  if (!ms || !id || rest.length > 0 || !/^\d{1,15}$/.test(ms) || !isUuid(id)) {
-    throw badInput(`${shape}, as returned in an edge`);
-  }
+  if (!decodeKeysetCursor(cursor)) throw badInput(`${shape}, as returned in an edge`);
   return cursor;
 }
 
