@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { MAX_READ_BYTES, scopesForRole, systemPrincipal } from '@switchboard/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderedLengthBound } from '../../../packages/core/src/queues/page-bound.ts';
 import { ADMIN, basic, gql, startTestServer, type TestServer, uniqueName } from './harness.ts';
 
 /**
@@ -115,5 +117,43 @@ describe('reading a client', () => {
     const newest = await page('last: 5');
     expect(newest.seqs).toEqual(ids.slice(2));
     expect(newest.pageInfo.hasPreviousPage).toBe(true);
+  });
+
+  it('finding 4: a message whose rendering would pass the bound is skipped with a refresh, not failed at every read', async () => {
+    const { client, post } = await queueWithClient();
+    const principal = await admin();
+    const render = (outcome: { kind: string; messages?: Array<{ seq: number }> }) =>
+      outcome.kind === 'refresh' ? 'refresh' : (outcome.messages?.map((m) => m.seq) ?? []);
+    // One message a page, as a body past the rendering bound always is.
+    const options = { maxBytes: 50, maxRenderedChars: 500 };
+
+    // 100 plain bytes render to 102 characters: read as usual.
+    const plain = await post(new Uint8Array(100).fill(0x61));
+    expect(await server.core.clients.readAndRender(principal, client, render, options)).toEqual({
+      ok: true,
+      value: [plain],
+    });
+    // 100 control bytes render to 602: dropped for their size, and the client refreshes once.
+    await post(new Uint8Array(100).fill(0x01));
+    const after = await post(new Uint8Array(10).fill(0x61));
+    expect(await server.core.clients.readAndRender(principal, client, render, options)).toEqual({
+      ok: true,
+      value: 'refresh',
+    });
+    const next = await post(new Uint8Array(10).fill(0x62));
+    expect(await server.core.clients.readAndRender(principal, client, render, options)).toEqual({
+      ok: true,
+      value: [next],
+    });
+    expect(next).toBeGreaterThan(after);
+  });
+
+  it('finding 4: the rendered length bound is never below the JSON string of the body', () => {
+    const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    for (const body of [every, Buffer.from('"\\\n\u0000 ü 😀'), randomBytes(4096), Buffer.alloc(0)]) {
+      expect(renderedLengthBound(body)).toBeGreaterThanOrEqual(JSON.stringify(body.toString('utf8')).length);
+    }
+    const ascii = Buffer.from(Array.from({ length: 128 }, (_, i) => i));
+    expect(renderedLengthBound(ascii)).toBe(JSON.stringify(ascii.toString('utf8')).length);
   });
 });

@@ -1,20 +1,24 @@
-import { pipeline, Transform } from 'node:stream';
 import type { Core, CoreError, IngestReservation } from '@switchboard/core';
-import { errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { HTTP_STATUS } from './status.ts';
 
-const busyError = (error: CoreError) => new IngestBusyError(error.message, error.retryAfterSeconds ?? 1);
-
-/** A body refused for want of room in the ingest budget; answered 503 with Retry-After. */
-class IngestBusyError extends Error {
-  readonly statusCode = 503;
+/**
+ * A POST refused before its body has been read in full: an unknown queue (404), a foreign
+ * address (403) or no room in the ingest budget (503 with Retry-After). Answered with
+ * `Connection: close`, so that the unread rest of the body is discarded, not waited for.
+ */
+class IngestRefusal extends Error {
   constructor(
+    readonly statusCode: number,
     message: string,
-    readonly retryAfterSeconds: number,
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
 }
+
+const refusal = (error: CoreError) =>
+  new IngestRefusal(HTTP_STATUS[error.code], error.message, error.retryAfterSeconds ?? undefined);
 
 interface Held {
   reservation: IngestReservation;
@@ -31,52 +35,43 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
 
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (request, payload, done) => readBody(request, payload, maxBodyBytes, done));
+    scope.addContentTypeParser('*', (request, payload, done) =>
+      readBody(request, payload, maxBodyBytes, (bytes) => charge(request, bytes), done),
+    );
 
-    // Room for the body is taken before a byte of it is read: on its declared length, or chunk
-    // by chunk for a body sent without one. It is given back once the write has settled, or when
-    // the exchange ends without reaching the handler.
-    scope.addHook('preParsing', async (request, reply, payload) => {
+    // The queue and the sender's address are checked in memory before any room is taken, so that
+    // a POST nobody will take costs none. Room is then charged as the body's bytes arrive (a socket
+    // that declares a length and sends nothing holds nothing), and given back once the write has
+    // settled, or when the exchange ends without reaching the handler.
+    scope.addHook<{ Params: { queue: string } }>('preParsing', async (request, reply, payload) => {
       const declared = request.headers['content-length'];
-      if (declared !== undefined) {
-        const bytes = Number(declared);
-        // Over the limit (or nonsense), the body parser answers 413 without reading it.
-        if (!Number.isSafeInteger(bytes) || bytes > maxBodyBytes) return payload;
-        hold(request, reply, admit(bytes));
-        return payload;
-      }
-      const entry = hold(request, reply, admit(0));
-      const counted = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          const more = core.ingest.admitMore(entry.reservation, chunk.length);
-          callback(more.ok ? null : busyError(more.error), chunk);
-        },
-      });
-      // pipeline (not pipe) so that a sender that goes away fails the read instead of stalling it.
-      return pipeline(payload, counted, () => {});
-    });
-
-    function admit(bytes: number): IngestReservation {
+      const bytes = declared === undefined ? 0 : Number(declared);
+      // Over the limit (or nonsense), the body parser answers 413 without reading it, whoever sent it.
+      if (!Number.isSafeInteger(bytes) || bytes > maxBodyBytes) return payload;
+      const sender = core.ingest.sender(request.params.queue, request.ip);
+      if (!sender.ok) throw refusal(sender.error);
       const admitted = core.ingest.admit(bytes);
-      if (!admitted.ok) throw busyError(admitted.error);
-      return admitted.value;
-    }
-
-    function hold(request: FastifyRequest, reply: FastifyReply, reservation: IngestReservation): Held {
-      const entry: Held = { reservation, handling: false };
+      if (!admitted.ok) throw refusal(admitted.error);
+      const entry: Held = { reservation: admitted.value, handling: false };
       held.set(request, entry);
       reply.raw.once('close', () => {
-        if (!entry.handling) reservation.release();
+        if (!entry.handling) entry.reservation.release();
       });
-      return entry;
+      return payload;
+    });
+
+    function charge(request: FastifyRequest, bytes: number): Error | null {
+      const entry = held.get(request);
+      if (!entry) return null;
+      const more = core.ingest.admitMore(entry.reservation, bytes);
+      return more.ok ? null : refusal(more.error);
     }
 
     scope.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {
-      if (error instanceof IngestBusyError) {
-        reply.header('retry-after', String(error.retryAfterSeconds));
-        // The body is not wanted: closing spares reading (and discarding) the rest of it.
+      if (error instanceof IngestRefusal) {
+        if (error.retryAfterSeconds) reply.header('retry-after', String(error.retryAfterSeconds));
         reply.header('connection', 'close');
-        return reply.code(503).send({ message: error.message, refresh: false });
+        return reply.code(error.statusCode).send({ message: error.message, refresh: false });
       }
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
         const queue = (request.params as { queue?: string }).queue;
@@ -124,12 +119,15 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
  * The raw body, copied into place chunk by chunk as it arrives. Fastify's own reader gathers the
  * chunks and joins them at the end: for a body of megabytes that one copy holds the event loop
  * for tens of milliseconds, while /healthz and every other request wait. Over `limit` it fails
- * as Fastify's reader does (FST_ERR_CTP_BODY_TOO_LARGE, answered 413).
+ * as Fastify's reader does (FST_ERR_CTP_BODY_TOO_LARGE, answered 413). Each chunk is charged to
+ * the ingest budget as it arrives; one that does not fit fails the read with `charge`'s error,
+ * and the rest of the body is read and dropped, so that the sender gets that answer, not a reset.
  */
 function readBody(
   request: FastifyRequest,
   payload: NodeJS.ReadableStream,
   limit: number,
+  charge: (bytes: number) => Error | null,
   done: (error: Error | null, body?: Buffer) => void,
 ): void {
   const declared =
@@ -153,6 +151,12 @@ function readBody(
     if (received + chunk.length > limit) return finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     if (body && received + chunk.length > body.length)
       return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+    const refused = charge(chunk.length);
+    if (refused) {
+      finish(refused);
+      payload.resume();
+      return;
+    }
     if (body) chunk.copy(body, received);
     else chunks.push(chunk);
     received += chunk.length;

@@ -4,7 +4,7 @@ import { isAdmin, type Principal } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { countWithinBytes } from './page-bound.ts';
+import { countWithinBytes, renderedLengthBound } from './page-bound.ts';
 import type { QueuesService } from './queues-service.ts';
 
 export interface Client {
@@ -47,11 +47,23 @@ export const MAX_READ = 1000;
  */
 export const MAX_READ_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Characters a message's body may take once rendered as a JSON string. A page of several
+ * messages stays under MAX_READ_BYTES of bodies, at most six characters a byte once escaped, far
+ * from V8's limit (about 512 Mi characters); only a message alone in its page can be larger. One that could not be
+ * rendered within this (near the largest body ingest accepts, and mostly control characters)
+ * is dropped for its size, as the Webhook Queue drops messages over its limits: the client is
+ * sent to refresh instead of failing on the same message at every read.
+ */
+export const MAX_RENDERED_CHARS = 384 * 1024 * 1024;
+
 export interface ReadOptions {
   /** Messages in the page, up to MAX_READ. */
   limit?: number;
   /** Body bytes in the page (MAX_READ_BYTES when left out); the first message is taken whatever its size. */
   maxBytes?: number;
+  /** A body's JSON-escaped length past which it is skipped with a refresh (MAX_RENDERED_CHARS when left out). */
+  maxRenderedChars?: number;
 }
 
 const clientColumns = {
@@ -164,6 +176,7 @@ export class ClientsService {
   ): Promise<Result<T>> {
     const pageSize = Math.max(1, Math.min(MAX_READ, Math.floor(options.limit ?? MAX_READ)));
     const maxBytes = options.maxBytes ?? MAX_READ_BYTES;
+    const maxRenderedChars = options.maxRenderedChars ?? MAX_RENDERED_CHARS;
     return this.deps.db.transaction(async (tx) => {
       // The row lock makes two concurrent reads of one client take turns instead of both
       // returning the same messages.
@@ -182,7 +195,44 @@ export class ClientsService {
         );
       }
       const now = this.deps.clock.now();
-      const missed = client.needsRefresh || client.cursor < (row.droppedThroughSeq ?? 0);
+      let missed = client.needsRefresh || client.cursor < (row.droppedThroughSeq ?? 0);
+      let page: StoredMessage[] = [];
+      let through = client.cursor;
+      if (!missed) {
+        // Sizes first, without the bodies, to know where the page ends before any body is loaded.
+        const sizes = await tx
+          .select({ seq: messages.seq, size: sql<number | string>`octet_length(${messages.body})` })
+          .from(messages)
+          .where(and(eq(messages.queueId, client.queueId), gt(messages.seq, client.cursor)))
+          .orderBy(asc(messages.seq))
+          .limit(pageSize);
+        const taken = countWithinBytes(
+          sizes.map((row) => Number(row.size)),
+          maxBytes,
+        );
+        through = taken === 0 ? client.cursor : Number(sizes[taken - 1]?.seq);
+        page =
+          through === client.cursor
+            ? []
+            : await tx
+                .select(messageColumns)
+                .from(messages)
+                .where(
+                  and(
+                    eq(messages.queueId, client.queueId),
+                    gt(messages.seq, client.cursor),
+                    lte(messages.seq, through),
+                  ),
+                )
+                .orderBy(asc(messages.seq));
+        // Scanned only when six characters a byte could pass the bound, which few bodies can.
+        const [first] = page;
+        missed =
+          page.length === 1 &&
+          first !== undefined &&
+          first.body.length * 6 + 2 > maxRenderedChars &&
+          renderedLengthBound(first.body) > maxRenderedChars;
+      }
       if (missed) {
         const rendered = render({
           kind: 'refresh',
@@ -195,28 +245,6 @@ export class ClientsService {
           .where(eq(clients.id, client.id));
         return ok(rendered);
       }
-      // Sizes first, without the bodies, to know where the page ends before any body is loaded.
-      const sizes = await tx
-        .select({ seq: messages.seq, size: sql<number | string>`octet_length(${messages.body})` })
-        .from(messages)
-        .where(and(eq(messages.queueId, client.queueId), gt(messages.seq, client.cursor)))
-        .orderBy(asc(messages.seq))
-        .limit(pageSize);
-      const taken = countWithinBytes(
-        sizes.map((row) => Number(row.size)),
-        maxBytes,
-      );
-      const through = taken === 0 ? client.cursor : Number(sizes[taken - 1]?.seq);
-      const page =
-        through === client.cursor
-          ? []
-          : await tx
-              .select(messageColumns)
-              .from(messages)
-              .where(
-                and(eq(messages.queueId, client.queueId), gt(messages.seq, client.cursor), lte(messages.seq, through)),
-              )
-              .orderBy(asc(messages.seq));
       const rendered = render({ kind: 'messages', currentSeq: row.lastSeq, messages: page });
       await tx.update(clients).set({ cursor: through, lastReadAt: now }).where(eq(clients.id, client.id));
       return ok(rendered);

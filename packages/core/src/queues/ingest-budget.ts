@@ -1,6 +1,6 @@
 /**
- * Bytes of inbound message bodies this process holds at once: from the moment a body is
- * admitted (before it is read, on its declared length) until its write has settled. A burst of
+ * Bytes of inbound message bodies this process holds at once: from the moment they are received
+ * until the message's write has settled. A burst of
  * large bodies is refused at the door instead of being buffered, base64-encoded and sent to the
  * database all at the same time, which is what exhausts memory and blocks the event loop.
  */
@@ -27,7 +27,7 @@ export class IngestBudget {
     return new IngestReservation(this, bytes);
   }
 
-  /** @internal */
+  /** Whether `bytes` more would fit now (always, when nothing is in flight). */
   fits(bytes: number): boolean {
     return this.used === 0 || this.used + bytes <= this.limitBytes;
   }
@@ -55,7 +55,7 @@ export class IngestReservation {
     return this.held;
   }
 
-  /** For a body of unknown length, read in chunks: holds `bytes` more, or answers false. */
+  /** Holds `bytes` more of a body as they arrive, or answers false when they do not fit. */
   grow(bytes: number): boolean {
     if (this.released) return false;
     if (!this.budget.fits(bytes) && this.budget.inFlight > this.held) return false;

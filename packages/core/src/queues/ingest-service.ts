@@ -49,27 +49,41 @@ export class IngestService {
   }
 
   /**
-   * Room for a body of `bytes` (its declared length, before it is read), held until the
-   * reservation is released once the message's write has settled. Refused as UNAVAILABLE, with a
-   * time to retry, when the bodies already in flight fill the budget.
+   * The queue a sender may post to, looked up in memory before any of the body is read: an
+   * unknown queue or a foreign address is refused without taking room in the budget.
    */
-  admit(bytes: number): Result<IngestReservation> {
-    const reservation = this.deps.budget.reserve(bytes);
+  sender(queueName: string, sourceIp: string | undefined): Result<CompiledQueue> {
+    const queue = this.deps.registry.get(queueName);
+    if (!queue) return fail('NOT_FOUND', `No queue named "${queueName}"`);
+    if (!queue.isAllowed(sourceIp)) {
+      this.deps.logger.warn({ queue: queue.name, ip: sourceIp }, 'ingest refused: address not allowed');
+      return fail('FORBIDDEN', 'This address may not post to this queue');
+    }
+    return ok(queue);
+  }
+
+  /**
+   * Room for a body expected to be `expectedBytes` long (its declared length, or 0 when none is
+   * declared). Nothing is held yet: the reservation is charged with `admitMore` as bytes arrive,
+   * so a socket that declares a length and sends nothing holds nothing. Refused as UNAVAILABLE,
+   * with a time to retry, when the bytes already in flight leave no room for it now; the sender is
+   * spared sending a body that would be refused midway.
+   */
+  admit(expectedBytes: number): Result<IngestReservation> {
+    if (!this.deps.budget.fits(expectedBytes)) return busy();
+    const reservation = this.deps.budget.reserve(0);
     return reservation ? ok(reservation) : busy();
   }
 
-  /** For a body sent without a declared length: room for its next `bytes`, refused like `admit`. */
+  /** Room for the next `bytes` of a body as they arrive, refused like `admit`. */
   admitMore(reservation: IngestReservation, bytes: number): Result<void> {
     return reservation.grow(bytes) ? ok(undefined) : busy();
   }
 
   async ingest(queueName: string, request: IngestRequest): Promise<Result<WrittenMessage>> {
-    const queue = this.deps.registry.get(queueName);
-    if (!queue) return fail('NOT_FOUND', `No queue named "${queueName}"`);
-    if (!queue.isAllowed(request.sourceIp)) {
-      this.deps.logger.warn({ queue: queue.name, ip: request.sourceIp }, 'ingest refused: address not allowed');
-      return fail('FORBIDDEN', 'This address may not post to this queue');
-    }
+    const found = this.sender(queueName, request.sourceIp);
+    if (!found.ok) return found;
+    const queue = found.value;
     // Verified before the size is judged: only a genuine message that is too large means the
     // queue's clients missed something, so only that one sends them to refresh.
     const headers = flattenHeaders(request.headers);
