@@ -45,6 +45,35 @@ async function waitUntil(what: string, check: () => boolean, timeoutMs = 15_000)
   }
 }
 
+/** Alice's subscription goes to `slowUrl` (slow.thing), bob's to the harness's receiver (quick.thing). */
+async function slowAndQuick(
+  h: DeliveryHarness,
+  slowUrl: string,
+  quick: { retryPolicy?: { scheduleMs: number[] } } = {},
+) {
+  const alice: Principal = await h.user('alice');
+  const bob: Principal = await h.user('bob');
+  must(await h.core.eventTypes.create(h.admin, { name: 'slow.thing' }));
+  must(await h.core.eventTypes.create(h.admin, { name: 'quick.thing' }));
+  must(
+    await h.core.subscriptions.create(alice, {
+      name: 'never-answers',
+      url: `${slowUrl}/hook`,
+      eventTypes: ['slow.thing'],
+      timeoutMs: 60_000,
+    }),
+  );
+  must(
+    await h.core.subscriptions.create(bob, {
+      name: 'answers',
+      url: `${h.receiver.url}/b`,
+      eventTypes: ['quick.thing'],
+      ...quick,
+    }),
+  );
+  return { alice, bob };
+}
+
 describe('fair delivery across subscriptions', () => {
   let h: DeliveryHarness | undefined;
   let silent: Awaited<ReturnType<typeof startSilentReceiver>> | undefined;
@@ -115,6 +144,36 @@ describe('fair delivery across subscriptions', () => {
     await h?.receiver.waitFor(1);
     expect(receiver.maxOpen).toBe(2);
     expect(receiver.total).toBe(2);
+  });
+
+  it("finding 8: another user's delivery is attempted even when the slow subscription's due backlog is larger than the claim window", async () => {
+    // 4 slots and 4 claimed ahead: a claim asks for 8 at most and looks at twice that, while the
+    // silent subscription has 40 due ahead of bob's (a quarter of the slots is 1 in flight).
+    h = await startDeliveryHarness({ delivery: { worker: { concurrency: 4, prefetch: 4 } } });
+    silent = await startSilentReceiver();
+    const { alice, bob } = await slowAndQuick(h, silent.url);
+    for (let i = 0; i < 40; i++) must(await h.core.publisher.publish(alice, { type: 'slow.thing', payload: { i } }));
+    h.clock.advance(1);
+    must(await h.core.publisher.publish(bob, { type: 'quick.thing', payload: {} }));
+    await h.core.start({ worker: true });
+    await h.receiver.waitFor(1, 15_000);
+    expect(silent.maxOpen).toBe(1);
+  });
+
+  it("finding 8: another subscription's retry falling due while a lane is full is attempted without waiting for the idle poll", async () => {
+    h = await startDeliveryHarness({ delivery: { worker: { concurrency: 4, prefetch: 4, idlePollMs: 60_000 } } });
+    silent = await startSilentReceiver();
+    const { alice, bob } = await slowAndQuick(h, silent.url, { retryPolicy: { scheduleMs: [0, 200] } });
+    h.receiver.respondWith((_, index) => ({ status: index === 0 ? 500 : 200 }));
+    must(await h.core.publisher.publish(bob, { type: 'quick.thing', payload: {} }));
+    // Bob's first attempt fails; his retry is due 200 ms later (±20%) on the test's clock.
+    expect(await h.core.worker.runOnce()).toBe(1);
+    // Alice's lane fills: 1 in flight and 2 claimed ahead.
+    for (let i = 0; i < 3; i++) must(await h.core.publisher.publish(alice, { type: 'slow.thing', payload: { i } }));
+    await h.core.start({ worker: true });
+    await waitUntil('the silent receiver to hold its request', () => silent?.open === 1);
+    h.clock.advance(1000);
+    await h.receiver.waitFor(2, 15_000);
   });
 
   it('finding 8: maxInFlight is stored, shown, and refused out of range as a field problem', async () => {

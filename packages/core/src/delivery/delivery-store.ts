@@ -173,9 +173,21 @@ export async function completeDeliveries(
   }));
 }
 
-/** When the next delivery falls due, or null when none waits. */
-export async function findNextDue(db: Database): Promise<Date | null> {
-  const result = await db.execute(sql`select min(next_attempt_at) as due from deliveries where claimable`);
+/**
+ * When the next delivery falls due, or null when none waits, leaving out the lanes in `fullLanes`
+ * (see ClaimedDelivery.lane): their rows cannot be claimed until the lane has room again.
+ */
+export async function findNextDue(db: Database, fullLanes: readonly string[] = []): Promise<Date | null> {
+  const full = `{${fullLanes.join(',')}}`;
+  // The lanes as in switchboard_claim_deliveries: an event's tested before the join, a job's after.
+  const result = await db.execute(sql`
+    select d.next_attempt_at as due
+      from deliveries d left join jobs j on j.id = d.job_id
+     where d.claimable
+       and (d.subscription_id is null or d.subscription_id <> all (${full}::uuid[]))
+       and (d.subscription_id is not null or j.user_id <> all (${full}::uuid[]))
+     order by d.next_attempt_at
+     limit 1`);
   const due = rowsOf(result)[0]?.due;
   return due ? toDate(due) : null;
 }

@@ -190,6 +190,9 @@ export class DeliveryWorker {
         for (const delivery of batch) this.enqueue(delivery, claimedAt);
         this.pump();
         if (batch.length === room) this.wantClaim = true;
+        // A lane this claim filled may have had more rows in its window, ahead of other lanes'
+        // rows that it never reached: the next claim leaves the full lane out.
+        else if (batch.some((delivery) => this.isFull(delivery.lane))) this.wantClaim = true;
         // Nothing due now: look again when the next retry falls due, whatever is still in flight.
         else if (batch.length === 0 && !this.wantClaim) await this.sleepUntilDue();
       } while (this.running && this.wantClaim);
@@ -268,6 +271,15 @@ export class DeliveryWorker {
     return room;
   }
 
+  private isFull(id: string): boolean {
+    const lane = this.lanes.get(id);
+    return lane !== undefined && lane.cap + this.laneAhead - lane.held <= 0;
+  }
+
+  private fullLanes(): string[] {
+    return [...this.lanes.keys()].filter((id) => this.isFull(id));
+  }
+
   /**
    * Claims more once the claimed-ahead queue runs low, rather than after every request: claims
    * then come in batches of at least half the concurrency, a few per second instead of one per
@@ -311,10 +323,9 @@ export class DeliveryWorker {
   }
 
   private async sleepUntilDue(): Promise<void> {
-    // What is due may be a full lane's, which waits for this worker's own requests to finish
-    // (each wakes it): poll rather than spin on it.
-    if (Object.values(this.laneRoom()).some((room) => room <= 0)) return this.setTimer(this.idlePollMs);
-    const due = await findNextDue(this.deps.db);
+    // A full lane's rows wait for this worker's own requests to finish (each wakes it): the timer
+    // is for the next row of a lane with room, or it would spin on what is due and cannot be taken.
+    const due = await findNextDue(this.deps.db, this.fullLanes());
     const wait = due ? due.getTime() - this.deps.clock.now().getTime() : this.idlePollMs;
     this.setTimer(Math.max(0, Math.min(wait, this.idlePollMs)));
   }
