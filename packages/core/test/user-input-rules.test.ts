@@ -1,8 +1,8 @@
 import { deliveries, jobs, subscriptions } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfigFile } from '../src/config/config-file.ts';
-import type { Principal, SubscriptionDefinition } from '../src/index.ts';
+import { type Principal, type SubscriptionDefinition, silentLogger } from '../src/index.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
 
 /** "a"×48 and "!": about two minutes of backtracking for `^(a|aa)+$`, far past the test timeout. */
@@ -84,6 +84,64 @@ describe('user-supplied patterns and headers', () => {
     expect(!update.ok && update.error.fields).toEqual([
       { path: 'filter.s.$regex', message: expect.stringMatching(/lookbehind.*not supported/) },
     ]);
+  });
+
+  it("finding 2: a filter's regular expressions are limited in total, not only one by one", async () => {
+    // Each of these is allowed alone; a filter of hundreds of them would cost seconds per publish.
+    const many = { $or: Array.from({ length: 11 }, (_, i) => ({ [`data.f${i}`]: { $regex: `^v${i}` } })) };
+    const refused = await h.core.subscriptions.create(alice, definition({ filter: many }));
+    expect(!refused.ok && refused.error.fields).toEqual([
+      { path: 'filter', message: expect.stringMatching(/at most 10 regular expressions/) },
+    ]);
+    // Two patterns of about 700 instructions each: under the limit one by one, over it together.
+    const heavy = { 'data.a': { $regex: '\\w{690}' }, $not: { 'data.b': { $regex: '\\d{690}' } } };
+    const tooComplex = await h.core.subscriptions.create(alice, definition({ filter: heavy }));
+    expect(!tooComplex.ok && tooComplex.error.fields).toEqual([
+      { path: 'filter', message: expect.stringMatching(/regular expressions that are too complex together/) },
+    ]);
+    const { subscription } = must(
+      await h.core.subscriptions.create(alice, definition({ filter: { $or: many.$or.slice(0, 10) } })),
+    );
+    const update = await h.core.subscriptions.update(
+      alice,
+      subscription.id,
+      definition({ name: subscription.name, filter: heavy }),
+    );
+    expect(!update.ok && update.error.fields?.map((f) => f.path)).toEqual(['filter']);
+  });
+
+  it('finding 2: a stored filter RE2 cannot compile matches nothing, even under $not, and is logged once', async () => {
+    const warn = vi.spyOn(silentLogger, 'warn');
+    try {
+      const { subscription } = must(await h.core.subscriptions.create(alice, definition()));
+      // Written before RE2 syntax was required, or by hand: a lookahead RE2 cannot run.
+      await h.database.client.db
+        .update(subscriptions)
+        .set({ filter: { $not: { 'data.s': { $regex: 'foo(?=bar)' } } } })
+        .where(eq(subscriptions.id, subscription.id));
+      await h.core.subscriptions.changed();
+      for (const s of ['nothing like it', 'foobar', 'secret-payload-value']) {
+        const published = must(await h.core.publisher.publish(alice, { type, payload: { s } }));
+        expect(published.deliveryCount).toBe(0);
+      }
+      await h.core.subscriptions.changed();
+      must(await h.core.publisher.publish(alice, { type, payload: { s: 'again' } }));
+      expect(await deliveryOf({ subscriptionId: subscription.id })).toHaveLength(0);
+      const logged = warn.mock.calls.filter(([fields]) => (fields as { subscriptionId?: string }).subscriptionId);
+      expect(logged).toEqual([
+        [
+          {
+            subscriptionId: subscription.id,
+            path: 'filter.$not.data.s.$regex',
+            reason: expect.stringMatching(/lookahead/),
+          },
+          expect.any(String),
+        ],
+      ]);
+      expect(JSON.stringify(logged)).not.toContain('secret-payload-value');
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('finding 10: CR, LF, NUL and other control characters in header values, and bad header names, are refused at creation', async () => {

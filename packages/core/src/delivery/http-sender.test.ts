@@ -47,4 +47,24 @@ describe('HTTP sender', () => {
     expect(fine).toMatchObject({ kind: 'response', statusCode: 200 });
     expect(receiver.requests[0]?.headers['x-note']).toBe('a\tcafé');
   });
+
+  it('finding 10: a TypeError from the connection path is a connection failure, retried, not an invalid request', async () => {
+    // A bug in the guard's lookup must not fail deliveries for good.
+    class BrokenGuard extends SsrfGuard {
+      override readonly lookup: SsrfGuard['lookup'] = () => {
+        throw new TypeError('lookup broke');
+      };
+    }
+    const broken = createHttpSender(new BrokenGuard(['127.0.0.0/8']));
+    try {
+      const result = await broken.send(request({ url: receiver.url.replace('127.0.0.1', 'localhost') }));
+      expect(result).toMatchObject({
+        kind: 'error',
+        refused: false,
+        error: expect.stringMatching(/^connection failed: /),
+      });
+    } finally {
+      await broken.close();
+    }
+  });
 });

@@ -137,17 +137,14 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
 }
 
 /**
- * undici refuses to build some requests before connecting: InvalidArgumentError (a bad header,
- * method or body), NotSupportedError (`expect`) or a TypeError. Such a failure is the request's,
- * not the network's.
+ * undici refuses to build some requests before connecting: InvalidArgumentError for a bad header
+ * name or value ("invalid x-a header", "invalid header key") or method ("invalid request method"),
+ * NotSupportedError for `expect`. Such a failure is the request's, not the network's. Anything
+ * else, a TypeError from the guard's lookup included, is a failed connection and is tried again.
  */
 function describeInvalidRequest(error: unknown): string | null {
   const failure = error as (Error & { code?: string }) | undefined;
-  if (
-    failure?.code === 'UND_ERR_INVALID_ARG' ||
-    failure?.code === 'UND_ERR_NOT_SUPPORTED' ||
-    failure instanceof TypeError
-  ) {
+  if (failure?.code === 'UND_ERR_INVALID_ARG' || failure?.code === 'UND_ERR_NOT_SUPPORTED') {
     return `invalid request: ${failure.message}`;
   }
   return null;

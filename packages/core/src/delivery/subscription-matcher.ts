@@ -4,7 +4,7 @@ import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import type { SubscriptionTarget } from './delivery-attempt.ts';
 import { matchesPattern } from './patterns.ts';
-import { matchesFilter, type PayloadFilter } from './payload-filter.ts';
+import { type CompiledFilter, compileFilter, type PayloadFilter } from './payload-filter.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { Signing } from './subscription-definition.ts';
 
@@ -14,6 +14,8 @@ export interface MatchCandidate {
   ownerIsAdmin: boolean;
   eventTypes: string[];
   filter: PayloadFilter | null;
+  /** The filter compiled once per snapshot; one that cannot be compiled matches nothing. */
+  compiledFilter: CompiledFilter | null;
   mode: 'async' | 'blocking';
   /** How to send to it, for a publish that hands its deliveries to this process's worker. */
   target: SubscriptionTarget;
@@ -44,6 +46,8 @@ export class SubscriptionMatcher {
   private loadedAt = 0;
   private generation = 0;
   private unlisten: (() => Promise<void>) | undefined;
+  /** Why each subscription's stored filter could not be compiled, as last logged. */
+  private readonly unusableFilters = new Map<string, string>();
 
   constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger }) {}
 
@@ -69,8 +73,30 @@ export class SubscriptionMatcher {
       if (scope.audienceUserId && candidate.userId !== scope.audienceUserId && !candidate.ownerIsAdmin) return false;
       if (scope.subscriptionId && scope.force) return true;
       if (!candidate.eventTypes.some((pattern) => matchesPattern(pattern, type))) return false;
-      return candidate.filter === null || matchesFilter(candidate.filter, envelope);
+      const filter = candidate.compiledFilter;
+      return filter === null || (filter.ok && filter.matches(envelope));
     });
+  }
+
+  /**
+   * A filter stored before a rule it now breaks (a lookahead, say) is compiled once per snapshot
+   * and said once per subscription, never with a payload: it matches nothing until it is changed.
+   */
+  private compile(subscriptionId: string, filter: PayloadFilter): CompiledFilter {
+    const compiled = compileFilter(filter);
+    if (compiled.ok) {
+      this.unusableFilters.delete(subscriptionId);
+    } else {
+      const said = `${compiled.path}: ${compiled.reason}`;
+      if (this.unusableFilters.get(subscriptionId) !== said) {
+        this.unusableFilters.set(subscriptionId, said);
+        this.deps.logger.warn(
+          { subscriptionId, path: compiled.path, reason: compiled.reason },
+          'subscription filter cannot be used; it matches nothing until it is changed',
+        );
+      }
+    }
+    return compiled;
   }
 
   private load(): Promise<MatchCandidate[]> {
@@ -106,6 +132,7 @@ export class SubscriptionMatcher {
           ownerIsAdmin: row.role === 'admin',
           eventTypes: row.eventTypes,
           filter: row.filter ?? null,
+          compiledFilter: row.filter ? this.compile(row.id, row.filter) : null,
           mode: row.mode,
           rateLimitPerSecond: row.rateLimitPerSecond,
           maxInFlight: row.maxInFlight,

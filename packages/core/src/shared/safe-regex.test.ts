@@ -1,3 +1,4 @@
+import { RE2JS } from 're2js';
 import { describe, expect, it } from 'vitest';
 import { compileUserPattern, testUserPattern } from './safe-regex.ts';
 
@@ -46,5 +47,14 @@ describe('user-supplied regular expressions', () => {
     expect(refusal('a'.repeat(201))).toMatch(/at most 200 characters/);
     expect(refusal('(?:a|b|ab|ba){500}')).toMatch(/too complex/);
     expect(refusal('(a{100}){100}')).toMatch(/invalid repeat count/);
+  });
+
+  it('finding 2: says what each pattern costs, and runs it where that is what it costs', () => {
+    const compiled = compileUserPattern('\\w{100}');
+    expect(compiled.ok && compiled.pattern.size).toBe(RE2JS.compile('\\w{100}').programSize());
+    // The lazy DFA is set aside where re2js keeps it; were it renamed, tests would go back to it.
+    expect(Object.hasOwn(RE2JS.compile('a').re2Input, 'lazyDFA')).toBe(true);
+    expect(testUserPattern('[ab]*a[ab]{100}$', `a${'b'.repeat(100)}`)).toBe(true);
+    expect(testUserPattern('[ab]*a[ab]{100}$', 'b'.repeat(101))).toBe(false);
   });
 });

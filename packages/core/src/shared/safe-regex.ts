@@ -19,19 +19,40 @@ export const MAX_PROGRAM_SIZE = 1_200;
 
 export interface UserPattern {
   readonly source: string;
+  /** Instructions once compiled: what one test costs per character read, at worst. */
+  readonly size: number;
   /** Whether the pattern matches anywhere in `input` (as RegExp.prototype.test does). */
   test(input: string): boolean;
 }
 
 export type CompiledPattern = { ok: true; pattern: UserPattern } | { ok: false; message: string };
 
-/** Compiled patterns, shared by every caller: filters are tested on each publish. */
-const cache = new LRUCache<string, UserPattern>({ max: 2_000 });
+/**
+ * Compiled patterns, shared by every caller: filters are tested on each publish. Refusals are kept
+ * too, so that a stored pattern that no longer compiles is not compiled again on every publish.
+ */
+const cache = new LRUCache<string, CompiledPattern>({ max: 2_000 });
+
+/**
+ * Stands in for re2js's lazy DFA, which it tries before its NFA. On inputs that make the DFA's
+ * states explode (`[ab]*a[ab]{100}$` on random a/b text) the DFA fills its 8 MiB, starts again,
+ * gives up and leaves the NFA to do the work anyway: a test then costs about 0.3 s whatever the
+ * pattern's size, and every cached pattern may hold 8 MiB. The NFA alone costs in proportion to
+ * the instructions alive at each character, so the size of a pattern is what a test costs.
+ */
+const NO_DFA = { match: () => null };
 
 /** Compiles a user's pattern, or says in a sentence why it cannot be used. */
 export function compileUserPattern(source: string): CompiledPattern {
   const cached = cache.get(source);
-  if (cached) return { ok: true, pattern: cached };
+  if (cached) return cached;
+  const compiled = compile(source);
+  // A refusal for length is cheap to repeat; keeping it would keep a long string alive.
+  if (source.length <= MAX_PATTERN_LENGTH) cache.set(source, compiled);
+  return compiled;
+}
+
+function compile(source: string): CompiledPattern {
   if (source.length > MAX_PATTERN_LENGTH) {
     return { ok: false, message: `must be a regular expression of at most ${MAX_PATTERN_LENGTH} characters` };
   }
@@ -53,8 +74,8 @@ export function compileUserPattern(source: string): CompiledPattern {
   if (compiled.programSize() > MAX_PROGRAM_SIZE) {
     return { ok: false, message: 'is too complex: use fewer or smaller repetitions' };
   }
-  const pattern: UserPattern = { source, test: (input) => compiled.test(input) };
-  cache.set(source, pattern);
+  (compiled.re2Input as unknown as { lazyDFA: unknown }).lazyDFA = NO_DFA;
+  const pattern: UserPattern = { source, size: compiled.programSize(), test: (input) => compiled.test(input) };
   return { ok: true, pattern };
 }
 
