@@ -79,7 +79,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  const origins = createOriginPolicy(deps.env.CORS_ALLOWED_ORIGINS);
+  const origins = createOriginPolicy(deps.env.CORS_ALLOWED_ORIGINS, deps.env.TRUSTED_PROXIES);
   registerOriginGuard(app, origins, GRAPHQL_ENDPOINT);
 
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {

@@ -1,17 +1,8 @@
 import { systemPrincipal } from '@switchboard/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { EnvError, loadEnv } from '../src/env.ts';
-import {
-  ADMIN,
-  basic,
-  factories,
-  gql,
-  sessionCookieFrom,
-  startTestServer,
-  type TestServer,
-  uniqueName,
-} from './harness.ts';
+import { connectWithCookie, loginCookie } from './cross-site-fixtures.ts';
+import { ADMIN, basic, factories, gql, startTestServer, type TestServer, uniqueName } from './harness.ts';
 
 const LISTED = 'https://console.example.com';
 const FOREIGN = 'https://evil.example';
@@ -27,37 +18,9 @@ async function queueExists(server: TestServer, name: string): Promise<boolean> {
   return (await server.core.queues.getByName(systemPrincipal, name)).ok;
 }
 
-async function loginCookie(server: TestServer): Promise<string> {
-  const login = await gql(
-    server,
-    `mutation { login(username: "${ADMIN.username}", password: "${ADMIN.password}") { __typename } }`,
-  );
-  const cookie = sessionCookieFrom(login.headers);
-  if (!cookie) throw new Error(`login set no cookie: ${JSON.stringify(login.body)}`);
-  return cookie;
-}
-
-/** Opens graphql-ws with only the session cookie and reports whether `connection_ack` or a close came first. */
-function connectWithCookie(server: TestServer, cookie: string, origin?: string): Promise<'ack' | number> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { cookie };
-    if (origin) headers.origin = origin;
-    const socket = new WebSocket(server.wsUrl, 'graphql-transport-ws', { headers });
-    const deadline = setTimeout(() => reject(new Error('no connection_ack nor close within 10 s')), 10_000);
-    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: {} })));
-    socket.on('message', (data) => {
-      if (JSON.parse(String(data)).type === 'connection_ack') {
-        clearTimeout(deadline);
-        socket.close(1000);
-        resolve('ack');
-      }
-    });
-    socket.on('close', (code) => {
-      clearTimeout(deadline);
-      resolve(code);
-    });
-    socket.on('error', () => {});
-  });
+async function ingest(server: TestServer, queue: string, body: string): Promise<void> {
+  const response = await fetch(`${server.url}/q/${queue}`, { method: 'POST', body });
+  if (response.status !== 200) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
 }
 
 describe('finding 5: cross-site requests', () => {
@@ -261,9 +224,63 @@ describe('finding 5: cross-site requests', () => {
   });
 
   it('finding 5: a WebSocket from a foreign origin cannot use the session cookie', async () => {
-    expect(await connectWithCookie(listed, cookie, FOREIGN)).toBe(4403);
-    expect(await connectWithCookie(listed, cookie, listed.url)).toBe('ack');
-    expect(await connectWithCookie(listed, cookie, LISTED)).toBe('ack');
+    expect(await connectWithCookie(listed, cookie, { origin: FOREIGN })).toBe(4403);
+    expect(await connectWithCookie(listed, cookie, { origin: listed.url })).toBe('ack');
+    expect(await connectWithCookie(listed, cookie, { origin: LISTED })).toBe('ack');
     expect(await connectWithCookie(listed, cookie)).toBe('ack');
+  });
+
+  it("finding 5: /setPassword works from the server's own origin and is refused from a foreign one", async () => {
+    const member = await factories(plain.core).user();
+    const setPassword = (origin: string, newPassword: string) =>
+      fetch(`${plain.url}/setPassword`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain', authorization: member.authorization, origin },
+        body: newPassword,
+      });
+    const passwordWorks = async (password: string) =>
+      (await plain.core.auth.verifyCredentials(member.user.username, password, {})).ok;
+
+    expect((await setPassword(FOREIGN, 'foreign-password-1')).status).toBe(403);
+    expect(await passwordWorks('foreign-password-1')).toBe(false);
+    expect((await setPassword(plain.url, 'own-origin-password-1')).status).toBe(200);
+    expect(await passwordWorks('own-origin-password-1')).toBe(true);
+  });
+
+  it('finding 5: a cross-site GET that moves a cursor, listens or unlistens is refused and changes nothing', async () => {
+    const queue = uniqueName('cursor');
+    const created = await listed.core.queues.create(systemPrincipal, { name: queue });
+    if (!created.ok) throw new Error(created.error.message);
+    const client = uniqueName('reader');
+    const authorization = basic(ADMIN.username, ADMIN.password);
+    const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
+      fetch(`${listed.url}${path}`, { method, headers: { authorization, ...headers } });
+    // What an <img> or a link on another site sends: no Origin, Sec-Fetch-Site: cross-site.
+    const crossSite = { 'sec-fetch-site': 'cross-site' };
+
+    expect((await get(`/listen/${client}/${queue}`, crossSite)).status).toBe(403);
+    expect((await get(`/listen/${client}/${queue}`, { origin: FOREIGN })).status).toBe(403);
+    expect((await get(`/listen/${client}/${queue}`)).status).toBe(200);
+
+    await ingest(listed, queue, 'first');
+    const refused = await get(`/read/${client}`, crossSite);
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error?: string }).error).toMatch(/CORS_ALLOWED_ORIGINS/);
+    expect((await get(`/read/${client}`, crossSite, 'HEAD')).status).toBe(403);
+    // The cursor did not move: the server's own pages still read the message.
+    const own = await get(`/read/${client}`, { origin: listed.url, 'sec-fetch-site': 'same-origin' });
+    expect(own.status).toBe(200);
+    expect(await own.json()).toMatchObject({ messages: [{ message: 'first' }] });
+    await ingest(listed, queue, 'second');
+    const noOrigin = await get(`/read/${client}`);
+    expect(await noOrigin.json()).toMatchObject({ messages: [{ message: 'second' }] });
+
+    expect((await get(`/unlisten/${client}`, crossSite)).status).toBe(403);
+    // Still listening: a second listen is refused until the client is unlistened.
+    expect((await get(`/listen/${client}/${queue}`)).status).toBe(409);
+    expect((await get(`/unlisten/${client}`)).status).toBe(200);
+
+    // GETs that change nothing stay open to any page.
+    expect((await fetch(`${listed.url}/time`, { headers: crossSite })).status).toBe(200);
   });
 });

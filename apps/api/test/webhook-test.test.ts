@@ -150,7 +150,13 @@ describe('Webhook test routes', () => {
       ['account', { user_id: 'x' }, trigger, 403, 'Registering accounts needs an admin token'],
       ['account', { user_id: 'careful' }, member, 403, 'Registering accounts needs an admin token'],
       ['account', { user_id: 'a\u0000b' }, registration, 400, 'user_id must not contain the NUL character (\\u0000)'],
-      ['subscribe', { event: 'relation_added\u0000', url: `${receiver.url}/x` }, access, 400, 'event must not contain the NUL character (\\u0000)'],
+      [
+        'subscribe',
+        { event: 'relation_added\u0000', url: `${receiver.url}/x` },
+        access,
+        400,
+        'event must not contain the NUL character (\\u0000)',
+      ],
       ['subscribe', { event: 'relation_added' }, access, 400, 'incorrect submission data was provided'],
       ['subscribe', { event: 'no_such_event', url: `${receiver.url}/x` }, access, 400, 'unsupported event'],
       [
@@ -175,7 +181,13 @@ describe('Webhook test routes', () => {
         'Changing subscriptions needs the subscriptions:write scope',
       ],
       ['trigger', { payload: {} }, trigger, 400, 'no event was provided'],
-      ['trigger', { event: 'relation_added\u0000', payload: {} }, trigger, 400, 'event must not contain the NUL character (\\u0000)'],
+      [
+        'trigger',
+        { event: 'relation_added\u0000', payload: {} },
+        trigger,
+        400,
+        'event must not contain the NUL character (\\u0000)',
+      ],
       ['trigger', { event: 'relation_added' }, trigger, 400, 'no payload was provided'],
       [
         'trigger',

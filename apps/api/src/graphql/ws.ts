@@ -42,7 +42,7 @@ export function createGraphQLWebSocketServer(
         const params = ctx.connectionParams ?? {};
         const authorization = params.authorization ?? params.Authorization;
         const request = ctx.extra.request;
-        const foreign = isForeignBrowserRequest(options.origins, request.headers, request.headers.host);
+        const foreign = isForeignBrowserRequest(options.origins, request);
         const credentials: Credentials = {
           authorization: typeof authorization === 'string' ? authorization : undefined,
           sessionToken: foreign ? undefined : readCookie(request.headers.cookie, SESSION_COOKIE),

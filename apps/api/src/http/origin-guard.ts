@@ -1,6 +1,17 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { BlockList, isIPv6 } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { readCookie, SESSION_COOKIE } from './authenticate.ts';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * A GET that changes something (the Webhook Queue's read, listen and unlisten): guarded like a
+     * POST, since another site's `<img>` or link sends it with the credentials the browser holds.
+     */
+    stateChanging?: boolean;
+  }
+}
 
 /**
  * Which browser origins may act with a user's ambient credentials (the session cookie, or Basic
@@ -9,16 +20,40 @@ import { readCookie, SESSION_COOKIE } from './authenticate.ts';
 export interface OriginPolicy {
   /** Listed in CORS_ALLOWED_ORIGINS: such an origin gets credentialed CORS. */
   isListed(origin: string): boolean;
-  /** Listed, or the origin of the host the request was sent to. */
-  isTrusted(origin: string, requestHost: string | undefined): boolean;
+  /** Listed, or the origin of the host the request was sent to (see {@link ownHost}). */
+  isTrusted(origin: string, request: IncomingMessage): boolean;
 }
 
-export function createOriginPolicy(listed: readonly string[]): OriginPolicy {
+/** `listed` from CORS_ALLOWED_ORIGINS; `trustedProxies` (TRUSTED_PROXIES, CIDRs) may name the public host. */
+export function createOriginPolicy(listed: readonly string[], trustedProxies: readonly string[]): OriginPolicy {
   const allowed = new Set(listed);
+  const proxies = new BlockList();
+  for (const cidr of trustedProxies) {
+    const [network = '', prefix = ''] = cidr.split('/');
+    proxies.addSubnet(network, Number(prefix), isIPv6(network) ? 'ipv6' : 'ipv4');
+  }
   return {
     isListed: (origin) => allowed.has(origin),
-    isTrusted: (origin, requestHost) => allowed.has(origin) || isSameHost(origin, requestHost),
+    isTrusted: (origin, request) => allowed.has(origin) || isSameHost(origin, ownHost(request, proxies)),
   };
+}
+
+/**
+ * The host the browser sent the request to, for HTTP and WebSocket alike, decided as Fastify's
+ * trustProxy decides `request.host`: X-Forwarded-Host when the peer is one of TRUSTED_PROXIES, the
+ * Host header otherwise. X-Forwarded-Proto is not needed, since schemes are not compared (see
+ * isSameHost). A proxy that rewrites Host and sends no X-Forwarded-Host hides the public host: its
+ * origin must then be listed in CORS_ALLOWED_ORIGINS.
+ */
+function ownHost(request: IncomingMessage, trustedProxies: BlockList): string | undefined {
+  const forwarded = request.headers['x-forwarded-host'];
+  const peer = request.socket.remoteAddress;
+  if (forwarded && peer && trustedProxies.check(peer, isIPv6(peer) ? 'ipv6' : 'ipv4')) {
+    // A proxy appends to what its client sent: only the last entry is the proxy's own.
+    const last = Array.isArray(forwarded) ? forwarded.at(-1) : forwarded;
+    return last?.slice(last.lastIndexOf(',') + 1).trim();
+  }
+  return request.headers.host;
 }
 
 /**
@@ -51,14 +86,10 @@ function carriesAmbientCredentials(headers: IncomingHttpHeaders): boolean {
  * is cross-site. Requests without Origin and without Sec-Fetch-Site (curl, SDKs, the Webhook
  * Queue's clients) are not browsers' and pass.
  */
-export function isForeignBrowserRequest(
-  policy: OriginPolicy,
-  headers: IncomingHttpHeaders,
-  requestHost: string | undefined,
-): boolean {
-  const origin = headers.origin;
-  if (origin === undefined) return headers['sec-fetch-site'] === 'cross-site';
-  return !policy.isTrusted(origin, requestHost);
+export function isForeignBrowserRequest(policy: OriginPolicy, request: IncomingMessage): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return request.headers['sec-fetch-site'] === 'cross-site';
+  return !policy.isTrusted(origin, request);
 }
 
 const REFUSAL =
@@ -68,14 +99,16 @@ const REFUSAL =
 
 /**
  * Refuses, with 403, every state-changing request that carries ambient credentials and comes from
- * a foreign page, whatever route it is for, before any route reads its body. A Bearer token is
- * never attached by a browser on its own, so requests that carry one are left to the routes.
+ * a foreign page, whatever route it is for, before any route reads its body: every method but
+ * GET, HEAD and OPTIONS, and the GET (and HEAD) routes marked `config: { stateChanging: true }`.
+ * A Bearer token is never attached by a browser on its own, so requests that carry one are left
+ * to the routes.
  */
 export function registerOriginGuard(app: FastifyInstance, policy: OriginPolicy, graphqlEndpoint: string): void {
   app.addHook('onRequest', async (request, reply) => {
-    if (SAFE_METHODS.has(request.method)) return;
+    if (SAFE_METHODS.has(request.method) && !request.routeOptions.config.stateChanging) return;
     if (!carriesAmbientCredentials(request.headers)) return;
-    if (!isForeignBrowserRequest(policy, request.headers, request.host)) return;
+    if (!isForeignBrowserRequest(policy, request.raw)) return;
     request.log.info(
       { origin: request.headers.origin?.slice(0, 200), method: request.method, path: request.url.split('?')[0] },
       'cross-origin request with credentials refused',

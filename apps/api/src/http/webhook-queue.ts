@@ -30,9 +30,12 @@ export async function registerWebhookQueueRoutes(app: FastifyInstance, core: Cor
     return null;
   }
 
+  // GETs that change something, so that the origin guard refuses them from another site's page too.
+  const writes = { config: { stateChanging: true } };
+
   app.get('/time', async (_request, reply) => reply.type('application/json').send(startTime));
 
-  app.get<{ Params: { client: string } }>('/read/:client', async (request, reply) => {
+  app.get<{ Params: { client: string } }>('/read/:client', writes, async (request, reply) => {
     const principal = await authenticate(request, reply);
     if (!principal) return reply;
     // The answer is serialised before the cursor moves: a page that cannot be produced is not lost.
@@ -50,7 +53,7 @@ export async function registerWebhookQueueRoutes(app: FastifyInstance, core: Cor
     return reply.code(200).type('application/json; charset=utf-8').send(result.value);
   });
 
-  app.get<{ Params: { client: string; queue: string } }>('/listen/:client/:queue', async (request, reply) => {
+  app.get<{ Params: { client: string; queue: string } }>('/listen/:client/:queue', writes, async (request, reply) => {
     const principal = await authenticate(request, reply);
     if (!principal) return reply;
     const result = await core.clients.listen(principal, request.params.client, request.params.queue);
@@ -58,7 +61,7 @@ export async function registerWebhookQueueRoutes(app: FastifyInstance, core: Cor
     return reply.code(200).send();
   });
 
-  app.get<{ Params: { client: string } }>('/unlisten/:client', async (request, reply) => {
+  app.get<{ Params: { client: string } }>('/unlisten/:client', writes, async (request, reply) => {
     const principal = await authenticate(request, reply);
     if (!principal) return reply;
     const result = await core.clients.unlisten(principal, request.params.client);
