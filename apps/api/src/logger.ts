@@ -18,6 +18,13 @@ const serializers = {
   error: (value: unknown) => (value instanceof Error ? describeError(value) : value),
 };
 
+function heldError(value: unknown): Error | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const { err, error } = value as { err?: unknown; error?: unknown };
+  if (err instanceof Error) return err;
+  return error instanceof Error ? error : undefined;
+}
+
 /** JSON logs; credentials and secrets are redacted wherever they might appear. */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
@@ -32,6 +39,11 @@ export function createLogger(level: string, destination?: pino.DestinationStream
           const [first, second] = args as unknown[];
           if (first instanceof Error && typeof second !== 'string') {
             return method.apply(this, [{ err: first }, describeError(first).message]);
+          }
+          // So does an object holding one as `err` (or `error`) with no message of its own.
+          const held = heldError(first);
+          if (held && typeof second !== 'string') {
+            return method.apply(this, [first as object, describeError(held).message]);
           }
           // Several arguments (as Yoga's logging may pass them) arrive as one array, where no
           // serializer looks: an error among them is reduced here.

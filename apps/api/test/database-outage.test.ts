@@ -1,5 +1,6 @@
 import { createDatabaseClient, type DatabaseClient, migrateDatabase } from '@switchboard/db';
 import { createTestDatabase, getTestDatabaseKind, type TestDatabase } from '@switchboard/db/testing';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSwitchboard, type Switchboard } from '../src/app.ts';
 import { loadEnv } from '../src/env.ts';
@@ -127,5 +128,44 @@ describe.skipIf(kind !== 'postgres')('a database outage (postgres)', () => {
     await expectUnavailable();
     proxy.pass();
     await expectServing();
+  });
+});
+
+describe.skipIf(kind !== 'postgres')('a transaction past its deadline (postgres)', () => {
+  let database: TestDatabase;
+  let client: DatabaseClient;
+
+  beforeAll(async () => {
+    database = await createTestDatabase({ migrate: false });
+    client = await createDatabaseClient({ url: database.url, queryTimeoutMs: 1_000, connectTimeoutMs: 500 });
+    await client.db.execute(sql`create table deadline_probe (id int)`);
+  });
+  afterAll(async () => {
+    await client?.close();
+    await database?.drop();
+  });
+
+  it('finding 7: a transaction whose caller was failed at the deadline rolls back instead of committing later', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const failed = await client.db
+      .transaction(async (tx) => {
+        await tx.execute(sql`insert into deadline_probe values (1)`);
+        await held;
+      })
+      .then(
+        () => null,
+        (error: unknown) => error,
+      );
+    expect(failed).toBeInstanceOf(Error);
+    release();
+    // SHARE conflicts with the insert's lock: this waits until that transaction has ended.
+    const count = await client.db.transaction(async (tx) => {
+      await tx.execute(sql`lock table deadline_probe in share mode`);
+      return tx.execute(sql`select count(*)::int as n from deadline_probe`);
+    });
+    expect((count as unknown as Array<{ n: number }>)[0]?.n).toBe(0);
   });
 });

@@ -177,4 +177,28 @@ describe('logs of failed writes', () => {
     expect(lines[0]).toMatchObject({ msg: 'refused', err: { code: 'P0001', message: 'refused' } });
     expect(lines[2]).toMatchObject({ msg: 'with a message', err: { code: 'P0001' } });
   });
+
+  it("finding 6: an error logged as { err } without a message does not carry its statement's values", () => {
+    let written = '';
+    const logger = createLogger(
+      'info',
+      new Writable({
+        write(chunk, _encoding, done) {
+          written += chunk.toString();
+          done();
+        },
+      }),
+    );
+    const cause = Object.assign(new Error('refused'), { code: 'P0001' });
+    const error = new DrizzleQueryError('insert into subscriptions (secret) values ($1)', ['whsec_object'], cause);
+    logger.error({ err: error });
+    logger.warn({ error, queue: 'q' });
+    expect(written).not.toContain('whsec_');
+    const lines = written
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines[0]).toMatchObject({ msg: 'refused', err: { code: 'P0001' } });
+    expect(lines[1]).toMatchObject({ msg: 'refused', queue: 'q' });
+  });
 });

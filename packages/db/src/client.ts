@@ -8,6 +8,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { DatabaseAvailability, DatabaseUnavailableError } from './availability.ts';
+import { preparingStatements, queryControl } from './postgres-guard.ts';
 import * as schema from './schema/index.ts';
 
 export type Schema = typeof schema;
@@ -75,12 +76,14 @@ function createPostgresClient(url: string, options: DatabaseOptions): DatabaseCl
     // Probe once a statement is unanswered for half the connect timeout: a server that stopped
     // answering is then found within one and a half times it.
     stallMs: connectTimeoutMs / 2,
+    // A cancel request needs a fresh connection, as the probe does: it answers within as long.
+    graceMs: connectTimeoutMs,
     probeIntervalMs: PROBE_INTERVAL_MS,
     probe: () => probe(url, connectTimeoutMs),
     onChange: options.onAvailabilityChange,
   });
   const db = drizzlePostgres({
-    client: preparingStatements(client, (call) => availability.guard(call)),
+    client: preparingStatements(client, (call, control) => availability.guard(call, control)),
     schema,
   }) as unknown as Database;
   return {
@@ -90,7 +93,8 @@ function createPostgresClient(url: string, options: DatabaseOptions): DatabaseCl
       return availability.available;
     },
     async ping() {
-      await availability.guard(() => client`select 1`);
+      const query = client`select 1`;
+      await availability.guard(() => query, queryControl(query));
     },
     async listen(channel, handler) {
       // postgres.js LISTENs again by itself on a new connection after the old one is lost.
@@ -128,72 +132,6 @@ async function probe(url: string, timeoutMs: number): Promise<void> {
     clearTimeout(timer);
     void sql.end({ timeout: 0 }).catch(() => {});
   }
-}
-
-type Sql = ReturnType<typeof postgres>;
-type Guard = <T>(call: () => PromiseLike<T>) => Promise<T>;
-
-/**
- * A postgres.js query as drizzle-orm uses it (`.values()`, then awaited), run under the guard:
- * awaiting it awaits the guarded call, which starts the query.
- */
-function guarded<T extends object>(query: T, guard: Guard): T {
-  let result: Promise<unknown> | undefined;
-  const settle = () => {
-    result ??= guard(() => query as unknown as PromiseLike<unknown>);
-    return result;
-  };
-  return new Proxy(query, {
-    get(target, property, receiver) {
-      if (property === 'then') {
-        return (onValue?: (value: unknown) => unknown, onError?: (error: unknown) => unknown) =>
-          settle().then(onValue, onError);
-      }
-      if (property === 'catch') return (onError?: (error: unknown) => unknown) => settle().catch(onError);
-      if (property === 'finally') return (onFinally?: () => void) => settle().finally(onFinally);
-      return Reflect.get(target, property, receiver);
-    },
-  });
-}
-
-/**
- * Drizzle sends its queries through postgres.js's `unsafe`, unprepared, which costs a round trip
- * to describe the parameters before every execution. Prepared (named, per connection, as
- * postgres.js does for its own tagged queries) the description happens once per statement and
- * connection, and every later execution is one round trip. Transactions get the same client.
- */
-function preparingStatements<T extends Sql>(client: T, guard?: Guard): T {
-  return new Proxy(client, {
-    get(target, property, receiver) {
-      if (property === 'unsafe') {
-        return (query: string, args?: unknown[], options?: Record<string, unknown>) => {
-          const pending = target.unsafe(query, args as never, { ...options, prepare: true });
-          return guard ? guarded(pending, guard) : pending;
-        };
-      }
-      if (property === 'begin') {
-        // A transaction is guarded as a whole; the statements inside it are not, one by one.
-        return (...args: unknown[]) => {
-          const callback = args[args.length - 1] as (tx: Sql) => unknown;
-          const run = () =>
-            (target.begin as (...a: unknown[]) => Promise<unknown>)(...args.slice(0, -1), (tx: Sql) =>
-              callback(preparingStatements(tx)),
-            );
-          return guard ? guard(run) : run();
-        };
-      }
-      if (property === 'savepoint') {
-        const savepoint = Reflect.get(target, property, receiver) as ((...a: unknown[]) => unknown) | undefined;
-        if (!savepoint) return savepoint;
-        return (...args: unknown[]) => {
-          const callback = args[args.length - 1] as (tx: Sql) => unknown;
-          return savepoint.call(target, ...args.slice(0, -1), (tx: Sql) => callback(preparingStatements(tx)));
-        };
-      }
-      const value = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
 }
 
 async function createPgliteClient(dataDir: string): Promise<DatabaseClient> {

@@ -9,6 +9,7 @@ import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { findNul } from '../shared/text-input.ts';
 import { type Dedup, type QueueDefinition, queueDefinitionSchema, toFieldProblems } from './queue-definition.ts';
+import { removeMessages } from './retention.ts';
 import type { Verification } from './verification/types.ts';
 
 export interface Queue {
@@ -37,6 +38,8 @@ export interface QueuesServiceDeps {
   pubsub: PubSub;
   /** This process's registry, reloaded at once; other processes hear of the change by NOTIFY. */
   registry?: { reload(): Promise<void> };
+  /** Messages removed per statement when a queue is deleted; small in tests. */
+  deleteBatchSize?: number;
 }
 
 const queueColumns = {
@@ -151,6 +154,9 @@ export class QueuesService {
   async delete(actor: Principal, id: string): Promise<Result<Queue>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can delete queues');
     if (!isUuid(id)) return fail('NOT_FOUND', 'No such queue');
+    // The cascade over a large backlog would be one statement past the statement deadline, so the
+    // messages go in batches first; the few that arrive meanwhile go with the queue.
+    await removeMessages(this.deps.db, id, undefined, this.deps.deleteBatchSize);
     const deleted = await this.deps.db.transaction(async (tx) => {
       await tx.update(clients).set({ state: 'disconnected', queueId: null }).where(eq(clients.queueId, id));
       const [row] = await tx.delete(queues).where(eq(queues.id, id)).returning(queueColumns);

@@ -1,14 +1,25 @@
 import { type Database, messages, queues, type Transaction } from '@switchboard/db';
-import { and, eq, isNotNull, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, lt, type SQL, sql } from 'drizzle-orm';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 
 /**
- * Removes messages older than their queue's retention age. Count and byte limits are kept at
- * write time (MessageWriter); age needs a clock, so it is swept periodically. Runs under the
- * queue's row lock, so it is safe with several processes sweeping and writing at once.
+ * Messages removed by one statement. Every statement runs under the statement deadline, so a
+ * backlog of a million messages is removed a batch at a time, each in its own short transaction.
  */
-export async function sweepRetention(deps: { db: Database; clock: Clock; logger: Logger }): Promise<number> {
+export const REMOVAL_BATCH_SIZE = 10_000;
+
+/**
+ * Removes messages older than their queue's retention age. Count and byte limits are kept at
+ * write time (MessageWriter); age needs a clock, so it is swept periodically. Each batch runs
+ * under the queue's row lock, so it is safe with several processes sweeping and writing at once.
+ */
+export async function sweepRetention(deps: {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  batchSize?: number;
+}): Promise<number> {
   const due = await deps.db
     .select({ id: queues.id, name: queues.name, retentionSeconds: queues.retentionSeconds })
     .from(queues)
@@ -16,22 +27,49 @@ export async function sweepRetention(deps: { db: Database; clock: Clock; logger:
   let removed = 0;
   for (const queue of due) {
     const cutoff = new Date(deps.clock.now().getTime() - (queue.retentionSeconds ?? 0) * 1000);
-    removed += await deps.db.transaction(async (tx) => expireQueue(tx as unknown as Transaction, queue.id, cutoff));
+    removed += await removeMessages(deps.db, queue.id, lt(messages.receivedAt, cutoff), deps.batchSize);
   }
   if (removed > 0) deps.logger.info({ removed }, 'expired messages removed');
   return removed;
 }
 
-async function expireQueue(tx: Transaction, queueId: string, cutoff: Date): Promise<number> {
+/**
+ * Removes a queue's messages that match `where`, oldest first, a batch per transaction, keeping
+ * the queue's counters and its dropped-through mark right after every batch: stopped half way,
+ * the queue is as if the oldest of them had been dropped.
+ */
+export async function removeMessages(
+  db: Database,
+  queueId: string,
+  where: SQL | undefined,
+  batchSize = REMOVAL_BATCH_SIZE,
+): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const batch = await db.transaction(async (tx) =>
+      removeBatch(tx as unknown as Transaction, queueId, where, batchSize),
+    );
+    removed += batch;
+    if (batch < batchSize) return removed;
+  }
+}
+
+async function removeBatch(tx: Transaction, queueId: string, where: SQL | undefined, limit: number): Promise<number> {
   const [queue] = await tx
     .select({ droppedThroughSeq: queues.droppedThroughSeq })
     .from(queues)
     .where(eq(queues.id, queueId))
     .for('update');
   if (!queue) return 0;
+  const oldest = tx
+    .select({ seq: messages.seq })
+    .from(messages)
+    .where(and(eq(messages.queueId, queueId), where))
+    .orderBy(asc(messages.seq))
+    .limit(limit);
   const gone = await tx
     .delete(messages)
-    .where(and(eq(messages.queueId, queueId), lt(messages.receivedAt, cutoff)))
+    .where(and(eq(messages.queueId, queueId), inArray(messages.seq, oldest)))
     .returning({ seq: messages.seq, size: messages.size });
   if (gone.length === 0) return 0;
   const bytes = gone.reduce((sum, m) => sum + m.size, 0);
