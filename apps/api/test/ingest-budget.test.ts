@@ -111,7 +111,7 @@ describe(`POST /q/:queue with INGEST_MAX_INFLIGHT_BYTES=${BUDGET}`, () => {
     admit.mockRestore();
   });
 
-  it('finding 2: a chunked body whose later chunks do not fit is answered 503 with Retry-After, not reset', async () => {
+  it('finding 1: a chunked body whose later chunks do not fit is answered 503 with Retry-After, not reset', async () => {
     const queue = await makeQueue();
     const holder = upload(`/q/${queue.name}`, 3000);
     holder.write(2500);
