@@ -4,8 +4,9 @@ import { HTTP_STATUS } from './status.ts';
 
 /**
  * A POST refused before its body has been read in full: an unknown queue (404), a foreign
- * address (403) or no room in the ingest budget (503 with Retry-After). Answered with
- * `Connection: close`, so that the unread rest of the body is discarded, not waited for.
+ * address (403) or no room in the ingest budget (503 with Retry-After). Answered at once; the
+ * connection stays open while the rest of the body is read and dropped, because a sender still
+ * writing its body into a closed connection sees a reset instead of the answer and its Retry-After.
  */
 class IngestRefusal extends Error {
   constructor(
@@ -70,7 +71,6 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
     scope.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {
       if (error instanceof IngestRefusal) {
         if (error.retryAfterSeconds) reply.header('retry-after', String(error.retryAfterSeconds));
-        reply.header('connection', 'close');
         return reply.code(error.statusCode).send({ message: error.message, refresh: false });
       }
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
