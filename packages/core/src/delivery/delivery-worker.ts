@@ -9,6 +9,7 @@ import { type ClaimedDelivery, claimDeliveries, findNextDue } from './delivery-s
 import type { HttpSender } from './http-sender.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { allowedAttempts } from './retry-policy.ts';
+import { WorkerLanes } from './worker-lanes.ts';
 
 export interface DeliveryWorkerOptions {
   /** Requests in flight at once. */
@@ -33,13 +34,6 @@ export interface DeliveryWorkerOptions {
 
 /** Slots that must free up before finished work triggers another claim (see refill()). */
 const REFILL_BATCH = 8;
-
-interface Lane {
-  /** Claimed or adopted and not yet finished: queued or in flight. */
-  held: number;
-  sending: number;
-  cap: number;
-}
 
 export interface DeliveryWorkerDeps extends CompletionWriterDeps {
   db: Database;
@@ -71,14 +65,8 @@ export class DeliveryWorker {
   private readonly leaseMarginMs: number;
   private readonly idlePollMs: number;
   private readonly prefetch: number;
-  private readonly defaultMaxInFlight: number;
-  private readonly lanes = new Map<string, Lane>();
-  /**
-   * Per lane (see ClaimedDelivery.lane), a worker holds its cap in flight and up to half its
-   * prefetch claimed ahead: enough that a busy lane's claims come in batches and its requests
-   * never wait on a claim, while a lane that is stuck leaves most of the prefetch to the others.
-   */
-  private readonly laneAhead: number;
+  /** Each lane's cap in flight, and half the prefetch claimed ahead of it. */
+  private readonly lanes: WorkerLanes;
   /** Slots freed since the last claim began; see refill(). */
   private freedSinceClaim = 0;
   /** The last claim was put off until outcomes are written. */
@@ -92,8 +80,10 @@ export class DeliveryWorker {
     this.leaseMarginMs = options.leaseMarginMs ?? 10_000;
     this.idlePollMs = options.idlePollMs ?? 5_000;
     this.prefetch = options.prefetch ?? 2 * this.concurrency;
-    this.defaultMaxInFlight = options.defaultMaxInFlight ?? Math.max(1, Math.floor(this.concurrency / 4));
-    this.laneAhead = Math.floor(this.prefetch / 2);
+    this.lanes = new WorkerLanes(
+      options.defaultMaxInFlight ?? Math.max(1, Math.floor(this.concurrency / 4)),
+      Math.floor(this.prefetch / 2),
+    );
     this.writer = new CompletionWriter(deps);
   }
 
@@ -110,9 +100,7 @@ export class DeliveryWorker {
 
   /** How many more deliveries of this subscription it would take now (0 when not running). */
   roomFor(subscriptionId: string, maxInFlight: number | null): number {
-    if (this.room === 0) return 0;
-    const lane = this.lanes.get(subscriptionId);
-    return Math.max(0, (maxInFlight ?? this.defaultMaxInFlight) + this.laneAhead - (lane?.held ?? 0));
+    return this.room === 0 ? 0 : this.lanes.roomFor(subscriptionId, maxInFlight);
   }
 
   /** A claim lasts the subscription's timeout plus this. */
@@ -192,7 +180,7 @@ export class DeliveryWorker {
         if (batch.length === room) this.wantClaim = true;
         // A lane this claim filled may have had more rows in its window, ahead of other lanes'
         // rows that it never reached: the next claim leaves the full lane out.
-        else if (batch.some((delivery) => this.isFull(delivery.lane))) this.wantClaim = true;
+        else if (batch.some((delivery) => this.lanes.isFull(delivery.lane))) this.wantClaim = true;
         // Nothing due now: look again when the next retry falls due, whatever is still in flight.
         else if (batch.length === 0 && !this.wantClaim) await this.sleepUntilDue();
       } while (this.running && this.wantClaim);
@@ -224,16 +212,14 @@ export class DeliveryWorker {
         this.handBack(delivery);
         continue;
       }
-      const lane = this.lanes.get(delivery.lane) as Lane;
-      if (lane.sending >= lane.cap) {
+      if (!this.lanes.startSending(delivery.lane)) {
         waiting.push(item);
         continue;
       }
       this.inFlight++;
-      lane.sending++;
       void this.attempt(delivery)
         // The lane's slot is free once the answer is in; the outcome is written behind it.
-        .finally(() => this.leave(delivery, true))
+        .finally(() => this.lanes.leave(delivery.lane, true))
         .then((record) => this.record(record))
         .finally(() => {
           this.inFlight--;
@@ -245,46 +231,16 @@ export class DeliveryWorker {
   }
 
   private enqueue(delivery: ClaimedDelivery, claimedAt: number): void {
-    const lane = this.lanes.get(delivery.lane);
-    if (lane) lane.held++;
-    else this.lanes.set(delivery.lane, { held: 1, sending: 0, cap: delivery.maxInFlight ?? this.defaultMaxInFlight });
+    this.lanes.hold(delivery.lane, delivery.maxInFlight);
     this.queue.push({ delivery, claimedAt });
   }
 
   /** Hands a queued claim back untried. */
   private handBack(delivery: ClaimedDelivery): void {
-    this.leave(delivery, false);
+    this.lanes.leave(delivery.lane, false);
     void this.record(release(delivery, this.deps.clock.now()));
   }
 
-  private leave(delivery: ClaimedDelivery, sent: boolean): void {
-    const lane = this.lanes.get(delivery.lane);
-    if (!lane) return;
-    if (sent) lane.sending--;
-    if (--lane.held <= 0) this.lanes.delete(delivery.lane);
-  }
-
-  /** Room left in each lane this worker holds (told to the claim, which skips the full ones). */
-  private laneRoom(): Record<string, number> {
-    const room: Record<string, number> = {};
-    for (const [id, lane] of this.lanes) room[id] = lane.cap + this.laneAhead - lane.held;
-    return room;
-  }
-
-  private isFull(id: string): boolean {
-    const lane = this.lanes.get(id);
-    return lane !== undefined && lane.cap + this.laneAhead - lane.held <= 0;
-  }
-
-  private fullLanes(): string[] {
-    return [...this.lanes.keys()].filter((id) => this.isFull(id));
-  }
-
-  /**
-   * Claims more once the claimed-ahead queue runs low, rather than after every request: claims
-   * then come in batches of at least half the concurrency, a few per second instead of one per
-   * delivery.
-   */
   /**
    * After a request or an outcome write: claim again once enough room has opened to be worth a
    * claim. A capped lane's claims are small by nature (its room, not the worker's), and one claim
@@ -308,7 +264,7 @@ export class DeliveryWorker {
     );
   }
 
-  private claim(limit: number, laneRoom: Record<string, number> = this.laneRoom()): Promise<ClaimedDelivery[]> {
+  private claim(limit: number, laneRoom: Record<string, number> = this.lanes.room()): Promise<ClaimedDelivery[]> {
     this.freedSinceClaim = 0;
     return claimDeliveries(this.deps.db, {
       now: this.deps.clock.now(),
@@ -316,8 +272,8 @@ export class DeliveryWorker {
       leaseMarginMs: this.leaseMarginMs,
       eventId: this.options.eventId,
       jobId: this.options.jobId,
-      defaultMaxInFlight: this.defaultMaxInFlight,
-      laneAhead: this.laneAhead,
+      defaultMaxInFlight: this.lanes.defaultCap,
+      laneAhead: this.lanes.ahead,
       laneRoom,
     });
   }
@@ -325,7 +281,7 @@ export class DeliveryWorker {
   private async sleepUntilDue(): Promise<void> {
     // A full lane's rows wait for this worker's own requests to finish (each wakes it): the timer
     // is for the next row of a lane with room, or it would spin on what is due and cannot be taken.
-    const due = await findNextDue(this.deps.db, this.fullLanes());
+    const due = await findNextDue(this.deps.db, this.lanes.full());
     const wait = due ? due.getTime() - this.deps.clock.now().getTime() : this.idlePollMs;
     this.setTimer(Math.max(0, Math.min(wait, this.idlePollMs)));
   }
