@@ -181,6 +181,10 @@ describe('finding 1: a burst of large unauthenticated POSTs', () => {
 
     const acknowledged = outcomes.filter((o) => o.status === 200);
     const refused = outcomes.filter((o) => o.status !== 200);
+    console.log(
+      `burst: ${acknowledged.length} acknowledged, ${refused.length} refused; /healthz slowest ` +
+        `${Math.round(Math.max(...latencies))} ms of ${latencies.length} polls; peak RSS ${Math.round(peak / 1048576)} MiB`,
+    );
     expect(acknowledged.length).toBeGreaterThan(1);
     expect(outcomes.at(-1)?.status).toBe(200);
     for (const outcome of refused) {
