@@ -1,11 +1,12 @@
-import type { Core, Principal } from '@switchboard/core';
+import { type Core, type Principal, toMessageListEntry } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateCredentials } from './authenticate.ts';
 import { HTTP_STATUS } from './status.ts';
 
 /**
  * The Webhook Queue's routes, with its JSON shapes: `MessageList` and `Error`
- * (`{"message", "refresh"}`), HTTP Basic auth, empty bodies for success.
+ * (`{"message", "refresh"}`), HTTP Basic auth, empty bodies for success. A message whose body is
+ * not UTF-8 also carries `message_base64`, its exact bytes (see `toMessageListEntry`).
  */
 export async function registerWebhookQueueRoutes(app: FastifyInstance, core: Core, startedAt: Date): Promise<void> {
   const startTime = String(Math.floor(startedAt.getTime() / 1000));
@@ -46,7 +47,7 @@ export async function registerWebhookQueueRoutes(app: FastifyInstance, core: Cor
         : JSON.stringify({
             time: startTime,
             current_message: outcome.currentSeq,
-            messages: outcome.messages.map((m) => ({ id: m.seq, message: m.body.toString('utf8') })),
+            messages: outcome.messages.map(toMessageListEntry),
           }),
     );
     if (!result.ok) return sendError(reply, HTTP_STATUS[result.error.code], result.error.message);

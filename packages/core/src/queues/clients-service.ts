@@ -1,10 +1,11 @@
+import { isUtf8 } from 'node:buffer';
 import { clients, type Database, messages, queues } from '@switchboard/db';
 import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
 import { isAdmin, type Principal } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { countWithinBytes, renderedLengthBound } from './page-bound.ts';
+import { countWithinBytes, renderedLengthBound, renderedLengthCeiling } from './page-bound.ts';
 import type { QueuesService } from './queues-service.ts';
 
 export interface Client {
@@ -41,16 +42,37 @@ export type ReadOutcome =
 export const MAX_READ = 1000;
 
 /**
+ * One message of the Webhook Queue's `MessageList`. `message` is the body as text, as its clients
+ * expect; a body that is not valid UTF-8 (checked strictly) cannot be given exactly as text, so
+ * it also comes as `message_base64`, which those clients ignore.
+ */
+export interface MessageListEntry {
+  id: number;
+  message: string;
+  message_base64?: string;
+}
+
+export function toMessageListEntry(message: StoredMessage): MessageListEntry {
+  const text = message.body.toString('utf8');
+  // Rendered in this order: page-bound.ts counts its size as such.
+  return isUtf8(message.body)
+    ? { id: message.seq, message: text }
+    : { id: message.seq, message: text, message_base64: message.body.toString('base64') };
+}
+
+/**
  * Body bytes in one page of a read. A page is answered as one JSON document (its bodies as text,
- * escaped), and a string past V8's limit (about 512 M characters) cannot be built at all; well
- * under that, the rest comes on the next read. A single message over the bound still makes a page.
+ * escaped, plus base64 for those that are not UTF-8), and a string past V8's limit (about 512 M
+ * characters) cannot be built at all; well under that, the rest comes on the next read. A single
+ * message over the bound still makes a page.
  */
 export const MAX_READ_BYTES = 16 * 1024 * 1024;
 
 /**
- * Characters a message's body may take once rendered as a JSON string. A page of several
- * messages stays under MAX_READ_BYTES of bodies, at most six characters a byte once escaped, far
- * from V8's limit (about 512 Mi characters); only a message alone in its page can be larger. One that could not be
+ * Characters a message's body may take once rendered (a JSON string, and its base64 when it is
+ * not UTF-8: see page-bound.ts). A page of several messages stays under MAX_READ_BYTES of bodies,
+ * at most six characters a byte once escaped and 4/3 more as base64, far from V8's limit (about
+ * 512 Mi characters); only a message alone in its page can be larger. One that could not be
  * rendered within this (near the largest body ingest accepts, and mostly control characters)
  * is dropped for its size, as the Webhook Queue drops messages over its limits: the client is
  * sent to refresh instead of failing on the same message at every read.
@@ -225,12 +247,12 @@ export class ClientsService {
                   ),
                 )
                 .orderBy(asc(messages.seq));
-        // Scanned only when six characters a byte could pass the bound, which few bodies can.
+        // Scanned only when the most a body of its size could take passes the bound, which few can.
         const [first] = page;
         missed =
           page.length === 1 &&
           first !== undefined &&
-          first.body.length * 6 + 2 > maxRenderedChars &&
+          renderedLengthCeiling(first.body.length) > maxRenderedChars &&
           renderedLengthBound(first.body) > maxRenderedChars;
       }
       if (missed) {
