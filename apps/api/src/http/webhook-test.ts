@@ -1,11 +1,7 @@
-import { createHash } from 'node:crypto';
-import { type Core, isSerializable, isValidPattern, type Principal } from '@switchboard/core';
+import { type Core, isSerializable, isValidPattern, type Principal, webhookTestSubscription } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { authenticateCredentials } from './authenticate.ts';
 import { isJsonObject, isJsonRequest, sendFailure } from './rest-auth.ts';
-
-/** The tool deactivated a subscription after this many failed sends (its MAX_SEND_ATTEMPTS). */
-const DISABLE_AFTER_FAILURES = 5;
 
 type Body = Record<string, unknown>;
 
@@ -15,7 +11,8 @@ type Body = Record<string, unknown>;
  *   API token with the `admin` scope): makes the account (a member) if it is new, and answers a
  *   new access token as a JSON string (see WebhookTestAccounts).
  * - `POST /webhooks/subscribe` `{"event", "url"}` with that access token: a subscription that
- *   receives the tool's body (`id`, `event`, `time`, `payload`).
+ *   receives the tool's body (`id`, `event`, `time`, `payload`) and counts failed attempts as the
+ *   tool did. Made again, it is reported in the tool's words (`failure_count`, `is_active`).
  * - `POST /webhooks/trigger` `{"event", "payload"}` with the trigger token (an API token with
  *   `events:publish`): publishes the event; the same body again is stored and sent once.
  * Who may do what is decided in core; these routes only translate. Where the tool answered bad
@@ -48,17 +45,14 @@ export function registerWebhookTestRoutes(app: FastifyInstance, core: Core): voi
     if (!(await isSupportedEvent(core, principal, event))) {
       return reply.code(400).send({ error: 'unsupported event', event });
     }
-    // The name comes from the event and URL, so the same subscription made twice meets its own name.
-    const created = await core.subscriptions.create(principal, {
-      name: `webhook-test ${createHash('sha256').update(`${event}\n${url}`).digest('hex').slice(0, 16)}`,
-      description: `${event} (Webhook test subscription)`,
-      url,
-      eventTypes: [event],
-      bodyFormat: 'webhook-test',
-      disableAfterFailures: DISABLE_AFTER_FAILURES,
-    });
+    const definition = webhookTestSubscription(event, url);
+    const created = await core.subscriptions.create(principal, definition);
     if (!created.ok && created.error.code === 'CONFLICT') {
-      return reply.code(200).send({ warning: 'subscription already exists' });
+      const existing = await core.subscriptions.getByName(principal, definition.name);
+      const state = existing.ok
+        ? { failure_count: existing.value.failedAttempts, is_active: existing.value.enabled }
+        : {};
+      return reply.code(200).send({ warning: 'subscription already exists', ...state });
     }
     if (!created.ok) return sendFailure(reply, created.error);
     return reply.code(200).send(200);

@@ -129,6 +129,61 @@ export const subscriptionDefinitionSchema = z.object({
     .max(365 * 86_400_000)
     .nullable()
     .default(DEFAULT_DISABLE_AFTER_MS),
+  /**
+   * Disable once more than this many attempts failed (each try counts, and a success does not
+   * reset the count), as the Webhook test tool did; null: never for that reason.
+   */
+  maxFailedAttempts: z.number().int().min(0).max(1_000_000).nullable().default(null),
 });
 
 export type SubscriptionDefinition = z.input<typeof subscriptionDefinitionSchema>;
+
+/**
+ * What an update names. A field left out (undefined) keeps its stored value; null clears a field
+ * that may be null (for the disable thresholds: never) and sets any other back to its default.
+ */
+export type SubscriptionChanges = { [K in keyof SubscriptionDefinition]?: SubscriptionDefinition[K] | null };
+
+/** Fields whose null is a value of their own rather than "the default". */
+const NULLABLE_FIELDS: ReadonlySet<string> = new Set([
+  'description',
+  'filter',
+  'rateLimitPerSecond',
+  'maxInFlight',
+  'disableAfterFailures',
+  'disableAfterMs',
+  'maxFailedAttempts',
+]);
+
+/** The stored definition (the secret aside) with the changes laid over it, to be parsed again. */
+export function applyChanges(stored: StoredDefinition, changes: SubscriptionChanges): SubscriptionDefinition {
+  const merged: Record<string, unknown> = {
+    name: stored.name,
+    description: stored.description,
+    url: stored.url,
+    eventTypes: stored.eventTypes,
+    filter: stored.filter,
+    headers: stored.headers,
+    signing: stored.signing,
+    timeoutMs: stored.timeoutMs,
+    retryPolicy: stored.retryPolicy,
+    rateLimitPerSecond: stored.rateLimitPerSecond,
+    maxInFlight: stored.maxInFlight,
+    mode: stored.mode,
+    bodyFormat: stored.bodyFormat,
+    disableAfterFailures: stored.disableAfterFailures,
+    disableAfterMs: stored.disableAfterMs,
+    maxFailedAttempts: stored.maxFailedAttempts,
+  };
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === undefined) continue;
+    if (value === null && !NULLABLE_FIELDS.has(key)) delete merged[key];
+    else merged[key] = value;
+  }
+  return merged as SubscriptionDefinition;
+}
+
+/** What applyChanges reads of a stored subscription. */
+export type StoredDefinition = {
+  [K in Exclude<keyof SubscriptionDefinition, 'secret'>]-?: unknown;
+};

@@ -28,6 +28,9 @@ export interface Subscription {
   failingSince: Date | null;
   disableAfterFailures: number | null;
   disableAfterMs: number | null;
+  /** Failed attempts since it was made or last enabled (the Webhook test tool's `failure_count`). */
+  failedAttempts: number;
+  maxFailedAttempts: number | null;
   lastSuccessAt: Date | null;
   previousSecretExpiresAt: Date | null;
   managedBy: 'api' | 'config';
@@ -59,6 +62,8 @@ export const subscriptionColumns = {
   failingSince: subscriptions.failingSince,
   disableAfterFailures: subscriptions.disableAfterFailures,
   disableAfterMs: subscriptions.disableAfterMs,
+  failedAttempts: subscriptions.failedAttempts,
+  maxFailedAttempts: subscriptions.maxFailedAttempts,
   lastSuccessAt: subscriptions.lastSuccessAt,
   previousSecretExpiresAt: subscriptions.previousSecretExpiresAt,
   managedBy: subscriptions.managedBy,

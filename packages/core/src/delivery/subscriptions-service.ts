@@ -12,7 +12,13 @@ import { fail, ok, type Result } from '../shared/result.ts';
 import { findNul } from '../shared/text-input.ts';
 import { normaliseSecret } from './signing.ts';
 import type { SsrfGuard } from './ssrf-guard.ts';
-import { loggableUrl, type SubscriptionDefinition, subscriptionDefinitionSchema } from './subscription-definition.ts';
+import {
+  applyChanges,
+  loggableUrl,
+  type SubscriptionChanges,
+  type SubscriptionDefinition,
+  subscriptionDefinitionSchema,
+} from './subscription-definition.ts';
 import {
   generateSigningSecret,
   type Subscription,
@@ -93,18 +99,26 @@ export class SubscriptionsService {
     }
   }
 
-  /** Replaces the definition; the secret stays (see rotateSecret) unless the definition gives one. */
+  /**
+   * Changes only what `changes` names (see SubscriptionChanges): a field left out keeps its stored
+   * value, so that an update never quietly changes what a subscriber receives (a Webhook test
+   * subscription keeps its body format and its disable rule). The secret stays (see rotateSecret)
+   * unless given. The config file states each webhook whole: from it (`managedBy: 'config'`), the
+   * definition replaces the stored one and what it leaves out takes its default.
+   */
   async update(
     actor: Principal,
     id: string,
-    definition: SubscriptionDefinition,
+    changes: SubscriptionChanges,
     options: { managedBy?: 'api' | 'config' } = {},
   ): Promise<Result<Subscription>> {
     const current = await this.find(actor, id);
     if (!current) return fail('NOT_FOUND', 'No such subscription');
     const denied = this.checkWrite(actor, current.userId);
     if (denied) return denied;
-    const parsed = this.parse(definition, options.managedBy === 'config');
+    const fromConfig = options.managedBy === 'config';
+    const definition = fromConfig ? (changes as SubscriptionDefinition) : applyChanges(current, changes);
+    const parsed = this.parse(definition, fromConfig);
     if (!parsed.ok) return parsed;
     const { secret: given, ...data } = parsed.value;
     try {
@@ -154,7 +168,14 @@ export class SubscriptionsService {
         .update(subscriptions)
         .set(
           enabled
-            ? { enabled: true, disabledReason: null, disabledAt: null, consecutiveFailures: 0, failingSince: null }
+            ? {
+                enabled: true,
+                disabledReason: null,
+                disabledAt: null,
+                consecutiveFailures: 0,
+                failingSince: null,
+                failedAttempts: 0,
+              }
             : { enabled: false, disabledReason: why, disabledAt: now },
         )
         .where(eq(subscriptions.id, id))
@@ -214,6 +235,18 @@ export class SubscriptionsService {
     await this.changed();
     this.deps.logger.info({ subscriptionId: id, graceSeconds, by: actor.user.id }, 'subscription secret rotated');
     return ok({ subscription: toSubscription(row), secret });
+  }
+
+  /** The actor's own subscription of that name (names are unique per user). */
+  async getByName(actor: Principal, name: string): Promise<Result<Subscription>> {
+    if (!hasScope(actor, 'subscriptions:read') && !hasScope(actor, 'subscriptions:write')) {
+      return fail('FORBIDDEN', 'Reading subscriptions needs the subscriptions:read scope');
+    }
+    const [row] = await this.deps.db
+      .select(subscriptionColumns)
+      .from(subscriptions)
+      .where(and(eq(subscriptions.userId, actor.user.id), eq(subscriptions.name, name)));
+    return row ? ok(toSubscription(row)) : fail('NOT_FOUND', 'No such subscription');
   }
 
   /** Someone else's subscription is reported as missing, so that ids cannot be probed. */

@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type Database, users } from '@switchboard/db';
 import { sql } from 'drizzle-orm';
 import { isAdmin, type Principal, type Scope } from '../auth/principal.ts';
+import type { SubscriptionDefinition } from '../delivery/subscription-definition.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import type { TokensService } from '../tokens/tokens-service.ts';
@@ -9,6 +10,32 @@ import { checkUsername, type UsersService } from './users-service.ts';
 
 /** What an account's token may do: manage its own subscriptions, as the tool's access tokens did. */
 export const WEBHOOK_TEST_ACCOUNT_SCOPES: readonly Scope[] = ['subscriptions:read', 'subscriptions:write'];
+
+/**
+ * A Webhook test subscription is set inactive once more attempts than this have failed. The tool's
+ * README names no number; five lets one delivery's first retries run (about 7.6 hours on the
+ * default schedule) and stops long before its last.
+ */
+export const WEBHOOK_TEST_MAX_FAILED_ATTEMPTS = 5;
+
+/** Kept from before the failed-attempt count existed; that count disables such a subscription first. */
+const WEBHOOK_TEST_DISABLE_AFTER_FAILURES = 5;
+
+/**
+ * The subscription `/webhooks/subscribe` makes: the tool's body and its failure counting. The name
+ * comes from the event and URL, so the same subscription made twice meets its own name.
+ */
+export function webhookTestSubscription(event: string, url: string): SubscriptionDefinition {
+  return {
+    name: `webhook-test ${createHash('sha256').update(`${event}\n${url}`).digest('hex').slice(0, 16)}`,
+    description: `${event} (Webhook test subscription)`,
+    url,
+    eventTypes: [event],
+    bodyFormat: 'webhook-test',
+    maxFailedAttempts: WEBHOOK_TEST_MAX_FAILED_ATTEMPTS,
+    disableAfterFailures: WEBHOOK_TEST_DISABLE_AFTER_FAILURES,
+  };
+}
 
 export interface WebhookTestAccountsDeps {
   db: Database;

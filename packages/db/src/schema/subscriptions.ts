@@ -56,6 +56,13 @@ export const subscriptions = pgTable(
     disableAfterFailures: integer('disable_after_failures'),
     /** Disable once failing for this long with no success; null: never for that reason. */
     disableAfterMs: bigint('disable_after_ms', { mode: 'number' }),
+    /**
+     * Failed attempts (not deliveries) since it was made or last enabled: the Webhook test tool's
+     * `failure_count`. A success does not reset it, as the tool's tally was not reset.
+     */
+    failedAttempts: integer('failed_attempts').notNull().default(0),
+    /** Disable once failedAttempts is more than this; null: never for that reason. */
+    maxFailedAttempts: integer('max_failed_attempts'),
     lastSuccessAt: timestamp('last_success_at', { withTimezone: true, mode: 'date' }),
     managedBy: text('managed_by').$type<'api' | 'config'>().notNull().default('api'),
     ...timestamps,

@@ -1,4 +1,4 @@
-import type { SubscriptionDefinition } from '@switchboard/core';
+import type { SubscriptionChanges, SubscriptionDefinition } from '@switchboard/core';
 import { builder } from '../../builder.ts';
 
 export const SigningSchemeEnum = builder.enumType('SigningScheme', {
@@ -57,7 +57,8 @@ export const RetryPolicyInput = builder.inputType('RetryPolicyInput', {
 });
 
 export const SubscriptionInput = builder.inputType('SubscriptionInput', {
-  description: 'A whole subscription: on update, what is left out takes its default again (the secret excepted).',
+  description:
+    'A subscription. On update, a field left out keeps its stored value; null clears a field that may be null (the disable thresholds: never) and sets any other back to its default.',
   fields: (t) => ({
     name: t.string({ required: true }),
     description: t.string(),
@@ -84,6 +85,10 @@ export const SubscriptionInput = builder.inputType('SubscriptionInput', {
     }),
     disableAfterMs: t.float({
       description: 'Disable once failing this long without a success; null: never. 5 days when left out.',
+    }),
+    maxFailedAttempts: t.int({
+      description:
+        'Disable once more than this many attempts failed (every try counts; a success does not reset the count), as the Webhook test tool did; null: never. Null when left out; 5 for subscriptions made through /webhooks/subscribe.',
     }),
   }),
 });
@@ -116,5 +121,33 @@ export function toDefinition(input: typeof SubscriptionInput.$inferInput): Subsc
     bodyFormat: input.bodyFormat ?? undefined,
     disableAfterFailures: input.disableAfterFailures,
     disableAfterMs: input.disableAfterMs,
+    maxFailedAttempts: input.maxFailedAttempts,
+  };
+}
+
+/**
+ * An update names only what it gives: a field left out stays undefined (core keeps the stored
+ * value) and a null goes through as null (core clears the field or sets it back to its default).
+ */
+export function toChanges(input: typeof SubscriptionInput.$inferInput): SubscriptionChanges {
+  const { headers, signing, retryPolicy } = input;
+  return {
+    name: input.name,
+    description: input.description,
+    url: input.url,
+    eventTypes: input.eventTypes,
+    filter: input.filter as SubscriptionChanges['filter'],
+    headers: headers && Object.fromEntries(headers.map((h) => [h.name, h.value])),
+    signing: signing && (stripNulls(signing) as SubscriptionDefinition['signing']),
+    secret: input.secret ?? undefined,
+    timeoutMs: input.timeoutMs,
+    retryPolicy: retryPolicy && stripNulls(retryPolicy),
+    rateLimitPerSecond: input.rateLimitPerSecond,
+    maxInFlight: input.maxInFlight,
+    mode: input.mode,
+    bodyFormat: input.bodyFormat,
+    disableAfterFailures: input.disableAfterFailures,
+    disableAfterMs: input.disableAfterMs,
+    maxFailedAttempts: input.maxFailedAttempts,
   };
 }

@@ -12,6 +12,7 @@ import {
   SigningSchemeEnum,
   SubscriptionInput,
   SubscriptionModeEnum,
+  toChanges,
   toDefinition,
 } from './subscription-input.ts';
 
@@ -80,6 +81,14 @@ export const WebhookSubscriptionRef = builder.objectRef<Subscription>('WebhookSu
     failingSince: t.expose('failingSince', { type: 'DateTime', nullable: true }),
     disableAfterFailures: t.exposeInt('disableAfterFailures', { nullable: true }),
     disableAfterMs: t.exposeFloat('disableAfterMs', { nullable: true }),
+    failedAttempts: t.exposeInt('failedAttempts', {
+      description:
+        "Failed attempts since it was made or last enabled; a success does not reset it (the Webhook test tool's `failure_count`).",
+    }),
+    maxFailedAttempts: t.exposeInt('maxFailedAttempts', {
+      nullable: true,
+      description: 'Disabled once failedAttempts is more than this; null: never for that reason.',
+    }),
     lastSuccessAt: t.expose('lastSuccessAt', { type: 'DateTime', nullable: true }),
     previousSecretExpiresAt: t.expose('previousSecretExpiresAt', {
       type: 'DateTime',
@@ -165,7 +174,8 @@ builder.mutationFields((t) => ({
   }),
   updateSubscription: t.field({
     type: WebhookSubscriptionRef,
-    description: 'Replaces the definition; the secret stays unless the input gives one.',
+    description:
+      'Changes what the input names: a field left out keeps its stored value (the secret too, unless given).',
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: SubscriptionInput, required: true }) },
     errors: subscriptionResult,
     resolve: async (_root, args, ctx) =>
@@ -173,7 +183,7 @@ builder.mutationFields((t) => ({
         await ctx.core.subscriptions.update(
           requirePrincipal(ctx),
           parseUuid(args.id, 'The subscription id'),
-          toDefinition(args.input),
+          toChanges(args.input),
         ),
       ),
   }),
