@@ -1,6 +1,7 @@
 import { describeErrorForPeople, generateRandomString, parseInstant, SCOPES, systemPrincipal } from '@switchboard/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { CliError, expect, findUser, withCore } from './cli/context.ts';
+import { addDeliveryCommands } from './cli/deliveries.ts';
 import { addEventTypeCommands } from './cli/event-types.ts';
 import { addJobCommands } from './cli/jobs.ts';
 import { addSubscriptionCommands } from './cli/subscriptions.ts';
@@ -101,6 +102,7 @@ tokens
 addSubscriptionCommands(program);
 addEventTypeCommands(program);
 addTriggerCommand(program);
+addDeliveryCommands(program);
 addJobCommands(program);
 
 export async function runCli(argv: string[]): Promise<void> {

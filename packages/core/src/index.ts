@@ -59,6 +59,7 @@ export * from './events/event-publisher.ts';
 export * from './events/event-record.ts';
 export * from './events/event-types-service.ts';
 export * from './events/events-service.ts';
+export * from './events/hook-phase.ts';
 export * from './events/json-schema.ts';
 export * from './jobs/job-callback.ts';
 export * from './jobs/job-definition.ts';

@@ -2,12 +2,17 @@ import {
   type Core,
   type Delivery,
   type DeliveryAttempt,
+  describeHookMode,
+  type HookPhase,
+  hookNamesFor,
   matchesPattern,
+  modeOfPhase,
   type Subscription,
+  splitHookPhase,
   systemPrincipal,
 } from '@switchboard/core';
 import type { Command } from 'commander';
-import { CliError, expect, findUser, formatTable, toEventTypeName, withCore } from './context.ts';
+import { CliError, expect, findUser, formatTable, withCore } from './context.ts';
 import { describeState } from './subscriptions.ts';
 
 /** How long `trigger` waits for every delivery's first attempt. */
@@ -21,22 +26,29 @@ interface TriggerOptions {
 }
 
 /**
- * servo-webhooks' `webhooks trigger`: publishes an event as the system and sends its deliveries
- * from this process at once, so that an endpoint can be tried without a running worker.
+ * servo-webhooks' `webhooks trigger after:adjust [NAME|URL]`: publishes an event as the system and
+ * sends its deliveries from this process at once, so that an endpoint can be tried without a
+ * running worker. `after:`/`before:` reach only after/before hooks, as in publishing (hook-phase.ts).
  */
 export function addTriggerCommand(program: Command): void {
   program
-    .command('trigger <type>')
+    .command('trigger <type> [subscription]')
     .description("publish an event and send its deliveries now, printing each one's outcome")
     .option('--subscription <name|url>', 'only to this subscription, found by name or URL, whether or not it matches')
     .option('--payload <json>', 'the payload, as JSON (default {})')
     .option('--user <username>', 'whose subscription --subscription names, when several users have one')
-    .action(async (type: string, options: TriggerOptions) => {
+    .action(async (type: string, positional: string | undefined, options: TriggerOptions) => {
       const payload = parsePayload(options.payload);
-      if (options.user && !options.subscription) {
+      if (positional !== undefined && options.subscription !== undefined && positional !== options.subscription) {
+        throw new CliError(
+          `The subscription is given twice, as "${positional}" and as --subscription "${options.subscription}"; give one`,
+        );
+      }
+      const chosen = { ...options, subscription: positional ?? options.subscription };
+      if (chosen.user && !chosen.subscription) {
         throw new CliError('--user chooses whose subscription --subscription names; give --subscription too');
       }
-      const { lines, failed } = await withCore((core) => trigger(core, toEventTypeName(type), payload, options));
+      const { lines, failed } = await withCore((core) => trigger(core, type, payload, chosen));
       console.log(lines.join('\n'));
       if (failed > 0) throw new CliError(`${failed} ${failed === 1 ? 'delivery' : 'deliveries'} did not succeed`);
     });
@@ -60,7 +72,9 @@ async function trigger(
   options: TriggerOptions,
 ): Promise<{ lines: string[]; failed: number }> {
   const all = expect(await core.subscriptions.list(systemPrincipal, { allUsers: true }));
-  const target = options.subscription ? await findTarget(core, all, options.subscription, type, options.user) : null;
+  const phased = splitHookPhase(type);
+  const target = options.subscription ? await findTarget(core, all, options.subscription, phased, options.user) : null;
+  // The phase goes to core with the type: it chooses which hooks are reached.
   const input = { type, payload };
   const published = expect(
     target
@@ -68,12 +82,13 @@ async function trigger(
       : await core.publisher.publish(systemPrincipal, input),
   );
   const eventId = published.event.id;
-  const lines = [`published ${type} event ${eventId}`];
+  const lines = [`published ${published.event.type} event ${eventId}`];
   if (published.deliveryCount === 0) {
+    const kind = phased.phase ? `${describeHookMode(modeOfPhase(phased.phase)).replace(/^an? /, '')} ` : '';
     lines.push(
       target
         ? `no delivery: the subscription "${target.name}" is ${describeState(target)}`
-        : 'no delivery: no enabled subscription matches it',
+        : `no delivery: no enabled ${kind || 'subscription '}matches it`,
     );
     return { lines, failed: 0 };
   }
@@ -132,18 +147,27 @@ function describeOutcome(delivery: Delivery, attempt: DeliveryAttempt | undefine
   return delivery.status;
 }
 
-/** By name, else by URL; several users' subscriptions of one name need --user to choose. */
+/**
+ * By name, else by URL; several users' subscriptions of one name need --user to choose. A servo
+ * webhook's name or URL stands for its before and its after hook: the phase picks one, and a hook of
+ * the other phase named outright is left for core to refuse.
+ */
 async function findTarget(
   core: Core,
   all: Subscription[],
   ref: string,
-  type: string,
+  { type, phase }: { type: string; phase: HookPhase | null },
   username: string | undefined,
 ): Promise<Subscription> {
   const owner = username ? await findUser(core, username) : null;
   const candidates = owner ? all.filter((s) => s.userId === owner.id) : all;
-  const named = candidates.filter((s) => s.name === ref);
+  const names = hookNamesFor(ref, phase);
+  const named = candidates.filter((s) => names.includes(s.name));
   let found = named.length > 0 ? named : candidates.filter((s) => s.url === ref);
+  if (found.length > 1 && phase) {
+    const ofPhase = found.filter((s) => s.mode === modeOfPhase(phase));
+    if (ofPhase.length > 0) found = ofPhase;
+  }
   // One webhook's before: and after: subscriptions share a URL; the type tells them apart.
   if (found.length > 1 && named.length === 0) {
     const matching = found.filter((s) => s.eventTypes.some((pattern) => matchesPattern(pattern, type)));

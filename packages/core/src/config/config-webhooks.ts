@@ -7,6 +7,7 @@ import {
   subscriptionDefinitionSchema,
 } from '../delivery/subscription-definition.ts';
 import { isEventTypeName } from '../events/event-types-service.ts';
+import { BEFORE_HOOK_SUFFIX } from '../events/hook-phase.ts';
 import { rememberKnownKeys, unknownKeyProblems } from './unknown-keys.ts';
 
 /**
@@ -84,7 +85,7 @@ export interface ParsedWebhooks {
 type Problem = { path: string; message: string };
 
 const MIN_SECRET_LENGTH = 16;
-const BEFORE_SUFFIX = ' before';
+const BEFORE_SUFFIX = BEFORE_HOOK_SUFFIX;
 const NAME_MAX = 100 - BEFORE_SUFFIX.length;
 
 /**

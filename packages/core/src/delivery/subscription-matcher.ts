@@ -30,6 +30,8 @@ export interface MatchScope {
   subscriptionId?: string | null;
   /** With subscriptionId: deliver even if its patterns or filter do not match (a test trigger). */
   force?: boolean;
+  /** Only subscriptions of this mode: an event published as `after:x` or `before:x` (hook-phase.ts). */
+  mode?: 'async' | 'blocking' | null;
 }
 
 /** A stale snapshot is reloaded after this long even without a notification. */
@@ -71,6 +73,8 @@ export class SubscriptionMatcher {
     return all.filter((candidate) => {
       if (scope.subscriptionId && candidate.id !== scope.subscriptionId) return false;
       if (scope.audienceUserId && candidate.userId !== scope.audienceUserId && !candidate.ownerIsAdmin) return false;
+      // Before force: a forced trigger still reaches only hooks of the phase it names.
+      if (scope.mode && candidate.mode !== scope.mode) return false;
       if (scope.subscriptionId && scope.force) return true;
       if (!candidate.eventTypes.some((pattern) => matchesPattern(pattern, type))) return false;
       const filter = candidate.compiledFilter;

@@ -15,8 +15,10 @@ import { hashContent, isSerializable, SYSTEM_EVENT_TYPES } from './event-content
 import { buildEnvelope, type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
 import { insertEvent, type NewEvent } from './event-store.ts';
 import { type EventTypesService, isEventTypeName } from './event-types-service.ts';
+import { describeHookMode, modeOfPhase, splitHookPhase } from './hook-phase.ts';
 
 export interface PublishInput {
+  /** An event type; servo-webhooks' `after:x` reaches only async subscriptions, `before:x` only blocking ones. */
   type: string;
   payload: unknown;
   /** The first event published with this key is returned again instead of a second one. */
@@ -84,9 +86,12 @@ export class EventPublisher {
    * again, with the same Idempotency-Key, is safe), never an exception.
    */
   async publish(actor: Principal, input: PublishInput): Promise<Result<PublishOutcome>> {
-    const denied = this.checkPublisher(actor, input.type);
+    const phased = withPhase(input);
+    const denied = this.checkPublisher(actor, phased.input.type);
     if (denied) return denied;
-    return unlessDatabaseUnavailable(() => this.run(actor.via === 'system' ? null : actor.user.id, input, {}));
+    return unlessDatabaseUnavailable(() =>
+      this.run(actor.via === 'system' ? null : actor.user.id, phased.input, phased.scope, input.type),
+    );
   }
 
   /** An event of Switchboard's own (`subscription.disabled`), for one user's subscriptions and admins'. */
@@ -96,24 +101,35 @@ export class EventPublisher {
 
   /** servo-webhooks' `trigger`: an event for one subscription, whether or not it matches. */
   async publishTo(actor: Principal, subscriptionId: string, input: PublishInput): Promise<Result<PublishOutcome>> {
-    const denied = this.checkPublisher(actor, input.type);
+    const phased = withPhase(input);
+    const denied = this.checkPublisher(actor, phased.input.type);
     if (denied) return denied;
     return unlessDatabaseUnavailable(async () => {
-      if (!(await this.deps.subscriptions.find(actor, subscriptionId))) {
-        return fail('NOT_FOUND', 'No such subscription');
+      const found = await this.deps.subscriptions.find(actor, subscriptionId);
+      if (!found) return fail('NOT_FOUND', 'No such subscription');
+      const { mode } = phased.scope;
+      if (mode && found.mode !== mode) {
+        return fail(
+          'INVALID',
+          `"${found.name}" is ${describeHookMode(found.mode)}; ${input.type} reaches only ${describeHookMode(mode).replace(/^an? /, '')}s`,
+          { fields: [{ path: 'type', message: `does not reach ${describeHookMode(found.mode)}` }] },
+        );
       }
-      return this.run(actor.via === 'system' ? null : actor.user.id, input, { subscriptionId, force: true });
+      const scope = { ...phased.scope, subscriptionId, force: true };
+      return this.run(actor.via === 'system' ? null : actor.user.id, phased.input, scope, input.type);
     });
   }
 
+  /** `hashedType` is the type as given, phase included: `before:x` and `after:x` are two events. */
   private async run(
     publisherId: string | null,
     input: PublishInput,
     scope: MatchScope,
+    hashedType = input.type,
   ): Promise<Result<PublishOutcome>> {
     const checked = await this.check(input);
     if (!checked.ok) return checked;
-    const contentHash = hashContent(input.type, input.payload);
+    const contentHash = hashContent(hashedType, input.payload);
     const key = input.idempotencyKey ?? (input.dedupeByContent ? `content:${contentHash}` : null);
     if (key && publisherId) {
       // A publish that waits for blocking subscriptions takes seconds, and the key is only taken
@@ -321,4 +337,11 @@ export class EventPublisher {
       }),
     );
   }
+}
+
+/** The type without its servo phase, and the subscriptions' mode the phase reaches. */
+function withPhase(input: PublishInput): { input: PublishInput; scope: MatchScope } {
+  const { type, phase } = splitHookPhase(input.type);
+  if (!phase) return { input, scope: {} };
+  return { input: { ...input, type }, scope: { mode: modeOfPhase(phase) } };
 }
