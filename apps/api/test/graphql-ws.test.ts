@@ -137,12 +137,35 @@ describe('graphql-ws on /graphql', () => {
     }
   });
 
-  it('applies the same validation and limits as HTTP', async () => {
+  it('applies the same validation and operation limits as HTTP: unknown fields, depth, aliases, cost, directives, tokens', async () => {
     const member = await make.user();
-    const outcome = await runOverWebSocket(server, '{ nope }', {
-      connectionParams: { authorization: member.authorization },
-    });
-    expect(JSON.stringify(outcome.errors)).toContain('Cannot query field');
+    const page = 'users(first: 100) { edges { node { id username role createdAt updatedAt passwordChangedAt } } }';
+    // Each refused over HTTP for its own reason (see hostile-graphql.test.ts); the pattern names it.
+    const refused: Array<[string, string, RegExp]> = [
+      ['an unknown field', '{ nope }', /Cannot query field/],
+      ['depth over 10', `{ ${'a { '.repeat(12)}b${' }'.repeat(12)} }`, /depth limit of 10/i],
+      [
+        'more than 20 aliases',
+        `{ ${Array.from({ length: 25 }, (_, i) => `a${i}: me { id }`).join(' ')} }`,
+        /aliases limit/i,
+      ],
+      ['cost over the limit', `{ ${Array.from({ length: 19 }, (_, i) => `p${i}: ${page}`).join(' ')} }`, /cost limit/i],
+      ['more than 30 directives', `{ me ${'@skip(if: false) '.repeat(40)}{ id } }`, /directives limit/i],
+      ['more than 2,000 tokens', `{ me { ${'id '.repeat(3000)} } }`, /token limit/i],
+    ];
+    const messagesOf = (errors: unknown) =>
+      (Array.isArray(errors) ? errors : [errors]).map((e) => (e as { message?: string }).message ?? String(e));
+    for (const [what, query, reason] of refused) {
+      const overHttp = await gql(server, query, { authorization: member.authorization });
+      const httpMessages = messagesOf(overHttp.body.errors);
+      expect(httpMessages.join(' | '), `${what} over HTTP`).toMatch(reason);
+
+      const overWs = await runOverWebSocket(server, query, {
+        connectionParams: { authorization: member.authorization },
+      });
+      expect(overWs.data, `${what} over graphql-ws`).toBeUndefined();
+      expect(messagesOf(overWs.errors), `${what} over graphql-ws`).toEqual(httpMessages);
+    }
   });
 
   it('refuses WebSocket upgrades on other paths', async () => {

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +31,30 @@ function readmeConfig(overrides: { johnQueues?: string[]; extraQueues?: unknown[
 const john = basic('John Doe', 'insecure');
 const admin = basic(ADMIN.username, ADMIN.password);
 const sign = (body: string) => createHmac('sha256', '12345').update(body).digest('hex');
+
+/**
+ * POSTs from another loopback address (127.0.0.2): the whole of 127.0.0.0/8 reaches the server,
+ * but the queue's whitelist_ip lists only 127.0.0.1, so this is a foreign address to it.
+ */
+function postFrom(localAddress: string, url: string, body: string, headers: Record<string, string>) {
+  const target = new URL(url);
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const outgoing = request(
+      { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', localAddress, headers },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+        response.on('error', reject);
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(body);
+  });
+}
 
 describe("the Webhook Queue README's scenario, over its own routes and config file", () => {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-wq-'));
@@ -96,13 +121,29 @@ describe("the Webhook Queue README's scenario, over its own routes and config fi
   });
 
   it('refuses a bad signature (401), an unknown queue (404) and a foreign address (403), storing nothing', async () => {
-    const before = (await server.core.queues.getByName(await adminPrincipal(), 'foo')).ok;
-    expect(before).toBe(true);
+    const countOf = async () => {
+      const queue = await server.core.queues.getByName(await adminPrincipal(), 'foo');
+      if (!queue.ok) throw new Error(queue.error.message);
+      return queue.value.messageCount;
+    };
+    const before = await countOf();
     const forged = await post('foo', '{"n":2}', sign('{"n":3}'));
     expect(forged.status).toBe(401);
     expect(await forged.json()).toEqual({ message: expect.stringContaining('Verification failed'), refresh: false });
     expect((await post('nope', '{}')).status).toBe(404);
+    // Correctly signed, to the queue the client listens to, but from an address whitelist_ip leaves out.
+    const body = '{"n":4}';
+    const foreign = await postFrom('127.0.0.2', `${server.url}/q/foo`, body, {
+      'content-type': 'application/json',
+      'foo-auth': sign(body),
+    });
+    expect(foreign.status).toBe(403);
+    expect(JSON.parse(foreign.body)).toEqual({
+      message: expect.stringContaining('This address may not post'),
+      refresh: false,
+    });
     expect((await read('laptop')).body.messages).toEqual([]);
+    expect(await countOf()).toBe(before);
   });
 
   it('puts clients into refresh when a message is refused as too large', async () => {
