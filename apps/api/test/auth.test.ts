@@ -261,9 +261,11 @@ describe('authentication and authorization', () => {
       expect(cookie).toBeUndefined();
     });
 
-    it('logout ends the session', async () => {
+    it('logout ends the session: the cookie that answered { me } before answers me: null after', async () => {
       const member = await make.user();
       const { cookie } = await login(member.user.username, member.password);
+      // Without this, a cookie that never worked would pass the check below as well.
+      expect((await gql(server, ME, { cookie })).body.data?.me.username).toBe(member.user.username);
       const out = await gql(server, 'mutation { logout }', { cookie });
       expect(out.body.data).toEqual({ logout: true });
       expect((await gql(server, ME, { cookie })).body.data).toEqual({ me: null });
@@ -287,9 +289,11 @@ describe('authentication and authorization', () => {
       expect((await gql(server, ME, { cookie: renewed })).body.data?.me.username).toBe(member.user.username);
     });
 
-    it("an admin setting a password ends that user's sessions", async () => {
+    it("an admin setting a password ends that user's sessions: a working cookie answers me: null after", async () => {
       const member = await make.user();
       const { cookie } = await login(member.user.username, member.password);
+      // Without this, a cookie that never worked would pass the check below as well.
+      expect((await gql(server, ME, { cookie })).body.data?.me.username).toBe(member.user.username);
       const res = await gql(
         server,
         'mutation($id: ID!, $p: String!) { setUserPassword(id: $id, password: $p) { __typename } }',
@@ -300,6 +304,9 @@ describe('authentication and authorization', () => {
       );
       expect(res.body.data?.setUserPassword.__typename).toBe('SetUserPasswordSuccess');
       expect((await gql(server, ME, { cookie })).body.data).toEqual({ me: null });
+      // The user can sign in again with the password the admin set.
+      const again = await login(member.user.username, 'set-by-admin-1');
+      expect((await gql(server, ME, { cookie: again.cookie })).body.data?.me.username).toBe(member.user.username);
     });
 
     it('changing a password needs the current one', async () => {

@@ -78,10 +78,29 @@ describe('event types', () => {
       variables: { input: { name: 'member.made' } },
     });
     expect(created.body.data?.createEventType.__typename).toBe('ForbiddenError');
+    expect((await server.core.eventTypes.get(system(), 'member.made')).ok).toBe(false);
+    const changed = await gql(
+      server,
+      'mutation($input: EventTypeInput!) { updateEventType(input: $input) { __typename } }',
+      {
+        authorization: member.authorization,
+        variables: { input: { name: 'invoice.paid', description: 'changed by a member', schema: { type: 'object' } } },
+      },
+    );
+    expect(changed.body.data?.updateEventType.__typename).toBe('ForbiddenError');
     const archived = await gql(server, 'mutation { archiveEventType(name: "invoice.paid") { __typename } }', {
       authorization: member.authorization,
     });
     expect(archived.body.data?.archiveEventType.__typename).toBe('ForbiddenError');
+    // Neither refused call touched the type: same description and schema, not archived.
+    const after = await gql(server, '{ eventTypes { name description schema archivedAt } }', { authorization: admin });
+    expect(after.body.data?.eventTypes).toContainEqual({
+      name: 'invoice.paid',
+      description: 'An invoice was paid',
+      schema: invoiceSchema,
+      archivedAt: null,
+    });
+    expect((await server.core.eventTypes.checkPayload('invoice.paid', { amount: -1 })).ok).toBe(false);
   });
 
   it('an archived type refuses new events and drops out of the list until restored', async () => {
@@ -118,6 +137,14 @@ describe('event types', () => {
     );
     expect(updated.body.data?.updateEventType.eventType.schema).toEqual({ type: 'object', required: ['carrier'] });
     expect((await server.core.eventTypes.checkPayload('order.shipped', {})).ok).toBe(false);
-    expect((await server.core.eventTypes.checkPayload('no.such', {})).ok).toBe(false);
+    expect((await server.core.eventTypes.checkPayload('order.shipped', { carrier: 'ups' })).ok).toBe(true);
+    const unknown = await gql(
+      server,
+      'mutation($input: EventTypeInput!) { updateEventType(input: $input) { __typename } }',
+      { authorization: admin, variables: { input: { name: 'no.such', schema: { type: 'object' } } } },
+    );
+    expect(unknown.body.data?.updateEventType.__typename).toBe('NotFoundError');
+    const check = await server.core.eventTypes.checkPayload('no.such', {});
+    expect(!check.ok && check.error.code).toBe('NOT_FOUND');
   });
 });

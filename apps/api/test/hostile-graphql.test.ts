@@ -95,8 +95,10 @@ describe('hostile GraphQL gets a clear 4xx, never a 500', () => {
   });
 
   it('answers an unsupported content type with 415', async () => {
+    // text/csv is not one of the form types a page can send without a preflight, so the refusal of
+    // those (403) does not apply: this is Yoga finding no parser for the body.
     const res = await post(server, 'query=1', { 'content-type': 'text/csv' });
-    expect([400, 415]).toContain(res.status);
+    expect(res.status).toBe(415);
   });
 
   it('never shows a stack trace in an error', async () => {

@@ -99,12 +99,23 @@ describe('queues and clients over GraphQL', () => {
     expect(seen.body.data?.queues).toEqual([]);
     const peek = await gql(server, '{ queue(name: "gh") { name } }', { authorization: member.authorization });
     expect(peek.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
-    const id = (await gql(server, '{ queue(name: "gh") { id } }', { authorization: admin })).body.data?.queue.id;
+    const GH = '{ queue(name: "gh") { id maxMessageCount verification { method } } }';
+    const before = (await gql(server, GH, { authorization: admin })).body.data?.queue;
+    expect(before).toMatchObject({ maxMessageCount: null, verification: { method: 'HMAC' } });
+    const id = before.id;
+    const changed = await gql(
+      server,
+      'mutation($id: ID!) { updateQueue(id: $id, input: { name: "gh", maxMessageCount: 1 }) { __typename } }',
+      { authorization: member.authorization, variables: { id } },
+    );
+    expect(changed.body.data?.updateQueue.__typename).toBe('ForbiddenError');
     const removed = await gql(server, 'mutation($id: ID!) { deleteQueue(id: $id) { __typename } }', {
       authorization: member.authorization,
       variables: { id },
     });
     expect(removed.body.data?.deleteQueue.__typename).toBe('ForbiddenError');
+    // Neither refused call touched the queue: it is still there, unchanged, verification and all.
+    expect((await gql(server, GH, { authorization: admin })).body.data?.queue).toEqual(before);
   });
 
   it('listeners: a listed member listens, reads through readClient, and browses the backlog', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, basic, factories, gql, startTestServer, type TestServer } from './harness.ts';
+import { ADMIN, basic, factories, gql, sessionCookieFrom, startTestServer, type TestServer } from './harness.ts';
 
 const admin = basic(ADMIN.username, ADMIN.password);
 const CREATE_USER = `mutation($input: CreateUserInput!) {
@@ -12,6 +12,9 @@ const CREATE_USER = `mutation($input: CreateUserInput!) {
 }`;
 const UPDATE_ROLE = `mutation($id: ID!, $role: UserRole!) {
   updateUserRole(id: $id, role: $role) { __typename ... on UpdateUserRoleSuccess { user { role } } ... on Error { message } }
+}`;
+const LOGIN = `mutation($username: String!, $password: String!) {
+  login(username: $username, password: $password) { __typename }
 }`;
 const DELETE_USER = `mutation($id: ID!) {
   deleteUser(id: $id) { __typename ... on DeleteUserSuccess { user { username } } ... on Error { message } }
@@ -118,8 +121,20 @@ describe('users', () => {
   it("a demoted admin's admin token loses the admin scope", async () => {
     const second = await make.user({ role: 'admin' });
     const token = await second.token(['admin']);
-    await gql(server, UPDATE_ROLE, { authorization: admin, variables: { id: second.user.id, role: 'MEMBER' } });
+    // The token does list users while its owner is an admin, so the refusal below is the demotion's doing.
+    const before = await gql(server, '{ users { totalCount } }', { authorization: token.authorization });
+    expect(before.body.errors).toBeUndefined();
+    expect(before.body.data?.users.totalCount).toBeGreaterThan(1);
+    const demoted = await gql(server, UPDATE_ROLE, {
+      authorization: admin,
+      variables: { id: second.user.id, role: 'MEMBER' },
+    });
+    expect(demoted.body.data?.updateUserRole).toEqual({
+      __typename: 'UpdateUserRoleSuccess',
+      user: { role: 'MEMBER' },
+    });
     const res = await gql(server, '{ users { totalCount } }', { authorization: token.authorization });
+    expect(res.body.data).toBeNull();
     expect(res.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
 
@@ -145,12 +160,26 @@ describe('users', () => {
   it('deleting a user ends their tokens and sessions', async () => {
     const member = await make.user();
     const token = await member.token(['queues:read']);
+    const login = await gql(server, LOGIN, {
+      variables: { username: member.user.username, password: member.password },
+    });
+    expect(login.body.data?.login.__typename).toBe('LoginSuccess');
+    const cookie = sessionCookieFrom(login.headers);
+    expect(cookie).toBeDefined();
+    // Both work before the deletion, so their refusal after it is the deletion's doing.
+    const ME = '{ me { username } }';
+    expect((await gql(server, ME, { authorization: token.authorization })).body.data?.me.username).toBe(
+      member.user.username,
+    );
+    expect((await gql(server, ME, { cookie })).body.data?.me.username).toBe(member.user.username);
     const res = await gql(server, DELETE_USER, { authorization: admin, variables: { id: member.user.id } });
     expect(res.body.data?.deleteUser).toEqual({
       __typename: 'DeleteUserSuccess',
       user: { username: member.user.username },
     });
-    expect((await gql(server, '{ me { id } }', { authorization: token.authorization })).status).toBe(401);
+    expect((await gql(server, ME, { authorization: token.authorization })).status).toBe(401);
+    // A session cookie that names no live session is ignored: the caller is anonymous.
+    expect((await gql(server, ME, { cookie })).body.data).toEqual({ me: null });
     const again = await gql(server, DELETE_USER, { authorization: admin, variables: { id: member.user.id } });
     expect(again.body.data?.deleteUser.__typename).toBe('NotFoundError');
   });

@@ -16,6 +16,15 @@ describe('subscriptions', () => {
     return { user: created.value, via: 'password', scopes: scopesForRole(role) };
   }
 
+  /** The id of the actor's only subscription, or an error: a made-up id would be NOT_FOUND for everyone. */
+  async function onlySubscriptionId(actor: Principal): Promise<string> {
+    const listed = await core.subscriptions.list(actor);
+    if (!listed.ok) throw new Error(listed.error.message);
+    const [only, ...rest] = listed.value;
+    if (!only || rest.length > 0) throw new Error(`expected one subscription, got ${listed.value.length}`);
+    return only.id;
+  }
+
   beforeAll(async () => {
     database = await createTestDatabase();
     core = createCore({ db: database.client.db, clock: { now: () => now } });
@@ -87,11 +96,16 @@ describe('subscriptions', () => {
   });
 
   it("members see and manage only their own; others' are NOT_FOUND; admins see all", async () => {
-    const bobs = await core.subscriptions.list(bob);
-    const bobsId = bobs.ok ? (bobs.value[0]?.id ?? '') : '';
-    expect((await core.subscriptions.get(alice, bobsId)).ok).toBe(false);
+    const bobsId = await onlySubscriptionId(bob);
+    // The id is real: its owner and an admin find it, so alice's NOT_FOUND is about ownership.
+    const own = await core.subscriptions.get(bob, bobsId);
+    expect(own.ok && own.value.name).toBe('servo');
+    expect((await core.subscriptions.get(admin, bobsId)).ok).toBe(true);
+    const peek = await core.subscriptions.get(alice, bobsId);
+    expect(!peek.ok && peek.error.code).toBe('NOT_FOUND');
     const removed = await core.subscriptions.delete(alice, bobsId);
     expect(!removed.ok && removed.error.code).toBe('NOT_FOUND');
+    expect((await core.subscriptions.get(bob, bobsId)).ok).toBe(true);
     expect((await core.subscriptions.list(alice, { allUsers: true })).ok).toBe(false);
     const all = await core.subscriptions.list(admin, { allUsers: true });
     expect(all.ok && all.value.map((s) => s.name).sort()).toEqual(['billing', 'servo']);
@@ -101,14 +115,13 @@ describe('subscriptions', () => {
   });
 
   it('disables with a reason and re-enables, clearing the failure count', async () => {
-    const listed = await core.subscriptions.list(alice);
-    const billing = listed.ok ? listed.value[0] : undefined;
-    const off = await core.subscriptions.setEnabled(alice, billing?.id ?? '', false, 'maintenance window');
+    const billing = await onlySubscriptionId(alice);
+    const off = await core.subscriptions.setEnabled(alice, billing, false, 'maintenance window');
     expect(off.ok && { enabled: off.value.enabled, reason: off.value.disabledReason }).toEqual({
       enabled: false,
       reason: 'maintenance window',
     });
-    const on = await core.subscriptions.setEnabled(alice, billing?.id ?? '', true);
+    const on = await core.subscriptions.setEnabled(alice, billing, true);
     expect(
       on.ok && { enabled: on.value.enabled, reason: on.value.disabledReason, failures: on.value.consecutiveFailures },
     ).toEqual({
@@ -119,8 +132,7 @@ describe('subscriptions', () => {
   });
 
   it('rotates the secret, keeping the old one valid for the grace period', async () => {
-    const listed = await core.subscriptions.list(alice);
-    const id = listed.ok ? (listed.value[0]?.id ?? '') : '';
+    const id = await onlySubscriptionId(alice);
     const rotated = await core.subscriptions.rotateSecret(alice, id, 3600);
     expect(rotated.ok).toBe(true);
     if (!rotated.ok) return;
