@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
+import { SkipReporter } from './vitest.skip-reporter.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -16,6 +17,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    reporters: ['default'],
+    // After the summary: which tests were skipped, and why (most need Postgres, see the reporter).
+    reporters: ['default', new SkipReporter()],
   },
 });

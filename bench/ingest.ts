@@ -18,7 +18,7 @@ const { BENCH_DURATION, BENCH_CONNECTIONS, BENCH_POSTGRES_URL, BENCH_CPU_PROF } 
 const DURATION = Number(BENCH_DURATION ?? 15);
 const CONNECTIONS = Number(BENCH_CONNECTIONS ?? 64);
 const WARMUP = 3;
-const PG_URL = BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PG_URL = BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TARGET = { rps: 10_000, p99: 25 }; // DESIGN.md, "Performance targets"
 const SECRET = 's3cret';
 

@@ -1,8 +1,9 @@
 import { headersOf, startReceiver, type TestReceiver } from '@switchboard/core/testing';
-import { events } from '@switchboard/db';
-import { count } from 'drizzle-orm';
+import { deliveries, events } from '@switchboard/db';
+import { count, inArray } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from './delivery-fixtures.ts';
 import { ADMIN, basic, factories, startTestServer, type TestServer } from './harness.ts';
 
 type Member = Awaited<ReturnType<ReturnType<typeof factories>['user']>>;
@@ -29,6 +30,30 @@ describe('POST /events', () => {
 
   const storedEvents = async () =>
     Number((await server.database.client.db.select({ n: count() }).from(events))[0]?.n ?? 0);
+
+  /** Polls until `done` holds, failing with what was awaited after 20 s. */
+  async function until<T>(awaited: string, read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+    try {
+      return await eventually(read, done, 20_000);
+    } catch (error) {
+      throw new Error(`waited 20 s for ${awaited}: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Waits until no delivery of these events is still to be sent: every request they will ever
+   * make has then reached the receiver, so what it has not seen by now it will never see.
+   */
+  const settled = (eventIds: string[]) =>
+    until(
+      `the deliveries of ${eventIds.join(', ')} to be done`,
+      () =>
+        server.database.client.db
+          .select({ status: deliveries.status })
+          .from(deliveries)
+          .where(inArray(deliveries.eventId, eventIds)),
+      (rows) => rows.every((row) => row.status !== 'pending' && row.status !== 'delivering'),
+    );
 
   async function subscribe(owner: Member, name: string, definition: Record<string, unknown>) {
     const principal = { user: owner.user, via: 'password' as const, scopes: ['subscriptions:write' as const] };
@@ -79,8 +104,7 @@ describe('POST /events', () => {
     const order = await post({ type: 'order.created', payload: { amount: 500 } });
     expect(order.body.deliveries).toBe(1);
 
-    await receiver.waitFor(5);
-    await new Promise((r) => setTimeout(r, 200));
+    await settled([small.body.id, big.body.id, order.body.id]);
     const seen = receiver.requests.map((r) => `${r.path} ${JSON.parse(r.body.toString()).type}`).sort();
     expect(seen).toEqual([
       '/all-invoices invoice.paid',
@@ -186,9 +210,8 @@ describe('POST /events', () => {
     const rotated = await server.core.subscriptions.rotateSecret(principal, sub.id, 0);
     if (!rotated.ok) throw new Error(rotated.error.message);
     expect((await post({ type: 'invoice.voided', payload: { n: 1 } })).status).toBe(202);
-    const mine = () => receiver.requests.filter((r) => r.path === '/rotating');
-    for (let i = 0; i < 50 && mine().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-    const [request] = mine();
+    const mine = async () => receiver.requests.filter((r) => r.path === '/rotating');
+    const [request] = await until('the delivery to /rotating', mine, (requests) => requests.length > 0);
     if (!request) throw new Error('nothing arrived');
     expect(() => new Webhook(rotated.value.secret).verify(request.body, headersOf(request))).not.toThrow();
 
@@ -251,17 +274,21 @@ describe('POST /events', () => {
       cancelledBy: gate.id,
       deliveries: 1,
     });
-    await new Promise((r) => setTimeout(r, 300));
     // Earlier tests' deliveries may still be arriving; only this test's paths count.
-    const mine = () => receiver.requests.map((r) => r.path).filter((p) => p === '/gate' || p === '/after');
-    expect(mine()).toEqual(['/gate']);
+    const mine = () => receiver.requests.filter((r) => r.path === '/gate' || r.path === '/after');
 
     // A blocking subscription that lets the event through: then the async ones are sent.
     receiver.respondWith(() => ({ status: 200, headers: { 'content-type': 'application/json' }, body: '{}' }));
     const allowed = await post({ type: 'adjust.requested', payload: { replicas: 4 }, wait: true });
     expect(allowed.body).toMatchObject({ status: 'published', deliveries: 2 });
     expect(allowed.body.blocking).toEqual([{ subscriptionId: gate.id, succeeded: true, statusCode: 200, error: null }]);
-    for (let i = 0; i < 50 && mine().length < 3; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(mine()).toEqual(['/gate', '/gate', '/after']);
+    // Once the let-through event's deliveries are done (and the cancelled one's, had it any),
+    // the only request /after ever gets is the later event's.
+    await settled([cancelled.body.id, allowed.body.id]);
+    expect(mine().map((r) => [r.path, JSON.parse(r.body.toString()).data.replicas])).toEqual([
+      ['/gate', 3],
+      ['/gate', 4],
+      ['/after', 4],
+    ]);
   });
 });

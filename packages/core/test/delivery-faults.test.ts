@@ -1,8 +1,11 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { deliveries, deliveryAttempts, subscriptions } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { claimDeliveries, type Principal } from '../src/index.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
+import { within } from './within.ts';
 
 /** What goes wrong around deliveries: rows deleted mid-flight, slow receivers, dead workers. */
 describe('delivery faults', () => {
@@ -62,20 +65,50 @@ describe('delivery faults', () => {
     expect(attempt).toMatchObject({ number: 1, statusCode: 200, succeeded: true });
   });
 
-  it('an attempt ends at its timeout, however slowly the receiver trickles its answer', async () => {
-    const slow = await subscribe('/trickle', { timeoutMs: 1000, retryPolicy: { maxAttempts: 1 } });
-    // The status line and headers come in time; the body only after the timeout.
-    h.receiver.respondWith(() => ({ status: 200, delayMs: 900, bodyDelayMs: 800, body: 'late' }));
-    must(await h.core.publisher.publish(alice, { type: 'fault.raised', payload: {} }));
-    await h.core.worker.runOnce();
-    const delivery = await deliveryOf(slow.id);
-    expect(delivery).toMatchObject({ status: 'failed', lastError: 'timed out after 1000 ms (no attempts left)' });
-    const [attempt] = await h.database.client.db
-      .select()
-      .from(deliveryAttempts)
-      .where(eq(deliveryAttempts.deliveryId, delivery?.id ?? 0));
-    expect(attempt?.durationMs).toBeGreaterThanOrEqual(950);
-    expect(attempt?.durationMs).toBeLessThan(1300);
+  it('an attempt ends at its timeout, however slowly the receiver trickles its answer: it hangs up on a body that never comes and records the timeout', async () => {
+    // A receiver of its own: it sends the status line and headers at once and holds the body back
+    // for as long as the connection stays open, so only the sender's own deadline can end this.
+    let hungUp: (bodySent: boolean) => void = () => {};
+    const closed = new Promise<boolean>((resolve) => {
+      hungUp = resolve;
+    });
+    const trickler = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        response.flushHeaders();
+        response.on('close', () => hungUp(response.writableEnded));
+      });
+    });
+    await new Promise<void>((resolve) => trickler.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = trickler.address() as AddressInfo;
+      const slow = await subscribe('/trickle', {
+        url: `http://127.0.0.1:${port}/trickle`,
+        timeoutMs: 1000,
+        retryPolicy: { maxAttempts: 1 },
+      });
+      must(await h.core.publisher.publish(alice, { type: 'fault.raised', payload: {} }));
+      await within(20_000, 'the attempt to end while the receiver held back its body', h.core.worker.runOnce());
+      expect(await within(20_000, 'the sender to hang up', closed), 'the body was sent').toBe(false);
+      const delivery = await deliveryOf(slow.id);
+      expect(delivery).toMatchObject({ status: 'failed', lastError: 'timed out after 1000 ms (no attempts left)' });
+      const [attempt] = await h.database.client.db
+        .select()
+        .from(deliveryAttempts)
+        .where(eq(deliveryAttempts.deliveryId, delivery?.id ?? 0));
+      // Ended by the deadline, not by the 200 whose headers had arrived in time.
+      expect(attempt).toMatchObject({
+        succeeded: false,
+        statusCode: null,
+        error: 'timed out after 1000 ms (no attempts left)',
+      });
+      // Nor before the deadline (a little slack for the timers' granularity).
+      expect(attempt?.durationMs).toBeGreaterThanOrEqual(950);
+    } finally {
+      trickler.closeAllConnections();
+      await new Promise((resolve) => trickler.close(resolve));
+    }
   });
 
   it('a delivery taken over after its last allowed attempt is failed, not sent again', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job, Principal } from '../src/index.ts';
+import { CHANNELS, type Principal } from '../src/index.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
+import { within } from './within.ts';
 
 describe('jobs: edge cases', () => {
   let h: DeliveryHarness;
@@ -18,19 +19,28 @@ describe('jobs: edge cases', () => {
   it('a change made between opening the stream and following it still reaches the stream', async () => {
     const created = must(await h.core.jobs.create(alice, { url: `${h.receiver.url}/later` }));
     const opened = must(await h.core.jobUpdates.open(alice, created.id));
-    must(await h.core.jobs.cancel(alice, created.id));
-    // Let the announcement of the cancellation arrive while nothing follows the job yet.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Hears the cancellation's announcement after the core's own listener, which was there first
+    // and found nobody following the job: the announcement then reached no stream.
+    let announced: () => void = () => {};
+    const announcement = new Promise<void>((resolve) => {
+      announced = resolve;
+    });
+    const unlisten = await h.database.client.listen(CHANNELS.jobUpdates, (payload) => {
+      if ((JSON.parse(payload) as unknown[]).includes(created.id)) announced();
+    });
+    try {
+      must(await h.core.jobs.cancel(alice, created.id));
+      await within(20_000, "the cancellation's announcement", announcement);
+    } finally {
+      await unlisten();
+    }
     const controller = new AbortController();
     const stream = h.core.jobUpdates.follow(opened, controller.signal);
-    const next = async (): Promise<Job | 'nothing'> =>
-      Promise.race([
-        stream.next().then((r) => (r.done ? 'nothing' : r.value)),
-        new Promise<'nothing'>((resolve) => setTimeout(() => resolve('nothing'), 2000)),
-      ]);
     try {
       // The stream starts from the job as it is, not as it was when opened.
-      expect(await next()).toMatchObject({ id: created.id, state: 'cancelled' });
+      const first = await within(20_000, "the stream's first job", stream.next());
+      expect(first.done).toBe(false);
+      expect(first.value).toMatchObject({ id: created.id, state: 'cancelled' });
     } finally {
       controller.abort();
       await stream.return(undefined);

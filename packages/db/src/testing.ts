@@ -14,7 +14,7 @@ export interface TestDatabase {
 }
 
 /** The server that test databases are created on; its `test` database is only used to create them. */
-export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export function getTestDatabaseKind(): TestDatabaseKind {
   const kind = process.env.TEST_DB ?? 'pglite';
