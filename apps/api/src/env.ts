@@ -6,22 +6,20 @@ import { z } from 'zod';
  * The one place that reads settings. Every setting is validated here, and a bad one stops the
  * process at start with a message that names it.
  */
-const cidrList = z
-  .string()
-  .default('')
-  .transform((value) =>
-    value
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  )
-  .pipe(
-    z.array(
-      z.string().refine(isCidr, {
-        error: (issue) => `"${String(issue.input)}" is not a CIDR such as 10.0.0.0/8`,
-      }),
-    ),
-  );
+/** A comma-separated list setting, each entry trimmed and checked; empty means none. */
+const commaList = (check: (entry: string) => boolean, describe: (entry: string) => string) =>
+  z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().refine(check, { error: (issue) => describe(String(issue.input)) })));
+
+const cidrList = commaList(isCidr, (entry) => `"${entry}" is not a CIDR such as 10.0.0.0/8`);
 
 function isCidr(value: string): boolean {
   const match = /^([0-9a-fA-F:.]+)\/(\d{1,3})$/.exec(value);
@@ -42,23 +40,11 @@ const port = z.coerce
  * Exact browser origins (`https://console.example.com`): scheme, host and port only, as browsers
  * send them in `Origin`. Anything else would never match, so it is refused rather than ignored.
  */
-const originList = z
-  .string()
-  .default('')
-  .transform((value) =>
-    value
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  )
-  .pipe(
-    z.array(
-      z.string().refine(isOrigin, {
-        error: (issue) =>
-          `"${String(issue.input)}" is not an origin such as https://console.example.com (http or https, host and optional port, no path, no trailing slash, no wildcard)`,
-      }),
-    ),
-  );
+const originList = commaList(
+  isOrigin,
+  (entry) =>
+    `"${entry}" is not an origin such as https://console.example.com (http or https, host and optional port, no path, no trailing slash, no wildcard)`,
+);
 
 function isOrigin(value: string): boolean {
   try {
