@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
+import { findFreePort } from '../test/processes.ts';
 
 const run = promisify(execFile);
 
@@ -41,17 +41,6 @@ export function findPostgresBin(): string {
   const preferred = versions.includes('15') ? '15' : versions[0];
   if (!preferred) throw new Error('No Postgres server programs under /usr/lib/postgresql: install postgresql-15');
   return join(root, preferred, 'bin');
-}
-
-async function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** Postgres refuses to run as root: as root, its programs run as the `postgres` account. */
