@@ -1,20 +1,24 @@
 import type { Database } from '@switchboard/db';
+import { systemPrincipal } from './access/principal.ts';
 import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
-import { systemPrincipal } from './auth/principal.ts';
 import { ConfigService } from './config/config-service.ts';
 import { DeliveriesService } from './delivery/deliveries-service.ts';
-import type { CompletionRecord } from './delivery/delivery-attempt.ts';
 import { DeliveryUpdates } from './delivery/delivery-updates.ts';
-import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/delivery-worker.ts';
-import { createHttpSender, type HttpSender } from './delivery/http-sender.ts';
-import { type ResolveAll, SsrfGuard } from './delivery/ssrf-guard.ts';
+import { eventDeliveries } from './delivery/event-delivery.ts';
 import { SubscriptionMatcher } from './delivery/subscription-matcher.ts';
 import { SubscriptionsService } from './delivery/subscriptions-service.ts';
 import { EventPublisher } from './events/event-publisher.ts';
 import { EventTypesService } from './events/event-types-service.ts';
 import { EventsService } from './events/events-service.ts';
+import { jobCallbacks } from './jobs/job-callback.ts';
+import { jobRequests } from './jobs/job-request.ts';
 import { JobUpdates } from './jobs/job-updates.ts';
 import { JobsService } from './jobs/jobs-service.ts';
+import { createHttpSender, type HttpSender } from './outbound/http-sender.ts';
+import { OutboundKinds } from './outbound/kind.ts';
+import type { AttemptOutcome } from './outbound/outcome.ts';
+import { type ResolveAll, SsrfGuard } from './outbound/ssrf-guard.ts';
+import { DeliveryWorker, type DeliveryWorkerOptions } from './outbound/worker.ts';
 import { ClientsService } from './queues/clients-service.ts';
 import { IngestBudget } from './queues/ingest-budget.ts';
 import { IngestService } from './queues/ingest-service.ts';
@@ -31,26 +35,20 @@ import { TokensService } from './tokens/tokens-service.ts';
 import { UsersService } from './users/users-service.ts';
 import { WebhookTestAccounts } from './users/webhook-test-accounts.ts';
 
+export * from './access/principal.ts';
 export * from './auth/auth-service.ts';
 export * from './auth/login-throttle.ts';
 export * from './auth/passwords.ts';
-export * from './auth/principal.ts';
 export * from './config/apply-webhooks.ts';
 export * from './config/config-file.ts';
 export * from './config/config-service.ts';
 export * from './config/config-webhooks.ts';
 export * from './delivery/body-format.ts';
 export * from './delivery/deliveries-service.ts';
-export * from './delivery/delivery-attempt.ts';
-export * from './delivery/delivery-store.ts';
 export * from './delivery/delivery-updates.ts';
-export * from './delivery/delivery-worker.ts';
-export * from './delivery/http-sender.ts';
+export * from './delivery/event-delivery.ts';
 export * from './delivery/patterns.ts';
 export * from './delivery/payload-filter.ts';
-export * from './delivery/retry-policy.ts';
-export * from './delivery/signing.ts';
-export * from './delivery/ssrf-guard.ts';
 export * from './delivery/subscription-definition.ts';
 export * from './delivery/subscription-matcher.ts';
 export * from './delivery/subscriptions-service.ts';
@@ -64,14 +62,23 @@ export * from './events/json-schema.ts';
 export * from './jobs/job-callback.ts';
 export * from './jobs/job-definition.ts';
 export * from './jobs/job-record.ts';
+export * from './jobs/job-request.ts';
 export * from './jobs/job-updates.ts';
 export * from './jobs/jobs-service.ts';
+export * from './outbound/attempt.ts';
+export * from './outbound/http-sender.ts';
+export * from './outbound/kind.ts';
+export * from './outbound/outbound-store.ts';
+export * from './outbound/outcome.ts';
+export * from './outbound/retry-policy.ts';
+export * from './outbound/signing.ts';
+export * from './outbound/ssrf-guard.ts';
+export * from './outbound/worker.ts';
 export * from './queues/clients-service.ts';
 export * from './queues/ingest-budget.ts';
 export * from './queues/ingest-service.ts';
 export * from './queues/message-stream.ts';
 export * from './queues/message-writer.ts';
-export * from './queues/network.ts';
 export * from './queues/queue-definition.ts';
 export * from './queues/queue-registry.ts';
 export * from './queues/queues-service.ts';
@@ -85,6 +92,7 @@ export * from './shared/db-errors.ts';
 export * from './shared/db-unavailable.ts';
 export * from './shared/instant.ts';
 export * from './shared/logger.ts';
+export * from './shared/network.ts';
 export * from './shared/pagination.ts';
 export * from './shared/pubsub.ts';
 export * from './shared/result.ts';
@@ -114,7 +122,7 @@ export interface CoreDeps {
     sender?: HttpSender;
     worker?: DeliveryWorkerOptions;
     /** Told of every recorded delivery outcome (metrics). */
-    observe?: (record: CompletionRecord) => void;
+    observe?: (outcome: AttemptOutcome) => void;
   };
 }
 
@@ -192,6 +200,7 @@ export function createCore(deps: CoreDeps): Core {
     ...shared,
     pubsub,
     sender,
+    kinds: new OutboundKinds([eventDeliveries, jobRequests, jobCallbacks]),
     observe: deps.delivery?.observe,
     onSubscriptionsDisabled: async (disabled: Array<{ subscriptionId: string; reason: string }>) => {
       await subscriptions.changed();

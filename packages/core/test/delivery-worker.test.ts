@@ -3,9 +3,21 @@ import { deliveries, deliveryAttempts, subscriptions } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claimDeliveries, DEFAULT_SCHEDULE_MS, type Principal, type SubscriptionDefinition } from '../src/index.ts';
+import {
+  claimDeliveries,
+  DEFAULT_SCHEDULE_MS,
+  eventDeliveries,
+  jobCallbacks,
+  jobRequests,
+  OutboundKinds,
+  type Principal,
+  type SubscriptionDefinition,
+} from '../src/index.ts';
 import { headersOf, type ReceivedRequest } from '../src/testing.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
+
+/** The kinds core registers, for claims made as a worker that dies would make them. */
+const kinds = new OutboundKinds([eventDeliveries, jobRequests, jobCallbacks]);
 
 describe('delivery worker', () => {
   let h: DeliveryHarness;
@@ -261,7 +273,11 @@ describe('delivery worker', () => {
     const { subscription } = await subscribe({ timeoutMs: 1000 });
     must(await h.core.publisher.publish(alice, { type, payload: { id: 'lost' } }));
     // A worker claims it and dies: nothing is sent, nothing recorded.
-    const claimed = await claimDeliveries(h.database.client.db, { now: h.clock.now(), limit: 10, leaseMarginMs: 5000 });
+    const claimed = await claimDeliveries(h.database.client.db, kinds, {
+      now: h.clock.now(),
+      limit: 10,
+      leaseMarginMs: 5000,
+    });
     expect(claimed).toHaveLength(1);
     expect(await h.core.worker.runOnce()).toBe(0);
     h.clock.advance(6001);

@@ -1,4 +1,4 @@
-import type { CompletionRecord } from '@switchboard/core';
+import type { AttemptOutcome } from '@switchboard/core';
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -55,12 +55,12 @@ export function createDeliveryMetrics(registry: Registry, inFlight: () => number
       this.set(inFlight());
     },
   });
-  return (record: CompletionRecord) => {
-    if (!record.rec) {
-      attempts.inc({ outcome: record.st === 'pending' ? 'deferred' : 'skipped' });
+  return (outcome: AttemptOutcome) => {
+    if (outcome.disposition !== 'attempted') {
+      attempts.inc({ outcome: outcome.status === 'pending' ? 'deferred' : 'skipped' });
       return;
     }
-    attempts.inc({ outcome: record.ok ? 'succeeded' : record.st === 'pending' ? 'retrying' : 'failed' });
-    duration.observe(record.dur / 1000);
+    attempts.inc({ outcome: outcome.succeeded ? 'succeeded' : outcome.status === 'pending' ? 'retrying' : 'failed' });
+    duration.observe(outcome.durationMs / 1000);
   };
 }

@@ -1,6 +1,7 @@
 import { type Database, sessions, users } from '@switchboard/db';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
+import { type Principal, scopesForRole, type UserRole } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { generateRandomString, hashSha256Hex } from '../shared/crypto.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -9,7 +10,6 @@ import { hasNul } from '../shared/text-input.ts';
 import type { TokensService } from '../tokens/tokens-service.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts';
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.ts';
-import { type Principal, scopesForRole, type UserRole } from './principal.ts';
 
 export interface AuthServiceDeps {
   db: Database;

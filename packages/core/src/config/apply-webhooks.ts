@@ -1,6 +1,6 @@
 import { type Database, subscriptions, users } from '@switchboard/db';
 import { asc, eq, sql } from 'drizzle-orm';
-import { systemPrincipal } from '../auth/principal.ts';
+import { systemPrincipal } from '../access/principal.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { EventTypesService } from '../events/event-types-service.ts';
 import { fail, type Result } from '../shared/result.ts';

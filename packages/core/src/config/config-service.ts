@@ -1,6 +1,6 @@
 import { type Database, queueListeners, queues, sessions, users } from '@switchboard/db';
 import { eq, inArray, sql } from 'drizzle-orm';
-import { isAdmin, type Principal, systemPrincipal } from '../auth/principal.ts';
+import { isAdmin, type Principal, systemPrincipal } from '../access/principal.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { EventTypesService } from '../events/event-types-service.ts';
 import type { QueuesService } from '../queues/queues-service.ts';

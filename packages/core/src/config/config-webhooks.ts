@@ -1,13 +1,10 @@
 import { z } from 'zod';
 import { isValidPattern } from '../delivery/patterns.ts';
-import { parseDuration } from '../delivery/retry-policy.ts';
-import {
-  type Signing,
-  type SubscriptionDefinition,
-  subscriptionDefinitionSchema,
-} from '../delivery/subscription-definition.ts';
+import { type SubscriptionDefinition, subscriptionDefinitionSchema } from '../delivery/subscription-definition.ts';
 import { isEventTypeName } from '../events/event-types-service.ts';
 import { BEFORE_HOOK_SUFFIX } from '../events/hook-phase.ts';
+import { parseDuration } from '../outbound/retry-policy.ts';
+import type { Signing } from '../outbound/signing.ts';
 import { rememberKnownKeys, unknownKeyProblems } from './unknown-keys.ts';
 
 /**

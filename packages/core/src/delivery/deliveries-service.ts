@@ -7,14 +7,14 @@ import {
   subscriptions,
 } from '@switchboard/db';
 import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
-import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
+import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
+import { announceDeliveryUpdates } from '../outbound/completion-writer.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
 import { INSTANT_RANGE_PROBLEM, instantProblems, isStorableInstant } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { announceDeliveryUpdates } from './completion-writer.ts';
 import {
   attemptColumns,
   type Delivery,

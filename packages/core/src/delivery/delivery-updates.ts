@@ -1,6 +1,6 @@
 import { type Database, deliveries, events, subscriptions } from '@switchboard/db';
 import { eq, inArray } from 'drizzle-orm';
-import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
+import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { PushQueue } from '../shared/push-queue.ts';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { CLIENT_MANAGED_HEADERS, headerNameSchema, headersSchema } from '../shared/http-header.ts';
+import { signingSchema } from '../outbound/signing.ts';
+import { CLIENT_MANAGED_HEADERS, headersSchema } from '../shared/http-header.ts';
 import { BODY_FORMATS } from './body-format.ts';
 import { isValidPattern } from './patterns.ts';
 import { checkFilter } from './payload-filter.ts';
@@ -43,18 +44,6 @@ export function loggableUrl(value: string): string {
 
 export const DEFAULT_DISABLE_AFTER_FAILURES = 100;
 export const DEFAULT_DISABLE_AFTER_MS = 5 * 86_400_000;
-
-export const signingSchema = z.discriminatedUnion('scheme', [
-  z.object({ scheme: z.literal('standard-webhooks') }),
-  z.object({
-    scheme: z.literal('hmac'),
-    header: headerNameSchema.default('X-Signature'),
-    algorithm: z.enum(['sha1', 'sha256', 'sha512']).default('sha256'),
-    encoding: z.enum(['hex', 'base64']).default('hex'),
-    prefix: z.string().max(32).default(''),
-  }),
-]);
-export type Signing = z.infer<typeof signingSchema>;
 
 export const retryPolicySchema = z
   .object({

@@ -1,12 +1,12 @@
 import { type Database, subscriptions, users } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
+import type { RetryPolicy } from '../outbound/retry-policy.ts';
+import type { Signing } from '../outbound/signing.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
-import type { SubscriptionTarget } from './delivery-attempt.ts';
+import type { SubscriptionTarget } from './event-delivery.ts';
 import { matchesPattern } from './patterns.ts';
 import { type CompiledFilter, compileFilter, type PayloadFilter } from './payload-filter.ts';
-import type { RetryPolicy } from './retry-policy.ts';
-import type { Signing } from './subscription-definition.ts';
 
 export interface MatchCandidate {
   id: string;

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { subscriptions } from '@switchboard/db';
+import type { RetryPolicy } from '../outbound/retry-policy.ts';
+import type { Signing } from '../outbound/signing.ts';
 import type { BodyFormat } from './body-format.ts';
 import type { PayloadFilter } from './payload-filter.ts';
-import type { RetryPolicy } from './retry-policy.ts';
-import type { Signing } from './subscription-definition.ts';
 
 export interface Subscription {
   id: string;

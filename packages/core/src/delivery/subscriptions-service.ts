@@ -1,7 +1,9 @@
 import { isIP } from 'node:net';
 import { type Database, deliveries, subscriptions } from '@switchboard/db';
 import { and, asc, eq } from 'drizzle-orm';
-import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
+import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
+import { normaliseSecret } from '../outbound/signing.ts';
+import type { SsrfGuard } from '../outbound/ssrf-guard.ts';
 import { toFieldProblems } from '../queues/queue-definition.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
@@ -10,8 +12,6 @@ import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { findNul } from '../shared/text-input.ts';
-import { normaliseSecret } from './signing.ts';
-import type { SsrfGuard } from './ssrf-guard.ts';
 import {
   applyChanges,
   loggableUrl,

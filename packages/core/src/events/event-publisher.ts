@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { type Database, events } from '@switchboard/db';
 import { and, eq } from 'drizzle-orm';
-import { hasScope, type Principal } from '../auth/principal.ts';
-import { type AttemptOutcome, performAttempt, planForSubscription } from '../delivery/delivery-attempt.ts';
-import type { ClaimedDelivery } from '../delivery/delivery-store.ts';
-import type { HttpSender } from '../delivery/http-sender.ts';
+import { hasScope, type Principal } from '../access/principal.ts';
+import {
+  blockingAttemptTarget,
+  leasedEventDelivery,
+  readCancelReason,
+  settleEventOutcome,
+} from '../delivery/event-delivery.ts';
 import type { MatchCandidate, MatchScope, SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
+import { performAttempt } from '../outbound/attempt.ts';
+import type { HttpSender } from '../outbound/http-sender.ts';
+import type { ClaimedDelivery } from '../outbound/kind.ts';
+import type { AttemptOutcome } from '../outbound/outcome.ts';
 import type { Clock } from '../shared/clock.ts';
 import { unlessDatabaseUnavailable } from '../shared/db-unavailable.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -171,9 +178,9 @@ export class EventPublisher {
     const matched = await this.deps.matcher.match(input.type, envelope, scope);
     const eventId = randomUUID();
     const blocking = input.wait ? await this.deliverBlocking({ id: eventId, body }, matched, now) : [];
-    const cancelled = blocking.find((b) => b.outcome.cancelReason !== null);
+    const cancelled = blocking.find((b) => b.cancelReason !== null);
     const cancellation = cancelled
-      ? { reason: cancelled.outcome.cancelReason as string, subscriptionId: cancelled.subscriptionId }
+      ? { reason: cancelled.cancelReason as string, subscriptionId: cancelled.subscriptionId }
       : null;
     const blockingIds = new Set(blocking.map((b) => b.subscriptionId));
     const asyncTargets = cancellation ? [] : matched.filter((m) => !blockingIds.has(m.id));
@@ -203,7 +210,7 @@ export class EventPublisher {
     const attempted = blocking.map(({ subscriptionId, webhookId, outcome }) => ({
       subscriptionId,
       webhookId,
-      record: outcome.record,
+      outcome,
     }));
     const targets = asyncTargets.map((m) => ({
       subscriptionId: m.id,
@@ -221,25 +228,19 @@ export class EventPublisher {
       worker.adopt(
         written.leased.map((leased) => {
           const candidate = byId.get(leased.subscriptionId) as MatchCandidate;
-          return {
+          return leasedEventDelivery({
             deliveryId: leased.id,
             webhookId: leased.webhookId,
-            attempt: 1,
-            attemptOffset: 0,
-            firstAttemptAt: now,
-            kind: 'event' as const,
-            subscriptionId: candidate.id,
-            jobId: null,
-            enabled: true,
+            event: { id: eventId, body },
+            subscription: candidate.target,
             rateLimitPerSecond: candidate.rateLimitPerSecond,
-            lane: candidate.id,
             maxInFlight: candidate.maxInFlight,
-            plan: planForSubscription(candidate.target, { id: eventId, body }),
-          };
+            now,
+          });
         }),
       );
     }
-    if (written.leased.length < asyncIds.length || blocking.some((b) => b.outcome.record.st === 'pending')) {
+    if (written.leased.length < asyncIds.length || blocking.some((b) => b.outcome.status === 'pending')) {
       this.deps.onDeliveriesDue?.();
     }
     return ok({
@@ -249,9 +250,9 @@ export class EventPublisher {
       cancellation,
       blocking: blocking.map(({ subscriptionId, outcome }) => ({
         subscriptionId,
-        succeeded: outcome.record.ok,
-        statusCode: outcome.record.sc,
-        error: outcome.record.err,
+        succeeded: outcome.succeeded,
+        statusCode: outcome.response?.status ?? null,
+        error: outcome.error,
       })),
     });
   }
@@ -314,26 +315,22 @@ export class EventPublisher {
     event: { id: string; body: Buffer },
     matched: MatchCandidate[],
     now: Date,
-  ): Promise<Array<{ subscriptionId: string; webhookId: string; outcome: AttemptOutcome }>> {
+  ): Promise<
+    Array<{ subscriptionId: string; webhookId: string; outcome: AttemptOutcome; cancelReason: string | null }>
+  > {
     const blocking = matched.filter((m) => m.mode === 'blocking');
     return Promise.all(
       blocking.map(async (candidate) => {
         const webhookId = `msg_${randomUUID().replaceAll('-', '')}`;
-        const outcome = await performAttempt(
-          {
-            deliveryId: 0,
-            kind: 'event',
-            webhookId,
-            attempt: 1,
-            attemptOffset: 0,
-            firstAttemptAt: now,
-            subscriptionId: candidate.id,
-            jobId: null,
-            plan: planForSubscription(candidate.target, event),
-          },
-          { sender: this.deps.sender, now: () => this.deps.clock.now() },
-        );
-        return { subscriptionId: candidate.id, webhookId, outcome };
+        const target = blockingAttemptTarget(candidate.target, event, webhookId, now);
+        const sent = await performAttempt(target, { sender: this.deps.sender, now: () => this.deps.clock.now() });
+        const outcome = settleEventOutcome(sent.outcome);
+        return {
+          subscriptionId: candidate.id,
+          webhookId,
+          outcome,
+          cancelReason: readCancelReason(sent.result, outcome.succeeded),
+        };
       }),
     );
   }

@@ -1,7 +1,7 @@
 import { type Database, deliveries, deliveryAttempts, events } from '@switchboard/db';
 import { sql } from 'drizzle-orm';
-import type { CompletionRecord } from '../delivery/delivery-attempt.ts';
-import { rowsOf } from '../delivery/delivery-store.ts';
+import type { AttemptOutcome } from '../outbound/outcome.ts';
+import { rowsOf } from '../shared/db-rows.ts';
 
 export interface NewEvent {
   id: string;
@@ -21,7 +21,7 @@ export interface NewEvent {
 export interface AttemptedDelivery {
   subscriptionId: string;
   webhookId: string;
-  record: CompletionRecord;
+  outcome: AttemptOutcome;
 }
 
 /** A delivery to write: due now, or (with `leaseUntil`) already claimed by this process's worker. */
@@ -95,22 +95,22 @@ export async function insertEvent(
       .returning({ id: events.id });
     if (inserted.length === 0) return { inserted: false, leased: [] };
     const now = event.createdAt;
-    for (const { subscriptionId, webhookId, record: r } of attempted) {
+    for (const { subscriptionId, webhookId, outcome: o } of attempted) {
       const [row] = await tx
         .insert(deliveries)
         .values({
           webhookId,
           eventId: event.id,
           subscriptionId,
-          status: r.st,
+          status: o.status,
           attempts: 1,
           leasedAt: now,
           firstAttemptAt: now,
           lastAttemptAt: now,
-          nextAttemptAt: r.nxt ? new Date(r.nxt) : null,
-          lastStatusCode: r.sc,
-          lastError: r.err,
-          completedAt: r.st === 'pending' ? null : now,
+          nextAttemptAt: o.nextAttemptAt,
+          lastStatusCode: o.response?.status ?? null,
+          lastError: o.error,
+          completedAt: o.status === 'pending' ? null : now,
           createdAt: now,
           updatedAt: now,
         })
@@ -119,13 +119,13 @@ export async function insertEvent(
         deliveryId: (row as { id: number }).id,
         number: 1,
         startedAt: now,
-        durationMs: r.dur,
-        statusCode: r.sc,
-        responseHeaders: r.h,
-        responseBody: r.b ? Buffer.from(r.b, 'base64') : null,
-        responseTruncated: r.tr,
-        error: r.err,
-        succeeded: r.ok,
+        durationMs: o.durationMs,
+        statusCode: o.response?.status ?? null,
+        responseHeaders: o.response?.headers ?? null,
+        responseBody: o.response?.body ?? null,
+        responseTruncated: o.response?.truncated ?? false,
+        error: o.error,
+        succeeded: o.succeeded,
       });
     }
     if (targets.length > 0) {

@@ -1,6 +1,6 @@
 import { type Database, eventTypes } from '@switchboard/db';
 import { asc, eq, isNull } from 'drizzle-orm';
-import { isAdmin, type Principal } from '../auth/principal.ts';
+import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';

@@ -1,6 +1,6 @@
 import { type Database, deliveries, events, subscriptions } from '@switchboard/db';
 import { and, desc, eq, exists, gte, lt, or, type SQL, sql } from 'drizzle-orm';
-import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
+import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
 import type { SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { Clock } from '../shared/clock.ts';

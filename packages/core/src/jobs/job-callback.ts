@@ -1,5 +1,5 @@
-import type { CompletionRecord } from '../delivery/delivery-attempt.ts';
-import type { ClaimedDelivery } from '../delivery/delivery-store.ts';
+import { type OutboundKind, readColumn } from '../outbound/kind.ts';
+import type { RetryPolicy } from '../outbound/retry-policy.ts';
 
 export type JobEndState = 'succeeded' | 'failed' | 'cancelled';
 
@@ -57,31 +57,34 @@ export function buildCallbackBody(report: JobReport): Buffer {
   );
 }
 
+/** A callback is sent within this, and retried on the job's callback policy. */
+export const CALLBACK_TIMEOUT_MS = 15_000;
+
 /**
- * For a job's own request: the job's new state, and when the job has ended and has a callback
- * URL, the callback to queue with the outcome (written in the same statement as the outcome).
+ * A job's callback: the kind `callback` of the outbound engine. Its body was built when the job
+ * ended (see job-request.ts); it is signed with the owner's signing secret.
  */
-export function withJobOutcome(delivery: ClaimedDelivery, record: CompletionRecord, now: Date): CompletionRecord {
-  if (delivery.kind !== 'job' || !delivery.job || !record.rec) return record;
-  const jst = record.ok ? 'succeeded' : record.st === 'failed' ? 'failed' : 'retrying';
-  if (jst === 'retrying' || !delivery.job.callbackUrl) return { ...record, jst, cb: null };
-  const body = buildCallbackBody({
-    jobId: delivery.job.id,
-    state: jst,
-    attempts: record.n,
-    url: delivery.job.url,
-    method: delivery.job.method,
-    finishedAt: now,
-    response:
-      record.sc === null
-        ? null
-        : {
-            status: record.sc,
-            headers: record.h ?? {},
-            body: record.b ? Buffer.from(record.b, 'base64') : null,
-            truncated: record.tr,
-          },
-    error: record.err,
-  });
-  return { ...record, jst, cb: body.toString('base64') };
-}
+export const jobCallbacks: OutboundKind<{ jobId: string }> = {
+  kind: 'callback',
+  prepare: (row) => ({
+    plan: {
+      url: String(row.job_callback_url),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: readColumn.buffer(row.delivery_body),
+      signing: {
+        signing: { scheme: 'standard-webhooks' },
+        secret: String(row.owner_secret),
+        previousSecret: null,
+        previousSecretExpiresAt: null,
+      },
+      timeoutMs: CALLBACK_TIMEOUT_MS,
+      retryPolicy: readColumn.json<RetryPolicy>(row.job_callback_retry_policy),
+      acceptedStatuses: null,
+    },
+    skip: null,
+    rateLimit: null,
+    context: { jobId: String(row.job_id) },
+  }),
+  settle: (_delivery, outcome) => outcome,
+};

@@ -1,6 +1,6 @@
 import { type Database, deliveries, jobs } from '@switchboard/db';
 import { and, eq, inArray, isNotNull } from 'drizzle-orm';
-import type { Principal } from '../auth/principal.ts';
+import type { Principal } from '../access/principal.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { PushQueue } from '../shared/push-queue.ts';

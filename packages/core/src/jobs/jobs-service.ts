@@ -1,12 +1,12 @@
 import { isIP } from 'node:net';
 import { type Database, deliveries, jobs, users } from '@switchboard/db';
 import { and, asc, desc, eq, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
-import { hasScope, isAdmin, type Principal } from '../auth/principal.ts';
+import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
 import type { DeliveriesService } from '../delivery/deliveries-service.ts';
 import type { DeliveryAttempt } from '../delivery/delivery-record.ts';
-import type { SsrfGuard } from '../delivery/ssrf-guard.ts';
 import { loggableUrl } from '../delivery/subscription-definition.ts';
 import { generateSigningSecret } from '../delivery/subscription-record.ts';
+import type { SsrfGuard } from '../outbound/ssrf-guard.ts';
 import { toFieldProblems } from '../queues/queue-definition.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';

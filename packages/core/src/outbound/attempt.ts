@@ -1,22 +1,14 @@
-import type { DeliveryKind, DeliveryStatus } from '@switchboard/db';
-import { type BodyFormat, formatBody } from './body-format.ts';
 import type { HttpSender, OutboundResult } from './http-sender.ts';
+import type { AttemptOutcome } from './outcome.ts';
 import { type RetryPolicy, scheduleNextAttempt } from './retry-policy.ts';
-import { signAttempt } from './signing.ts';
-import type { Signing } from './subscription-definition.ts';
+import { type Signing, signAttempt } from './signing.ts';
 
-/** Where and how a subscription is sent to. */
-export interface SubscriptionTarget {
-  id: string;
-  url: string;
-  headers: Record<string, string>;
+/** The secrets that sign a request: the current one, and the previous one during its grace period. */
+export interface SigningKeys {
   signing: Signing;
   secret: string;
   previousSecret: string | null;
   previousSecretExpiresAt: Date | null;
-  timeoutMs: number;
-  retryPolicy: RetryPolicy;
-  bodyFormat: BodyFormat;
 }
 
 /** The request an attempt makes, whatever kind of delivery it is. */
@@ -26,7 +18,7 @@ export interface RequestPlan {
   headers: Record<string, string>;
   body: Buffer | null;
   /** How to sign it; null sends it as it is (a job's own request). */
-  signing: Pick<SubscriptionTarget, 'signing' | 'secret' | 'previousSecret' | 'previousSecretExpiresAt'> | null;
+  signing: SigningKeys | null;
   timeoutMs: number;
   retryPolicy: RetryPolicy;
   /** Statuses that count as success; null: any 2xx. */
@@ -34,78 +26,27 @@ export interface RequestPlan {
 }
 
 /** What one attempt needs: the delivery as claimed and the request it makes. */
-export interface DeliveryTarget {
+export interface AttemptTarget {
   deliveryId: number;
-  kind: DeliveryKind;
   webhookId: string;
   /** Attempts made, this one included. */
   attempt: number;
   /** Attempts before the current series (a retry or recovery starts the policy afresh). */
   attemptOffset: number;
   firstAttemptAt: Date;
-  subscriptionId: string | null;
-  jobId: string | null;
   plan: RequestPlan;
 }
 
-/** An event's delivery to a subscription: its body, shaped and signed as the subscription asks. */
-export function planForSubscription(
-  subscription: SubscriptionTarget,
-  event: { id: string; body: Buffer },
-): RequestPlan {
-  return {
-    url: subscription.url,
-    method: 'POST',
-    headers: { ...subscription.headers, 'content-type': 'application/json' },
-    body: formatBody(subscription.bodyFormat, event),
-    signing: subscription,
-    timeoutMs: subscription.timeoutMs,
-    retryPolicy: subscription.retryPolicy,
-    acceptedStatuses: null,
-  };
-}
-
-/** One row for `switchboard_complete_deliveries` (see the migration for the meaning of each key). */
-export interface CompletionRecord {
-  id: number;
-  n: number;
-  rec: boolean;
-  ok: boolean;
-  st: DeliveryStatus;
-  nxt: string | null;
-  t: string;
-  dur: number;
-  sc: number | null;
-  h: Record<string, string> | null;
-  b: string | null;
-  tr: boolean;
-  err: string | null;
-  gone: boolean;
-  /** For jobs: the job's new state, and the callback to queue (base64). */
-  jst?: 'succeeded' | 'failed' | 'retrying' | 'accepted' | null;
-  cb?: string | null;
-}
-
-export interface AttemptOutcome {
-  record: CompletionRecord;
-  result: OutboundResult;
-  /** The receiver asked to cancel the event (only blocking subscriptions are listened to). */
-  cancelReason: string | null;
-}
-
-/** Content types with which a receiver cancels an event: ours, and servo-webhooks'. */
-export const CANCEL_CONTENT_TYPES = [
-  'application/vnd.switchboard.cancel+json',
-  'application/vnd.opsani.servo.errors.canceleventerror+json',
-];
-
 export const USER_AGENT = 'Switchboard-Webhooks/1.0';
 
-/** Makes one attempt and decides what becomes of the delivery: done, retried when, or failed. */
+/**
+ * Makes one attempt and decides what becomes of the delivery: done, retried when, or failed.
+ * The receiver's raw answer comes back beside the outcome, for rules of a kind's own.
+ */
 export async function performAttempt(
-  target: DeliveryTarget,
+  target: AttemptTarget,
   deps: { sender: HttpSender; now: () => Date; random?: () => number },
-): Promise<AttemptOutcome> {
+): Promise<{ outcome: AttemptOutcome; result: OutboundResult }> {
   const started = deps.now();
   const { plan } = target;
   const headers: Record<string, string> = { ...plan.headers };
@@ -133,50 +74,39 @@ export async function performAttempt(
     timeoutMs: plan.timeoutMs,
   });
   const base = {
-    id: target.deliveryId,
-    n: target.attempt,
-    rec: true,
-    t: started.toISOString(),
-    dur: result.durationMs,
+    deliveryId: target.deliveryId,
+    attempt: target.attempt,
+    disposition: 'attempted' as const,
+    startedAt: started,
+    durationMs: result.durationMs,
+    endpointGone: false,
   };
+  const response =
+    result.kind === 'response'
+      ? {
+          status: result.statusCode,
+          headers: result.headers,
+          body: result.body.length > 0 ? result.body : null,
+          truncated: result.truncated,
+        }
+      : null;
   if (result.kind === 'response' && isSuccess(result.statusCode, plan.acceptedStatuses)) {
     return {
       result,
-      cancelReason: readCancelReason(result.headers, result.body),
-      record: { ...base, ...responseFields(result), ok: true, st: 'succeeded', nxt: null, err: null, gone: false },
+      outcome: { ...base, response, succeeded: true, status: 'succeeded', nextAttemptAt: null, error: null },
     };
   }
   if (result.kind === 'invalid') {
     // Nothing was sent and nothing would change on a retry: the delivery fails now.
     return {
       result,
-      cancelReason: null,
-      record: {
+      outcome: {
         ...base,
-        sc: null,
-        h: null,
-        b: null,
-        tr: false,
-        ok: false,
-        st: 'failed',
-        nxt: null,
-        err: result.error,
-        gone: false,
-      },
-    };
-  }
-  if (result.kind === 'response' && result.statusCode === 410 && target.kind === 'event') {
-    return {
-      result,
-      cancelReason: null,
-      record: {
-        ...base,
-        ...responseFields(result),
-        ok: false,
-        st: 'failed',
-        nxt: null,
-        err: 'HTTP 410 Gone: the endpoint is gone, so the subscription is disabled',
-        gone: true,
+        response: null,
+        succeeded: false,
+        status: 'failed',
+        nextAttemptAt: null,
+        error: result.error,
       },
     };
   }
@@ -192,40 +122,17 @@ export async function performAttempt(
   const error = result.kind === 'response' ? `HTTP ${result.statusCode}` : result.error;
   return {
     result,
-    cancelReason: null,
-    record: {
+    outcome: {
       ...base,
-      ...(result.kind === 'response' ? responseFields(result) : { sc: null, h: null, b: null, tr: false }),
-      ok: false,
-      st: next ? 'pending' : 'failed',
-      nxt: next ? next.toISOString() : null,
-      err: next ? error : `${error} (no attempts left)`,
-      gone: false,
+      response,
+      succeeded: false,
+      status: next ? 'pending' : 'failed',
+      nextAttemptAt: next,
+      error: next ? error : `${error} (no attempts left)`,
     },
   };
 }
 
 function isSuccess(status: number, accepted: readonly number[] | null): boolean {
   return accepted?.length ? accepted.includes(status) : status >= 200 && status < 300;
-}
-
-function responseFields(result: Extract<OutboundResult, { kind: 'response' }>) {
-  return {
-    sc: result.statusCode,
-    h: result.headers,
-    b: result.body.length > 0 ? result.body.toString('base64') : null,
-    tr: result.truncated,
-  };
-}
-
-function readCancelReason(headers: Record<string, string>, body: Buffer): string | null {
-  const type = headers['content-type']?.split(';')[0]?.trim().toLowerCase();
-  if (!type || !CANCEL_CONTENT_TYPES.includes(type)) return null;
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as { reason?: unknown };
-    if (typeof parsed.reason === 'string' && parsed.reason.trim() !== '') return parsed.reason.trim().slice(0, 1000);
-  } catch {
-    // A cancellation without a readable reason still cancels.
-  }
-  return 'cancelled by a blocking subscription (no reason given)';
 }

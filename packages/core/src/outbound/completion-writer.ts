@@ -2,8 +2,8 @@ import type { Database } from '@switchboard/db';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
-import type { CompletionRecord } from './delivery-attempt.ts';
-import { completeDeliveries } from './delivery-store.ts';
+import { completeDeliveries } from './outbound-store.ts';
+import type { AttemptOutcome } from './outcome.ts';
 
 const MAX_BATCH = 500;
 /**
@@ -24,7 +24,7 @@ export interface CompletionWriterDeps {
   logger: Logger;
   pubsub: PubSub;
   onSubscriptionsDisabled?: (disabled: Array<{ subscriptionId: string; reason: string }>) => Promise<void>;
-  observe?: (record: CompletionRecord) => void;
+  observe?: (record: AttemptOutcome) => void;
 }
 
 /**
@@ -35,7 +35,7 @@ export interface CompletionWriterDeps {
  */
 export class CompletionWriter {
   /** `alone`: its batch failed; it is written in a batch of its own. */
-  private pending: Array<{ record: CompletionRecord; done: (error?: unknown) => void; alone?: boolean }> = [];
+  private pending: Array<{ record: AttemptOutcome; done: (error?: unknown) => void; alone?: boolean }> = [];
   private flushing: Promise<void> | null = null;
   private unannounced: number[] = [];
   private announceTimer: NodeJS.Timeout | undefined;
@@ -48,7 +48,7 @@ export class CompletionWriter {
   }
 
   /** Resolves once the batch holding this record is written (and any disabled subscription announced). */
-  write(record: CompletionRecord): Promise<void> {
+  write(record: AttemptOutcome): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pending.push({ record, done: (error) => (error ? reject(error) : resolve()) });
       if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = null));
@@ -82,7 +82,7 @@ export class CompletionWriter {
           this.deps.observe?.(item.record);
           item.done();
         }
-        this.announce(records.map((r) => r.id));
+        this.announce(records.map((r) => r.deliveryId));
       } catch (error) {
         if (batch.length === 1) {
           (batch[0] as (typeof batch)[number]).done(error);

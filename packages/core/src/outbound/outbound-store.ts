@@ -1,59 +1,19 @@
 import type { Database } from '@switchboard/db';
 import { sql } from 'drizzle-orm';
-import type { BodyFormat } from './body-format.ts';
-import { type CompletionRecord, type DeliveryTarget, planForSubscription } from './delivery-attempt.ts';
-import type { RetryPolicy } from './retry-policy.ts';
-import type { Signing } from './subscription-definition.ts';
-
-export interface ClaimedDelivery extends DeliveryTarget {
-  /** Whether to send it: its subscription is enabled, its job not cancelled. */
-  enabled: boolean;
-  rateLimitPerSecond: number | null;
-  /**
-   * Whose share of the worker it takes: an event's delivery its subscription's, a job's request
-   * and callback their owner's (the user id).
-   */
-  lane: string;
-  /** The lane's own cap on requests in flight; null: the worker's default. */
-  maxInFlight: number | null;
-  /** For a job's request or callback: what the callback reports. */
-  job?: ClaimedJob;
-}
-
-export interface ClaimedJob {
-  id: string;
-  state: string;
-  url: string;
-  method: string;
-  callbackUrl: string | null;
-}
-
-/** A callback is sent within this, and retried on the job's callback policy. */
-export const CALLBACK_TIMEOUT_MS = 15_000;
-
-type Row = Record<string, unknown>;
-
-/** postgres.js answers with the rows, PGlite with `{ rows }`. */
-export function rowsOf(result: unknown): Row[] {
-  return (Array.isArray(result) ? result : (result as { rows: Row[] }).rows) as Row[];
-}
-
-const toDate = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
-const toBuffer = (value: unknown) =>
-  Buffer.isBuffer(value)
-    ? value
-    : Buffer.from((value as Uint8Array).buffer, (value as Uint8Array).byteOffset, (value as Uint8Array).byteLength);
-const toJson = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
+import { rowsOf } from '../shared/db-rows.ts';
+import { type ClaimedDelivery, type ClaimedRow, type OutboundKinds, readColumn } from './kind.ts';
+import type { AttemptOutcome } from './outcome.ts';
 
 /**
- * Claims up to `limit` due deliveries in one statement (`switchboard_claim_deliveries`, see the
- * migrations). A claim is a lease: the row becomes `delivering` with `next_attempt_at` moved to
+ * Claims up to `limit` due deliveries in one statement (`switchboard_claim_deliveries`, see
+ * packages/db/sql/claim_deliveries.sql). A claim is a lease: the row becomes `delivering` with `next_attempt_at` moved to
  * when the lease ends (the subscription's timeout plus a margin). Rows locked by another worker are
  * skipped, never waited for. A row claimed again after its lease ran out gets an attempt recorded
  * for the try that was lost.
  */
 export async function claimDeliveries(
   db: Database,
+  kinds: OutboundKinds,
   input: {
     now: Date;
     limit: number;
@@ -73,88 +33,21 @@ export async function claimDeliveries(
                                                ${input.leaseMarginMs}::int, ${input.eventId ?? null}::uuid,
                                                ${input.jobId ?? null}::uuid, ${input.defaultMaxInFlight ?? input.limit}::int,
                                                ${input.laneAhead ?? 0}::int, ${JSON.stringify(input.laneRoom ?? {})}::jsonb)`);
-  return rowsOf(result).map(toClaimed);
+  return rowsOf(result).map((row) => toClaimed(kinds, row));
 }
 
-function toClaimed(row: Row): ClaimedDelivery {
+function toClaimed(kinds: OutboundKinds, row: ClaimedRow): ClaimedDelivery {
   const kind = String(row.kind) as ClaimedDelivery['kind'];
-  const common = {
+  return {
     deliveryId: Number(row.id),
     kind,
     webhookId: String(row.webhook_id),
     attempt: Number(row.attempts),
     attemptOffset: Number(row.attempt_offset),
-    firstAttemptAt: toDate(row.first_attempt_at),
-    subscriptionId: (row.subscription_id as string | null) ?? null,
-    jobId: (row.job_id as string | null) ?? null,
+    firstAttemptAt: readColumn.date(row.first_attempt_at),
     lane: String(row.lane),
     maxInFlight: row.max_in_flight === null || row.max_in_flight === undefined ? null : Number(row.max_in_flight),
-  };
-  if (kind === 'event') {
-    const subscription = {
-      id: String(row.subscription_id),
-      url: String(row.url),
-      headers: toJson<Record<string, string>>(row.headers),
-      signing: toJson<Signing>(row.signing),
-      secret: String(row.secret),
-      previousSecret: (row.previous_secret as string | null) ?? null,
-      previousSecretExpiresAt: row.previous_secret_expires_at ? toDate(row.previous_secret_expires_at) : null,
-      timeoutMs: Number(row.timeout_ms),
-      retryPolicy: toJson<RetryPolicy>(row.retry_policy),
-      bodyFormat: String(row.body_format) as BodyFormat,
-    };
-    return {
-      ...common,
-      enabled: Boolean(row.enabled),
-      rateLimitPerSecond: row.rate_limit_per_second === null ? null : Number(row.rate_limit_per_second),
-      plan: planForSubscription(subscription, { id: String(row.event_id), body: toBuffer(row.event_body) }),
-    };
-  }
-  const job: ClaimedJob = {
-    id: String(row.job_id),
-    state: String(row.job_state),
-    url: String(row.job_url),
-    method: String(row.job_method),
-    callbackUrl: (row.job_callback_url as string | null) ?? null,
-  };
-  if (kind === 'job') {
-    return {
-      ...common,
-      job,
-      enabled: job.state !== 'cancelled',
-      rateLimitPerSecond: null,
-      plan: {
-        url: job.url,
-        method: job.method,
-        headers: toJson<Record<string, string>>(row.job_headers),
-        body: row.job_body ? toBuffer(row.job_body) : null,
-        signing: null,
-        timeoutMs: Number(row.job_timeout_ms),
-        retryPolicy: toJson<RetryPolicy>(row.job_retry_policy),
-        acceptedStatuses: (row.job_accepted_statuses as number[] | null) ?? null,
-      },
-    };
-  }
-  return {
-    ...common,
-    job,
-    enabled: true,
-    rateLimitPerSecond: null,
-    plan: {
-      url: String(row.job_callback_url),
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: toBuffer(row.delivery_body),
-      signing: {
-        signing: { scheme: 'standard-webhooks' },
-        secret: String(row.owner_secret),
-        previousSecret: null,
-        previousSecretExpiresAt: null,
-      },
-      timeoutMs: CALLBACK_TIMEOUT_MS,
-      retryPolicy: toJson<RetryPolicy>(row.job_callback_retry_policy),
-      acceptedStatuses: null,
-    },
+    ...kinds.get(kind).prepare(row),
   };
 }
 
@@ -162,15 +55,42 @@ function toClaimed(row: Row): ClaimedDelivery {
 export async function completeDeliveries(
   db: Database,
   now: Date,
-  records: CompletionRecord[],
+  outcomes: readonly AttemptOutcome[],
 ): Promise<Array<{ subscriptionId: string; reason: string }>> {
+  const batch = JSON.stringify(outcomes.map(toWire));
   const result = await db.execute(
-    sql`select out_subscription_id, out_reason from switchboard_complete_deliveries(${now.toISOString()}::timestamptz, ${JSON.stringify(records)}::jsonb)`,
+    sql`select out_subscription_id, out_reason from switchboard_complete_deliveries(${now.toISOString()}::timestamptz, ${batch}::jsonb)`,
   );
   return rowsOf(result).map((row) => ({
     subscriptionId: String(row.out_subscription_id),
     reason: String(row.out_reason),
   }));
+}
+
+/**
+ * One outcome in the compact form `switchboard_complete_deliveries` reads (see
+ * packages/db/sql/complete_deliveries.sql): short keys, because a busy worker sends hundreds of
+ * them per statement.
+ */
+function toWire(outcome: AttemptOutcome) {
+  const { response, job } = outcome;
+  return {
+    id: outcome.deliveryId,
+    n: outcome.attempt,
+    rec: outcome.disposition === 'attempted',
+    ok: outcome.succeeded,
+    st: outcome.status,
+    nxt: outcome.nextAttemptAt?.toISOString() ?? null,
+    t: outcome.startedAt.toISOString(),
+    dur: outcome.durationMs,
+    sc: response?.status ?? null,
+    h: response?.headers ?? null,
+    b: response?.body ? response.body.toString('base64') : null,
+    tr: response?.truncated ?? false,
+    err: outcome.error,
+    gone: outcome.endpointGone,
+    ...(job ? { jst: job.state, cb: job.callback ? job.callback.toString('base64') : null } : {}),
+  };
 }
 
 /**
@@ -189,5 +109,5 @@ export async function findNextDue(db: Database, fullLanes: readonly string[] = [
      order by d.next_attempt_at
      limit 1`);
   const due = rowsOf(result)[0]?.due;
-  return due ? toDate(due) : null;
+  return due ? readColumn.date(due) : null;
 }

@@ -1,5 +1,5 @@
 /**
- * When a failed delivery is tried again. The default schedule is DESIGN.md's: immediately, then
+ * When a failed delivery is tried again. The default schedule (docs/delivery.md): immediately, then
  * 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h later, each delay within ±20% so that retries of
  * many deliveries do not arrive together.
  */

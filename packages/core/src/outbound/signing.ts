@@ -1,5 +1,19 @@
 import { createHmac } from 'node:crypto';
-import type { Signing } from './subscription-definition.ts';
+import { z } from 'zod';
+import { headerNameSchema } from '../shared/http-header.ts';
+
+/** How an outbound request is signed: Standard Webhooks, or a plain HMAC header over the body. */
+export const signingSchema = z.discriminatedUnion('scheme', [
+  z.object({ scheme: z.literal('standard-webhooks') }),
+  z.object({
+    scheme: z.literal('hmac'),
+    header: headerNameSchema.default('X-Signature'),
+    algorithm: z.enum(['sha1', 'sha256', 'sha512']).default('sha256'),
+    encoding: z.enum(['hex', 'base64']).default('hex'),
+    prefix: z.string().max(32).default(''),
+  }),
+]);
+export type Signing = z.infer<typeof signingSchema>;
 
 /**
  * The headers that sign one attempt. Standard Webhooks (`webhook-signature: v1,<base64 HMAC-SHA256

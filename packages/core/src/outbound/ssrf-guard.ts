@@ -1,7 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import type ipaddr from 'ipaddr.js';
-import { compileAllowlist, parseClientAddress } from '../queues/network.ts';
+import { compileAllowlist, parseClientAddress } from '../shared/network.ts';
 
 /**
  * Outbound requests may only reach public unicast addresses, unless the operator lists a network

@@ -1,12 +1,13 @@
 import type { Database } from '@switchboard/db';
-import { withJobOutcome } from '../jobs/job-callback.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
+import { performAttempt } from './attempt.ts';
 import { CompletionWriter, type CompletionWriterDeps } from './completion-writer.ts';
-import { type CompletionRecord, performAttempt } from './delivery-attempt.ts';
-import { type ClaimedDelivery, claimDeliveries, findNextDue } from './delivery-store.ts';
 import type { HttpSender } from './http-sender.ts';
+import type { ClaimedDelivery, OutboundKinds } from './kind.ts';
+import { claimDeliveries, findNextDue } from './outbound-store.ts';
+import { type AttemptOutcome, unsent } from './outcome.ts';
 import { RateLimiter } from './rate-limiter.ts';
 import { allowedAttempts } from './retry-policy.ts';
 import { WorkerLanes } from './worker-lanes.ts';
@@ -41,6 +42,8 @@ export interface DeliveryWorkerDeps extends CompletionWriterDeps {
   logger: Logger;
   pubsub: PubSub;
   sender: HttpSender;
+  /** The kinds of delivery this worker sends. */
+  kinds: OutboundKinds;
 }
 
 /**
@@ -116,7 +119,7 @@ export class DeliveryWorker {
     const claimedAt = Date.now();
     for (const delivery of deliveries) {
       if (this.running) this.enqueue(delivery, claimedAt);
-      else void this.record(release(delivery, this.deps.clock.now()));
+      else void this.record(this.release(delivery));
     }
     this.pump();
   }
@@ -238,7 +241,7 @@ export class DeliveryWorker {
   /** Hands a queued claim back untried. */
   private handBack(delivery: ClaimedDelivery): void {
     this.lanes.leave(delivery.lane, false);
-    void this.record(release(delivery, this.deps.clock.now()));
+    void this.record(this.release(delivery));
   }
 
   /**
@@ -253,20 +256,21 @@ export class DeliveryWorker {
     if (this.freedSinceClaim >= REFILL_BATCH || this.inFlight + this.queue.length <= REFILL_BATCH) this.wake();
   }
 
-  private record(record: CompletionRecord): Promise<void> {
+  private record(record: AttemptOutcome): Promise<void> {
     return this.writer.write(record).then(
       // Room may have opened for claims that waited on unwritten outcomes.
       () => {
         if (this.waitingOnWriter && this.writer.backlog <= 4 * this.concurrency) this.wake();
       },
       // The lease runs out and the delivery is tried again: at least once, never lost.
-      (error) => this.deps.logger.error({ err: error, deliveryId: record.id }, 'recording a delivery attempt failed'),
+      (error) =>
+        this.deps.logger.error({ err: error, deliveryId: record.deliveryId }, 'recording a delivery attempt failed'),
     );
   }
 
   private claim(limit: number, laneRoom: Record<string, number> = this.lanes.room()): Promise<ClaimedDelivery[]> {
     this.freedSinceClaim = 0;
-    return claimDeliveries(this.deps.db, {
+    return claimDeliveries(this.deps.db, this.deps.kinds, {
       now: this.deps.clock.now(),
       limit,
       leaseMarginMs: this.leaseMarginMs,
@@ -294,64 +298,44 @@ export class DeliveryWorker {
   }
 
   /** Sends one claimed delivery (or decides not to) and says what becomes of it. */
-  private async attempt(delivery: ClaimedDelivery): Promise<CompletionRecord> {
+  private async attempt(delivery: ClaimedDelivery): Promise<AttemptOutcome> {
+    const kind = this.deps.kinds.get(delivery.kind);
     const now = this.deps.clock.now();
-    if (!delivery.enabled) {
-      const why =
-        delivery.kind === 'job' ? 'not sent: the job was cancelled' : 'not sent: the subscription is disabled';
-      return { ...skipped(delivery, now), st: delivery.kind === 'job' ? 'cancelled' : 'failed', nxt: null, err: why };
-    }
-    if (delivery.attempt - delivery.attemptOffset > allowedAttempts(delivery.plan.retryPolicy)) {
+    let outcome: AttemptOutcome;
+    if (delivery.skip) {
+      const { status, reason } = delivery.skip;
+      outcome = unsent(delivery, now, { disposition: 'skipped', status, nextAttemptAt: null, error: reason });
+    } else if (delivery.attempt - delivery.attemptOffset > allowedAttempts(delivery.plan.retryPolicy)) {
       // Taken over after the last allowed attempt's worker stopped: its outcome is unknown, and
       // sending once more would go past the policy (and could repeat for ever with a receiver
       // that always outlasts the lease).
-      const err = 'no attempts left: the last attempt stopped before it had an outcome';
-      return { ...skipped(delivery, now), st: 'failed', nxt: null, err, ...failedJob(delivery) };
+      const error = 'no attempts left: the last attempt stopped before it had an outcome';
+      outcome = unsent(delivery, now, { disposition: 'exhausted', status: 'failed', nextAttemptAt: null, error });
+    } else {
+      const { rateLimit } = delivery;
+      const waitMs = rateLimit
+        ? this.limiter.reserve(rateLimit.key, rateLimit.perSecond, now.getTime(), delivery.deliveryId)
+        : 0;
+      if (waitMs > 0) {
+        const nextAttemptAt = new Date(now.getTime() + waitMs);
+        outcome = unsent(delivery, now, { disposition: 'deferred', status: 'pending', nextAttemptAt, error: null });
+      } else {
+        const sent = await performAttempt(delivery, { sender: this.deps.sender, now: () => this.deps.clock.now() });
+        outcome = sent.outcome;
+      }
     }
-    const waitMs = this.limiter.reserve(
-      delivery.subscriptionId ?? '',
-      delivery.rateLimitPerSecond,
-      now.getTime(),
-      delivery.deliveryId,
-    );
-    if (waitMs > 0) {
-      return {
-        ...skipped(delivery, now),
-        st: 'pending',
-        nxt: new Date(now.getTime() + waitMs).toISOString(),
-        err: null,
-      };
-    }
-    const outcome = await performAttempt(delivery, { sender: this.deps.sender, now: () => this.deps.clock.now() });
-    return withJobOutcome(delivery, outcome.record, this.deps.clock.now());
+    return kind.settle(delivery, outcome, this.deps.clock.now());
   }
-}
 
-/** An outcome that records no attempt. */
-function skipped(delivery: ClaimedDelivery, now: Date) {
-  return {
-    id: delivery.deliveryId,
-    n: delivery.attempt,
-    rec: false,
-    ok: false,
-    t: now.toISOString(),
-    dur: 0,
-    sc: null,
-    h: null,
-    b: null,
-    tr: false,
-    gone: false,
-  };
-}
-
-/** Hands a claim back untried: due again now, its attempt not counted. */
-function release(delivery: ClaimedDelivery, now: Date): CompletionRecord {
-  // A job's request goes back to the state it had before the claim.
-  const jst = delivery.kind === 'job' ? (delivery.attempt > 1 ? 'retrying' : 'accepted') : null;
-  return { ...skipped(delivery, now), st: 'pending', nxt: now.toISOString(), err: null, jst };
-}
-
-/** For a job's request that fails without an attempt: the job fails too, with no callback queued. */
-function failedJob(delivery: ClaimedDelivery): Partial<CompletionRecord> {
-  return delivery.kind === 'job' ? { jst: 'failed', cb: null } : {};
+  /** A claim handed back untried: due again now, its attempt not counted. */
+  private release(delivery: ClaimedDelivery): AttemptOutcome {
+    const now = this.deps.clock.now();
+    const outcome = unsent(delivery, now, {
+      disposition: 'released',
+      status: 'pending',
+      nextAttemptAt: now,
+      error: null,
+    });
+    return this.deps.kinds.get(delivery.kind).settle(delivery, outcome, now);
+  }
 }

@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { clients, type Database, messages, queues } from '@switchboard/db';
 import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
-import { isAdmin, type Principal } from '../auth/principal.ts';
+import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';

@@ -1,5 +1,6 @@
 import type { Database } from '@switchboard/db';
 import { sql } from 'drizzle-orm';
+import { rowsOf } from '../shared/db-rows.ts';
 import type { Logger } from '../shared/logger.ts';
 
 export interface IncomingMessage {
@@ -50,8 +51,8 @@ function statementBytes(message: IncomingMessage): number {
 /**
  * Group commit: messages that arrive while their queue's batch is being written wait for the
  * next batch and share it, so a burst costs a few commits, not one each; a lone message is
- * written at once. One batch is one statement (`switchboard_append_messages`, see the
- * migrations), atomic on its own. A promise resolves only after that statement has committed:
+ * written at once. One batch is one statement (`switchboard_append_messages`, see
+ * packages/db/sql/append_messages.sql), atomic on its own. A promise resolves only after that statement has committed:
  * that is when ingest may answer 2xx.
  */
 export class MessageWriter {
@@ -137,12 +138,9 @@ export class MessageWriter {
     const result = await this.deps.db.execute(
       sql`select out_index, out_seq, out_duplicate from switchboard_append_messages(${queueId}::uuid, ${payload}::jsonb)`,
     );
-    // postgres.js answers with the rows, PGlite with `{ rows }`.
-    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{
-      out_index: number | string;
-      out_seq: number | string | bigint;
-      out_duplicate: boolean;
-    }>;
+    const rows = rowsOf<{ out_index: number | string; out_seq: number | string | bigint; out_duplicate: boolean }>(
+      result,
+    );
     const written = new Map(rows.map((r) => [Number(r.out_index), r]));
     batch.forEach((item, i) => {
       const row = written.get(i);

@@ -1,6 +1,6 @@
 import { getHashes } from 'node:crypto';
 import { z } from 'zod';
-import { parseNetwork } from './network.ts';
+import { parseNetwork } from '../shared/network.ts';
 import type { Verification } from './verification/types.ts';
 
 export const QUEUE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;

@@ -1,7 +1,7 @@
 import { type Database, queues } from '@switchboard/db';
 import type { Logger } from '../shared/logger.ts';
+import { compileAllowlist } from '../shared/network.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
-import { compileAllowlist } from './network.ts';
 import type { Dedup } from './queue-definition.ts';
 import type { Verification } from './verification/types.ts';
 

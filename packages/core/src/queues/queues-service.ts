@@ -1,6 +1,6 @@
 import { clients, type Database, queueListeners, queues } from '@switchboard/db';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
-import { isAdmin, type Principal } from '../auth/principal.ts';
+import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';

@@ -8,7 +8,7 @@ import {
   type Scope,
   scopesForRole,
   type UserRole,
-} from '../auth/principal.ts';
+} from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { compareConstantTime, generateRandomString, hashSha256Hex, isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';

@@ -1,7 +1,7 @@
 import { type Database, sessions, users } from '@switchboard/db';
 import { and, asc, count, eq, ne, sql } from 'drizzle-orm';
+import { isAdmin, type Principal, systemPrincipal, USER_ROLES, type UserRole } from '../access/principal.ts';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from '../auth/passwords.ts';
-import { isAdmin, type Principal, systemPrincipal, USER_ROLES, type UserRole } from '../auth/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { generateRandomString, isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';

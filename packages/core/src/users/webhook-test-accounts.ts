@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type Database, users } from '@switchboard/db';
 import { sql } from 'drizzle-orm';
-import { isAdmin, type Principal, type Scope } from '../auth/principal.ts';
+import { isAdmin, type Principal, type Scope } from '../access/principal.ts';
 import type { SubscriptionDefinition } from '../delivery/subscription-definition.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
