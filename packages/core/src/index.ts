@@ -33,16 +33,16 @@ import { CoalescedNotifier } from './shared/notifier.ts';
 import { CHANNELS, noPubSub, type PubSub } from './shared/pubsub.ts';
 import { TokensService } from './tokens/tokens-service.ts';
 import { UsersService } from './users/users-service.ts';
-import { WebhookTestAccounts } from './users/webhook-test-accounts.ts';
+import { WebhookTestAccounts } from './compat/webhook-test-accounts.ts';
 
 export * from './access/principal.ts';
 export * from './auth/auth-service.ts';
 export * from './auth/login-throttle.ts';
 export * from './auth/passwords.ts';
-export * from './config/apply-webhooks.ts';
+export * from './compat/servo-webhooks-apply.ts';
 export * from './config/config-file.ts';
 export * from './config/config-service.ts';
-export * from './config/config-webhooks.ts';
+export * from './compat/servo-webhooks.ts';
 export * from './delivery/body-format.ts';
 export * from './delivery/deliveries-service.ts';
 export * from './delivery/delivery-updates.ts';
@@ -99,7 +99,7 @@ export * from './shared/result.ts';
 export * from './shared/text-input.ts';
 export * from './tokens/tokens-service.ts';
 export * from './users/users-service.ts';
-export * from './users/webhook-test-accounts.ts';
+export * from './compat/webhook-test-accounts.ts';
 
 export interface CoreDeps {
   db: Database;

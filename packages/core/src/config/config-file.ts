@@ -4,8 +4,8 @@ import { isKnownPasswordFormat } from '../auth/passwords.ts';
 import { type QueueDefinition, queueDefinitionSchema } from '../queues/queue-definition.ts';
 import type { Verification } from '../queues/verification/types.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { type ParsedWebhooks, parseWebhooks, toConfigProblems } from './config-webhooks.ts';
-import { rememberKnownKeys } from './unknown-keys.ts';
+import { type ParsedWebhooks, parseWebhooks, toConfigProblems } from '../compat/servo-webhooks.ts';
+import { rememberKnownKeys } from '../shared/unknown-keys.ts';
 
 /**
  * The declarative config file. Its first dialect is the Webhook Queue's JSON file, accepted as it

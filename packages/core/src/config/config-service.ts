@@ -7,7 +7,7 @@ import type { QueuesService } from '../queues/queues-service.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { type WebhookChanges, WebhooksApplier } from './apply-webhooks.ts';
+import { type WebhookChanges, WebhooksApplier } from '../compat/servo-webhooks-apply.ts';
 import { type ParsedConfig, parseConfigFile } from './config-file.ts';
 
 export interface ApplySummary extends WebhookChanges {

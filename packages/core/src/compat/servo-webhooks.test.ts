@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfigFile } from './config-file.ts';
-import { toSubscriptionName } from './config-webhooks.ts';
+import { parseConfigFile } from '../config/config-file.ts';
+import { toSubscriptionName } from './servo-webhooks.ts';
 
 const hook = (extra: string) =>
   `  - events: [after:measure]\n    url: https://example.com/hook\n    secret: a-secret-long-enough\n${extra}`;

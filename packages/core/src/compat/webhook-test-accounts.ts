@@ -1,3 +1,5 @@
+// Compatibility: the Webhook test tool. Its account registration, as users with scoped tokens.
+
 import { createHash, randomBytes } from 'node:crypto';
 import { type Database, users } from '@switchboard/db';
 import { sql } from 'drizzle-orm';
@@ -6,7 +8,7 @@ import type { SubscriptionDefinition } from '../delivery/subscription-definition
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import type { TokensService } from '../tokens/tokens-service.ts';
-import { checkUsername, type UsersService } from './users-service.ts';
+import { checkUsername, type UsersService } from '../users/users-service.ts';
 
 /** What an account's token may do: manage its own subscriptions, as the tool's access tokens did. */
 export const WEBHOOK_TEST_ACCOUNT_SCOPES: readonly Scope[] = ['subscriptions:read', 'subscriptions:write'];

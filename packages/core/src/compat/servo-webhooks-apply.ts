@@ -1,10 +1,19 @@
+// Compatibility: servo-webhooks. Its `webhooks:` list applied as subscriptions owned by one user.
+
 import { type Database, subscriptions, users } from '@switchboard/db';
 import { asc, eq, sql } from 'drizzle-orm';
 import { systemPrincipal } from '../access/principal.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { EventTypesService } from '../events/event-types-service.ts';
 import { fail, type Result } from '../shared/result.ts';
-import type { ParsedConfig } from './config-file.ts';
+import type { ParsedWebhooks } from './servo-webhooks.ts';
+
+/** What the config file says about servo-webhooks' list: the list, its owner, the file's users. */
+export interface WebhooksSection {
+  webhooks: ParsedWebhooks;
+  webhooksOwner: string | null;
+  users: ReadonlyArray<{ username: string }>;
+}
 
 export interface WebhookChanges {
   subscriptions: { created: string[]; updated: string[]; removed: string[] };
@@ -25,7 +34,7 @@ export class WebhooksApplier {
   constructor(private readonly deps: Deps) {}
 
   /** What the database must allow before anything changes: an owner, and URLs the guard accepts. */
-  async check(config: ParsedConfig): Promise<Result<never> | null> {
+  async check(config: WebhooksSection): Promise<Result<never> | null> {
     const fields: Array<{ path: string; message: string }> = [];
     const { webhooksOwner } = config;
     if (webhooksOwner !== null) {
@@ -44,7 +53,7 @@ export class WebhooksApplier {
   }
 
   /** Records what it did in `changes`; a failure here is one check() could not foresee. */
-  async apply(config: ParsedConfig, changes: WebhookChanges): Promise<Result<never> | null> {
+  async apply(config: WebhooksSection, changes: WebhookChanges): Promise<Result<never> | null> {
     for (const name of config.webhooks.eventTypes) {
       if ((await this.deps.eventTypes.get(systemPrincipal, name)).ok) continue;
       const created = await this.deps.eventTypes.create(systemPrincipal, {
@@ -89,7 +98,7 @@ export class WebhooksApplier {
   }
 
   /** The owner must exist once the file's users are applied: stored and kept, or listed in the file. */
-  private async checkOwner(config: ParsedConfig, username: string): Promise<string | null> {
+  private async checkOwner(config: WebhooksSection, username: string): Promise<string | null> {
     const listed = config.users.some((u) => u.username.toLowerCase() === username.toLowerCase());
     if (listed) return null;
     const user = await this.findUser(username);

@@ -1,3 +1,5 @@
+// Compatibility: servo-webhooks. Its config's `webhooks:` list, read as its README writes it.
+
 import { z } from 'zod';
 import { isValidPattern } from '../delivery/patterns.ts';
 import { type SubscriptionDefinition, subscriptionDefinitionSchema } from '../delivery/subscription-definition.ts';
@@ -5,7 +7,7 @@ import { isEventTypeName } from '../events/event-types-service.ts';
 import { BEFORE_HOOK_SUFFIX } from '../events/hook-phase.ts';
 import { parseDuration } from '../outbound/retry-policy.ts';
 import type { Signing } from '../outbound/signing.ts';
-import { rememberKnownKeys, unknownKeyProblems } from './unknown-keys.ts';
+import { rememberKnownKeys, unknownKeyProblems } from '../shared/unknown-keys.ts';
 
 /**
  * servo-webhooks' `webhooks:` list, accepted as its README writes it. Each entry becomes one
