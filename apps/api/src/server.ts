@@ -10,6 +10,9 @@ import type { SessionCookieWriter } from './graphql/context.ts';
 import { createGraphQLWebSocketServer } from './graphql/ws.ts';
 import { createSwitchboardYoga, GRAPHQL_ENDPOINT } from './graphql/yoga.ts';
 import { authenticateCredentials, SESSION_COOKIE } from './http/authenticate.ts';
+import { registerWebhookServiceRoutes } from './http/compat/webhook-as-a-service.ts';
+import { registerWebhookQueueRoutes } from './http/compat/webhook-queue.ts';
+import { registerWebhookTestRoutes } from './http/compat/webhook-test.ts';
 import { capConnections } from './http/connection-cap.ts';
 import { registerEventRoutes } from './http/events.ts';
 import { registerHealthRoutes } from './http/health.ts';
@@ -19,9 +22,6 @@ import { registerJobRoutes } from './http/jobs.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { createOriginPolicy, registerOriginGuard } from './http/origin-guard.ts';
 import { isDatabaseUnavailable, sendDatabaseUnavailable } from './http/unavailable.ts';
-import { registerWebhookQueueRoutes } from './http/webhook-queue.ts';
-import { registerWebhookServiceRoutes } from './http/webhook-service.ts';
-import { registerWebhookTestRoutes } from './http/webhook-test.ts';
 
 export interface ServerDeps {
   core: Core;

@@ -1,6 +1,9 @@
+// Compatibility: Webhook As A Service. Its routes (`/webhook`, `/status`) and JSON shapes (the job
+// package, the status document), as its README documents them.
+
 import { type Core, encodeBody, isSerializable, type Job, type Principal, parseToken } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isJsonObject, isJsonRequest } from './rest-auth.ts';
+import { isJsonObject, isJsonRequest } from '../rest-auth.ts';
 
 /**
  * The Webhook As A Service routes, with its JSON shapes: `POST /webhook` to submit a job,

@@ -1,7 +1,10 @@
+// Compatibility: the Webhook Queue. Its routes (`/read`, `/listen`, `/unlisten`, `/setPassword`,
+// `/reload`, `/time`) and JSON shapes (`MessageList`, `Error`), as its README documents them.
+
 import { type Core, type Principal, toMessageListEntry } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateCredentials } from './authenticate.ts';
-import { HTTP_STATUS } from './status.ts';
+import { authenticateCredentials } from '../authenticate.ts';
+import { HTTP_STATUS } from '../status.ts';
 
 /**
  * The Webhook Queue's routes, with its JSON shapes: `MessageList` and `Error`

@@ -1,7 +1,10 @@
+// Compatibility: the Webhook test tool. Its routes (`/webhooks/account`, `/webhooks/subscribe`,
+// `/webhooks/trigger`) and Bearer tokens, as its README documents them, and its `{"error": ...}` answers.
+
 import { type Core, isSerializable, isValidPattern, type Principal, webhookTestSubscription } from '@switchboard/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticateCredentials } from './authenticate.ts';
-import { isJsonObject, isJsonRequest, sendFailure } from './rest-auth.ts';
+import { authenticateCredentials } from '../authenticate.ts';
+import { isJsonObject, isJsonRequest, sendFailure } from '../rest-auth.ts';
 
 type Body = Record<string, unknown>;
 
