@@ -37,7 +37,7 @@ export function registerMetrics(app: FastifyInstance, registry = new Registry())
 export function createDeliveryMetrics(registry: Registry, inFlight: () => number) {
   const attempts = new Counter({
     name: 'switchboard_delivery_attempts_total',
-    help: 'Delivery attempts by outcome: succeeded, retrying, failed (no attempts left), deferred (rate limit), skipped (subscription disabled)',
+    help: 'Delivery attempts by outcome: succeeded, retrying, failed (no attempts left), deferred (rate limit), skipped (subscription disabled, job cancelled, or no attempt left after a worker stopped), released (a claim handed back untried, at shutdown or after waiting too long)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
@@ -57,7 +57,7 @@ export function createDeliveryMetrics(registry: Registry, inFlight: () => number
   });
   return (outcome: AttemptOutcome) => {
     if (outcome.disposition !== 'attempted') {
-      attempts.inc({ outcome: outcome.status === 'pending' ? 'deferred' : 'skipped' });
+      attempts.inc({ outcome: outcome.disposition === 'exhausted' ? 'skipped' : outcome.disposition });
       return;
     }
     attempts.inc({ outcome: outcome.succeeded ? 'succeeded' : outcome.status === 'pending' ? 'retrying' : 'failed' });
