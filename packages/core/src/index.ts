@@ -1,6 +1,7 @@
 import type { Database } from '@switchboard/db';
 import { systemPrincipal } from './access/principal.ts';
 import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
+import { WebhookTestAccounts } from './compat/webhook-test-accounts.ts';
 import { ConfigService } from './config/config-service.ts';
 import { DeliveriesService } from './delivery/deliveries-service.ts';
 import { DeliveryUpdates } from './delivery/delivery-updates.ts';
@@ -32,17 +33,18 @@ import { type Logger, silentLogger } from './shared/logger.ts';
 import { CoalescedNotifier } from './shared/notifier.ts';
 import { CHANNELS, noPubSub, type PubSub } from './shared/pubsub.ts';
 import { TokensService } from './tokens/tokens-service.ts';
+import { UserStore } from './users/user-store.ts';
 import { UsersService } from './users/users-service.ts';
-import { WebhookTestAccounts } from './compat/webhook-test-accounts.ts';
 
 export * from './access/principal.ts';
 export * from './auth/auth-service.ts';
 export * from './auth/login-throttle.ts';
 export * from './auth/passwords.ts';
+export * from './compat/servo-webhooks.ts';
 export * from './compat/servo-webhooks-apply.ts';
+export * from './compat/webhook-test-accounts.ts';
 export * from './config/config-file.ts';
 export * from './config/config-service.ts';
-export * from './compat/servo-webhooks.ts';
 export * from './delivery/body-format.ts';
 export * from './delivery/deliveries-service.ts';
 export * from './delivery/delivery-updates.ts';
@@ -99,7 +101,6 @@ export * from './shared/result.ts';
 export * from './shared/text-input.ts';
 export * from './tokens/tokens-service.ts';
 export * from './users/users-service.ts';
-export * from './compat/webhook-test-accounts.ts';
 
 export interface CoreDeps {
   db: Database;
@@ -163,7 +164,9 @@ export interface Core {
 export function createCore(deps: CoreDeps): Core {
   const shared = { db: deps.db, clock: deps.clock ?? systemClock, logger: deps.logger ?? silentLogger };
   const pubsub = deps.pubsub ?? noPubSub;
-  const tokens = new TokensService({ ...shared, pubsub });
+  // Users and their sessions, for the services that need them without the users service's rules.
+  const userStore = new UserStore(shared);
+  const tokens = new TokensService({ ...shared, pubsub, owners: userStore });
   const registry = new QueueRegistry({ ...shared, pubsub });
   const writer = new MessageWriter(shared, deps.writer);
   const queues = new QueuesService({ ...shared, pubsub, registry });
@@ -225,13 +228,20 @@ export function createCore(deps: CoreDeps): Core {
   worker = new DeliveryWorker(workerDeps, deps.delivery?.worker);
   const deliveries = new DeliveriesService({ ...shared, pubsub, subscriptions, onDeliveriesDue: wakeWorker });
   const deliveryUpdates = new DeliveryUpdates({ ...shared, pubsub, subscriptions });
-  const jobs = new JobsService({ ...shared, pubsub, guard, deliveries, onDeliveriesDue: wakeWorker });
+  const jobs = new JobsService({
+    ...shared,
+    pubsub,
+    guard,
+    deliveries,
+    onDeliveriesDue: wakeWorker,
+    owners: userStore,
+  });
   const jobUpdates = new JobUpdates({ ...shared, pubsub, jobs });
   const users = new UsersService({ ...shared, onTokensChanged });
   return {
     users,
     tokens,
-    auth: new AuthService({ ...shared, tokens, ...deps.auth }),
+    auth: new AuthService({ ...shared, tokens, store: userStore, ...deps.auth }),
     queues,
     clients: new ClientsService({ ...shared, queues }),
     ingest: new IngestService({ ...shared, registry, writer, budget: new IngestBudget(deps.ingest?.maxInflightBytes) }),
@@ -242,8 +252,8 @@ export function createCore(deps: CoreDeps): Core {
       queues,
       subscriptions,
       eventTypes,
+      users,
       readSource: deps.readConfig,
-      onTokensChanged,
     }),
     streams: new MessageStreams({ ...shared, pubsub, queues }),
     eventTypes,

@@ -19,6 +19,46 @@ function sourceFiles(dir: string): string[] {
 
 const folderOf = (file: string) => relative(SRC, file).split('/')[0] as string;
 
+const SCHEMA = resolve(SRC, '../../db/src/schema');
+
+/** Table object (drizzle) → table name, from packages/db's schema. */
+function tables(): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const file of sourceFiles(SCHEMA)) {
+    for (const match of readFileSync(file, 'utf8').matchAll(/export const (\w+) = pgTable\(\s*'(\w+)'/g)) {
+      found.set(match[1] as string, match[2] as string);
+    }
+  }
+  return found;
+}
+
+/** Table name → the files of core that write it: drizzle's insert/update/delete, or raw SQL. */
+function tableWriters(): Map<string, Set<string>> {
+  const objects = tables();
+  const names = new Set(objects.values());
+  const writers = new Map<string, Set<string>>([...names].map((name) => [name, new Set<string>()]));
+  for (const file of sourceFiles(SRC)) {
+    const text = readFileSync(file, 'utf8');
+    const at = relative(SRC, file);
+    for (const match of text.matchAll(/\.(?:insert|update|delete)\(\s*(\w+)\s*\)/g)) {
+      const table = objects.get(match[1] as string);
+      if (table) writers.get(table)?.add(at);
+    }
+    for (const match of text.matchAll(/\b(?:insert\s+into|update|delete\s+from)\s+(?:\$\{(\w+)\}|(\w+))/gi)) {
+      const table = match[1] ? objects.get(match[1]) : match[2];
+      if (table && names.has(table)) writers.get(table)?.add(at);
+    }
+  }
+  return writers;
+}
+
+/** The files of core whose text matches. */
+function filesMatching(pattern: RegExp): string[] {
+  return sourceFiles(SRC)
+    .filter((file) => pattern.test(readFileSync(file, 'utf8')))
+    .map((file) => relative(SRC, file));
+}
+
 /** Folder → the folders its files import, each with one importing file as the example. */
 function folderImports(): Map<string, Map<string, string>> {
   const graph = new Map<string, Map<string, string>>();
@@ -88,5 +128,47 @@ describe('the layering of core', () => {
   it('keeps shared and access at the bottom: they import no other folder of core', () => {
     expect([...(graph.get('shared')?.keys() ?? [])]).toEqual([]);
     expect([...(graph.get('access')?.keys() ?? [])].filter((to) => to !== 'shared')).toEqual([]);
+  });
+});
+
+describe('one owner per table', () => {
+  const writers = tableWriters();
+
+  it('finds the writers it looks for (the scan itself works)', () => {
+    expect(writers.size).toBeGreaterThanOrEqual(13);
+    expect([...(writers.get('deliveries') ?? [])]).toContain('outbound/outbound-store.ts');
+  });
+
+  it('has each table written by exactly one store', () => {
+    const owners = Object.fromEntries([...writers].map(([table, files]) => [table, [...files].sort()]));
+    const wrong = Object.entries(owners).filter(
+      ([, files]) => files.length !== 1 || !(files[0] as string).endsWith('-store.ts'),
+    );
+    expect(wrong, `each table's writers: ${JSON.stringify(owners, null, 1)}`).toEqual([]);
+  });
+
+  it('calls each SQL function from one store', () => {
+    expect(filesMatching(/from switchboard_(?:claim|complete)_deliveries\(/)).toEqual(['outbound/outbound-store.ts']);
+    expect(filesMatching(/switchboard_append_messages\(/)).toEqual(['queues/message-store.ts']);
+  });
+
+  it('looks users up by name in one place', () => {
+    expect(filesMatching(/lower\(\$\{users\.username\}\)/)).toEqual(['users/user-store.ts']);
+  });
+
+  it('decodes keyset cursors only in the shared codec', () => {
+    expect(filesMatching(/decodeKeysetCursor\(/)).toEqual(['shared/cursor.ts']);
+  });
+
+  it("defines each visibility filter once, in its store's visibleTo", () => {
+    const filters = filesMatching(/eq\(\w+\.userId, actor\.user\.id\)/);
+    for (const file of filters) {
+      const text = readFileSync(join(SRC, file), 'utf8');
+      expect(file, `${file} filters rows by their owner outside a store`).toMatch(/-store\.ts$/);
+      expect(text.match(/eq\(\w+\.userId, actor\.user\.id\)/g), `${file} has more than one owner filter`).toHaveLength(
+        1,
+      );
+      expect(text, `${file} filters by owner outside visibleTo`).toMatch(/visibleTo\(actor: Principal\)/);
+    }
   });
 });

@@ -1,21 +1,47 @@
-import { type Database, sessions, users } from '@switchboard/db';
-import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import { type Principal, scopesForRole, type UserRole } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { generateRandomString, hashSha256Hex } from '../shared/crypto.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { hasNul } from '../shared/text-input.ts';
-import type { TokensService } from '../tokens/tokens-service.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts';
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.ts';
 
+interface Credentials {
+  id: string;
+  username: string;
+  role: UserRole;
+  passwordHash: string;
+}
+
+/** What signing in needs of the stored users and their sessions (the user store). */
+export interface AuthStore {
+  findCredentials(id: string): Promise<Credentials | null>;
+  findCredentialsByUsername(username: string): Promise<Credentials | null>;
+  upgradePasswordHash(id: string, passwordHash: string): Promise<void>;
+  insertSession(session: {
+    id: string;
+    userId: string;
+    createdAt: Date;
+    lastSeenAt: Date;
+    expiresAt: Date;
+    ip: string | null;
+    userAgent: string | null;
+  }): Promise<void>;
+  findLiveSession(
+    id: string,
+    now: Date,
+  ): Promise<{ lastSeenAt: Date; user: { id: string; username: string; role: UserRole } } | null>;
+  renewSession(id: string, lastSeenAt: Date, expiresAt: Date): Promise<void>;
+  deleteSession(id: string): Promise<void>;
+  deleteExpiredSessions(now: Date): Promise<number>;
+}
+
 export interface AuthServiceDeps {
-  db: Database;
   clock: Clock;
   logger: Logger;
-  tokens: TokensService;
+  store: AuthStore;
+  tokens: { authenticate(token: string): Promise<Principal | null> };
   /** How long a verified Basic credential is trusted without running argon2 again. */
   basicCacheTtlMs?: number;
   sessionTtlMs?: number;
@@ -74,18 +100,12 @@ export class AuthService {
     const cacheKey = hashSha256Hex(`${username.toLowerCase()}\u0000${password}`);
     const cached = this.basicCache.get(cacheKey);
     if (cached) {
-      const user = await this.loadUser(cached.userId);
+      const user = await this.deps.store.findCredentials(cached.userId);
       if (user && user.passwordHash === cached.passwordHash) return ok(this.principalFor(user, 'password'));
       this.basicCache.delete(cacheKey);
     }
 
-    // No username holds a NUL, and Postgres would refuse the lookup with a server error.
-    const [user] = hasNul(username)
-      ? []
-      : await this.deps.db
-          .select({ id: users.id, username: users.username, role: users.role, passwordHash: users.passwordHash })
-          .from(users)
-          .where(sql`lower(${users.username}) = lower(${username})`);
+    const user = await this.deps.store.findCredentialsByUsername(username);
     // Unknown users cost as much as known ones, so that timing does not reveal which exist.
     const valid = user
       ? await verifyPassword(user.passwordHash, password)
@@ -101,7 +121,7 @@ export class AuthService {
     let passwordHash = user.passwordHash;
     if (needsRehash(passwordHash)) {
       passwordHash = await hashPassword(password);
-      await this.deps.db.update(users).set({ passwordHash }).where(eq(users.id, user.id));
+      await this.deps.store.upgradePasswordHash(user.id, passwordHash);
     }
     this.basicCache.set(cacheKey, { userId: user.id, passwordHash });
     return ok(this.principalFor(user, 'password'));
@@ -118,13 +138,13 @@ export class AuthService {
   }
 
   async startSession(userId: string, client: ClientInfo = {}): Promise<SessionStart> {
-    const user = await this.loadUser(userId);
+    const user = await this.deps.store.findCredentials(userId);
     if (!user) throw new Error(`startSession: no user ${userId}`);
     const sessionToken = generateRandomString(43);
     const id = hashSha256Hex(sessionToken);
     const now = this.deps.clock.now();
     const expiresAt = new Date(now.getTime() + this.sessionTtlMs);
-    await this.deps.db.insert(sessions).values({
+    await this.deps.store.insertSession({
       id,
       userId,
       createdAt: now,
@@ -141,42 +161,23 @@ export class AuthService {
     if (sessionToken.length === 0 || sessionToken.length > 128) return null;
     const id = hashSha256Hex(sessionToken);
     const now = this.deps.clock.now();
-    const [row] = await this.deps.db
-      .select({
-        lastSeenAt: sessions.lastSeenAt,
-        user: { id: users.id, username: users.username, role: users.role },
-      })
-      .from(sessions)
-      .innerJoin(users, eq(users.id, sessions.userId))
-      .where(and(eq(sessions.id, id), gt(sessions.expiresAt, now)));
+    const row = await this.deps.store.findLiveSession(id, now);
     if (!row) return null;
     const principal: Principal = { ...this.principalFor(row.user, 'session'), sessionId: id };
     if (now.getTime() - row.lastSeenAt.getTime() > SESSION_SLIDE_MS) {
       const expiresAt = new Date(now.getTime() + this.sessionTtlMs);
-      await this.deps.db.update(sessions).set({ lastSeenAt: now, expiresAt }).where(eq(sessions.id, id));
+      await this.deps.store.renewSession(id, now, expiresAt);
       principal.sessionRenewedUntil = expiresAt;
     }
     return principal;
   }
 
   async logout(principal: Principal): Promise<void> {
-    if (principal.sessionId) await this.deps.db.delete(sessions).where(eq(sessions.id, principal.sessionId));
+    if (principal.sessionId) await this.deps.store.deleteSession(principal.sessionId);
   }
 
   async deleteExpiredSessions(): Promise<number> {
-    const gone = await this.deps.db
-      .delete(sessions)
-      .where(lt(sessions.expiresAt, this.deps.clock.now()))
-      .returning({ id: sessions.id });
-    return gone.length;
-  }
-
-  private async loadUser(id: string) {
-    const [user] = await this.deps.db
-      .select({ id: users.id, username: users.username, role: users.role, passwordHash: users.passwordHash })
-      .from(users)
-      .where(eq(users.id, id));
-    return user ?? null;
+    return this.deps.store.deleteExpiredSessions(this.deps.clock.now());
   }
 
   private principalFor(user: { id: string; username: string; role: UserRole }, via: 'password' | 'session'): Principal {

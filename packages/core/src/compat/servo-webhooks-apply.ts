@@ -1,11 +1,11 @@
 // Compatibility: servo-webhooks. Its `webhooks:` list applied as subscriptions owned by one user.
 
-import { type Database, subscriptions, users } from '@switchboard/db';
-import { asc, eq, sql } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { systemPrincipal } from '../access/principal.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { EventTypesService } from '../events/event-types-service.ts';
 import { fail, type Result } from '../shared/result.ts';
+import type { UsersService } from '../users/users-service.ts';
 import type { ParsedWebhooks } from './servo-webhooks.ts';
 
 /** What the config file says about servo-webhooks' list: the list, its owner, the file's users. */
@@ -24,6 +24,7 @@ interface Deps {
   db: Database;
   subscriptions: SubscriptionsService;
   eventTypes: EventTypesService;
+  users: UsersService;
 }
 
 /**
@@ -69,11 +70,9 @@ export class WebhooksApplier {
     const ownerId = (config.webhooksOwner ? await this.findUser(config.webhooksOwner) : await this.oldestAdmin())?.id;
     const wanted = new Set<string>();
     if (ownerId) {
-      const owned = await this.deps.db
-        .select({ id: subscriptions.id, name: subscriptions.name })
-        .from(subscriptions)
-        .where(eq(subscriptions.userId, ownerId));
-      const ids = new Map(owned.map((s) => [s.name, s.id]));
+      const owned = await this.deps.subscriptions.listForConfig(systemPrincipal, { ownerId });
+      if (!owned.ok) return owned;
+      const ids = new Map(owned.value.map((s) => [s.name, s.id]));
       for (const { path, definition } of config.webhooks.subscriptions) {
         wanted.add(definition.name);
         const id = ids.get(definition.name);
@@ -85,11 +84,9 @@ export class WebhooksApplier {
         (id ? changes.subscriptions.updated : changes.subscriptions.created).push(definition.name);
       }
     }
-    const managed = await this.deps.db
-      .select({ id: subscriptions.id, name: subscriptions.name, userId: subscriptions.userId })
-      .from(subscriptions)
-      .where(eq(subscriptions.managedBy, 'config'));
-    for (const subscription of managed) {
+    const managed = await this.deps.subscriptions.listForConfig(systemPrincipal, { managedBy: 'config' });
+    if (!managed.ok) return managed;
+    for (const subscription of managed.value) {
       if (subscription.userId === ownerId && wanted.has(subscription.name)) continue;
       await this.deps.subscriptions.delete(systemPrincipal, subscription.id);
       changes.subscriptions.removed.push(subscription.name);
@@ -108,20 +105,16 @@ export class WebhooksApplier {
   }
 
   private async findUser(username: string) {
-    const [row] = await this.deps.db
-      .select({ id: users.id, managedBy: users.managedBy })
-      .from(users)
-      .where(sql`lower(${users.username}) = lower(${username})`);
-    return row ?? null;
+    return systemRead(await this.deps.users.findAccount(systemPrincipal, username));
   }
 
   private async oldestAdmin() {
-    const [row] = await this.deps.db
-      .select({ id: users.id })
-      .from(users)
-      .where(eq(users.role, 'admin'))
-      .orderBy(asc(users.createdAt), asc(users.id))
-      .limit(1);
-    return row ?? null;
+    return systemRead(await this.deps.users.oldestAdmin(systemPrincipal));
   }
+}
+
+/** The system principal is never refused. */
+function systemRead<T>(result: Result<T>): T {
+  if (!result.ok) throw new Error(result.error.message);
+  return result.value;
 }

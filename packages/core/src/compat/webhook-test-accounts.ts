@@ -1,14 +1,12 @@
 // Compatibility: the Webhook test tool. Its account registration, as users with scoped tokens.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { type Database, users } from '@switchboard/db';
-import { sql } from 'drizzle-orm';
 import { isAdmin, type Principal, type Scope } from '../access/principal.ts';
 import type { SubscriptionDefinition } from '../delivery/subscription-definition.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import type { TokensService } from '../tokens/tokens-service.ts';
-import { checkUsername, type UsersService } from '../users/users-service.ts';
+import { checkUsername, type UserAccount, type UsersService } from '../users/users-service.ts';
 
 /** What an account's token may do: manage its own subscriptions, as the tool's access tokens did. */
 export const WEBHOOK_TEST_ACCOUNT_SCOPES: readonly Scope[] = ['subscriptions:read', 'subscriptions:write'];
@@ -40,7 +38,6 @@ export function webhookTestSubscription(event: string, url: string): Subscriptio
 }
 
 export interface WebhookTestAccountsDeps {
-  db: Database;
   logger: Logger;
   users: UsersService;
   tokens: TokensService;
@@ -64,7 +61,9 @@ export class WebhookTestAccounts {
     if (problem)
       return fail('INVALID', 'The account is not valid', { fields: [{ path: 'user_id', message: problem }] });
 
-    let account = await this.find(username);
+    const found = await this.deps.users.findAccount(actor, username);
+    if (!found.ok) return found;
+    let account: Pick<UserAccount, 'id' | 'accountSource' | 'role'> | null = found.value;
     let created = false;
     if (!account) {
       // Nobody signs in with this password: the account works through its tokens. An admin may set one.
@@ -75,9 +74,13 @@ export class WebhookTestAccounts {
       });
       if (!made.ok && made.error.code !== 'CONFLICT') return made;
       created = made.ok;
-      account = made.ok
-        ? { id: made.value.id, accountSource: 'webhook-test', role: 'member' }
-        : await this.find(username);
+      if (made.ok) {
+        account = { id: made.value.id, accountSource: 'webhook-test', role: 'member' };
+      } else {
+        const again = await this.deps.users.findAccount(actor, username);
+        if (!again.ok) return again;
+        account = again.value;
+      }
       if (!account) return fail('CONFLICT', 'The account was removed while it was being made; try again');
     }
     if (account.accountSource !== 'webhook-test' || account.role !== 'member') {
@@ -92,13 +95,5 @@ export class WebhookTestAccounts {
     });
     if (!token.ok) return token;
     return ok({ userId: account.id, created, token: token.value.secret });
-  }
-
-  private async find(username: string) {
-    const [row] = await this.deps.db
-      .select({ id: users.id, accountSource: users.accountSource, role: users.role })
-      .from(users)
-      .where(sql`lower(${users.username}) = lower(${username})`);
-    return row;
   }
 }

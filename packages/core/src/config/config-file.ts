@@ -1,10 +1,10 @@
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { isKnownPasswordFormat } from '../auth/passwords.ts';
+import { type ParsedWebhooks, parseWebhooks, toConfigProblems } from '../compat/servo-webhooks.ts';
 import { type QueueDefinition, queueDefinitionSchema } from '../queues/queue-definition.ts';
 import type { Verification } from '../queues/verification/types.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { type ParsedWebhooks, parseWebhooks, toConfigProblems } from '../compat/servo-webhooks.ts';
 import { rememberKnownKeys } from '../shared/unknown-keys.ts';
 
 /**

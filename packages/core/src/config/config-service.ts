@@ -1,13 +1,13 @@
-import { type Database, queueListeners, queues, sessions, users } from '@switchboard/db';
-import { eq, inArray, sql } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal, systemPrincipal } from '../access/principal.ts';
+import { type WebhookChanges, WebhooksApplier } from '../compat/servo-webhooks-apply.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { EventTypesService } from '../events/event-types-service.ts';
 import type { QueuesService } from '../queues/queues-service.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { type WebhookChanges, WebhooksApplier } from '../compat/servo-webhooks-apply.ts';
+import type { UsersService } from '../users/users-service.ts';
 import { type ParsedConfig, parseConfigFile } from './config-file.ts';
 
 export interface ApplySummary extends WebhookChanges {
@@ -23,10 +23,9 @@ export interface ConfigServiceDeps {
   queues: QueuesService;
   subscriptions: SubscriptionsService;
   eventTypes: EventTypesService;
+  users: UsersService;
   /** Reads the config file's text; null when no file is configured. */
   readSource?: () => Promise<string | null>;
-  /** Users were removed: their tokens must stop working everywhere. */
-  onTokensChanged?: () => Promise<void>;
 }
 
 /**
@@ -74,17 +73,14 @@ export class ConfigService {
 
   private async mayReload(actor: Principal): Promise<boolean> {
     if (actor.via === 'system' || isAdmin(actor)) return true;
-    const [row] = await this.deps.db
-      .select({ canReload: users.canReload })
-      .from(users)
-      .where(eq(users.id, actor.user.id));
-    return row?.canReload ?? false;
+    return this.deps.users.canReload(actor);
   }
 
   private async applyQueues(config: ParsedConfig, summary: ApplySummary): Promise<Result<ApplySummary> | null> {
-    const existing = await this.deps.db
-      .select({ id: queues.id, name: queues.name, managedBy: queues.managedBy })
-      .from(queues);
+    const listed = await this.deps.queues.list(systemPrincipal);
+    // The system principal sees every queue.
+    if (!listed.ok) throw new Error(listed.error.message);
+    const existing = listed.value;
     const byName = new Map(existing.map((q) => [q.name, q]));
     for (const definition of config.queues) {
       const current = byName.get(definition.name);
@@ -94,8 +90,7 @@ export class ConfigService {
       if (!result.ok) return fail('INVALID', `Queue "${definition.name}": ${result.error.message}`, result.error);
       if (current) {
         // A queue made through the API that the file now names belongs to the file from here on.
-        if (current.managedBy !== 'config')
-          await this.deps.db.update(queues).set({ managedBy: 'config' }).where(eq(queues.id, current.id));
+        if (current.managedBy !== 'config') await this.deps.queues.adoptForConfig(systemPrincipal, current.id);
         summary.queues.updated.push(definition.name);
       } else {
         summary.queues.created.push(definition.name);
@@ -112,64 +107,18 @@ export class ConfigService {
   }
 
   private async applyUsers(config: ParsedConfig, summary: ApplySummary): Promise<void> {
-    const now = this.deps.clock.now();
-    for (const user of config.users) {
-      const [current] = await this.deps.db
-        .select({ id: users.id, managedBy: users.managedBy, configPassHash: users.configPassHash })
-        .from(users)
-        .where(sql`lower(${users.username}) = lower(${user.username})`);
-      if (!current) {
-        await this.deps.db.insert(users).values({
-          username: user.username,
-          passwordHash: user.passHash,
-          role: 'member',
-          canReload: user.canReload,
-          managedBy: 'config',
-          configPassHash: user.passHash,
-        });
-        summary.users.created.push(user.username);
-        continue;
-      }
-      // The file's password is applied only when the file's value changed: a password set since
-      // (POST /setPassword, changePassword) survives a reload of an unchanged file.
-      const newPassword = current.managedBy === 'config' && current.configPassHash !== user.passHash;
-      await this.deps.db.transaction(async (tx) => {
-        await tx
-          .update(users)
-          .set({
-            canReload: user.canReload,
-            updatedAt: now,
-            ...(newPassword
-              ? { passwordHash: user.passHash, configPassHash: user.passHash, passwordChangedAt: now }
-              : {}),
-          })
-          .where(eq(users.id, current.id));
-        if (newPassword) await tx.delete(sessions).where(eq(sessions.userId, current.id));
-      });
-      summary.users.updated.push(user.username);
-    }
-    const wanted = new Set(config.users.map((u) => u.username.toLowerCase()));
-    const managed = await this.deps.db
-      .select({ id: users.id, username: users.username })
-      .from(users)
-      .where(eq(users.managedBy, 'config'));
-    const gone = managed.filter((u) => !wanted.has(u.username.toLowerCase()));
-    if (gone.length > 0) {
-      await this.deps.db.delete(users).where(
-        inArray(
-          users.id,
-          gone.map((u) => u.id),
-        ),
-      );
-      summary.users.removed.push(...gone.map((u) => u.username));
-      await this.deps.onTokensChanged?.();
-    }
+    const applied = await this.deps.users.applyConfigUsers(systemPrincipal, config.users);
+    // The system principal is never refused.
+    if (!applied.ok) throw new Error(applied.error.message);
+    summary.users.created.push(...applied.value.created);
+    summary.users.updated.push(...applied.value.updated);
+    summary.users.removed.push(...applied.value.removed);
   }
 
   /** Config queues are listened to by exactly the users the file lists for them. */
   private async applyListeners(config: ParsedConfig): Promise<void> {
     const queueIds = await this.deps.queues.findIdsByNames(config.queues.map((q) => q.name));
-    const rows = await this.deps.db.select({ id: users.id, username: users.username }).from(users);
+    const rows = await this.deps.users.listUsernames();
     const userIds = new Map(rows.map((u) => [u.username.toLowerCase(), u.id]));
     for (const [name, queueId] of queueIds) {
       const listeners = config.users
@@ -184,9 +133,10 @@ export class ConfigService {
       const extra = user.queues.filter((q) => !queueIds.has(q));
       if (!userId || extra.length === 0) continue;
       const others = await this.deps.queues.findIdsByNames(extra);
-      for (const queueId of others.values()) {
-        await this.deps.db.insert(queueListeners).values({ queueId, userId }).onConflictDoNothing();
-      }
+      await this.deps.queues.addListeners(
+        systemPrincipal,
+        [...others.values()].map((queueId) => ({ queueId, userId })),
+      );
     }
   }
 }

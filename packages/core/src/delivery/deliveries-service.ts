@@ -1,27 +1,15 @@
-import {
-  type Database,
-  type DeliveryStatus,
-  deliveries,
-  deliveryAttempts,
-  events,
-  subscriptions,
-} from '@switchboard/db';
-import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
-import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
+import type { Database, DeliveryStatus } from '@switchboard/db';
+import { hasScope, type Principal } from '../access/principal.ts';
 import { announceDeliveryUpdates } from '../outbound/completion-writer.ts';
+import { requeueDeliveries } from '../outbound/outbound-store.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
 import { INSTANT_RANGE_PROBLEM, instantProblems, isStorableInstant } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import {
-  attemptColumns,
-  type Delivery,
-  type DeliveryAttempt,
-  type DeliveryStats,
-  deliveryColumns,
-} from './delivery-record.ts';
+import type { Delivery, DeliveryAttempt, DeliveryStats } from './delivery-record.ts';
+import { DeliveryStore } from './delivery-store.ts';
 import type { SubscriptionsService } from './subscriptions-service.ts';
 
 export * from './delivery-record.ts';
@@ -55,7 +43,11 @@ export interface DeliveriesServiceDeps {
 
 /** Reading deliveries and their attempts, and sending failed ones again. */
 export class DeliveriesService {
-  constructor(private readonly deps: DeliveriesServiceDeps) {}
+  private readonly store: DeliveryStore;
+
+  constructor(private readonly deps: DeliveriesServiceDeps) {
+    this.store = new DeliveryStore(deps.db);
+  }
 
   /** Newest first. Members see the deliveries of their own subscriptions; admins everyone's. */
   async list(actor: Principal, filter: DeliveryFilter, page: DeliveryPage): Promise<Result<Delivery[]>> {
@@ -64,23 +56,7 @@ export class DeliveriesService {
     for (const id of [filter.subscriptionId, filter.eventId]) if (id && !isUuid(id)) return ok([]);
     const problems = instantProblems({ since: filter.since, until: filter.until });
     if (problems.length > 0) return fail('INVALID', 'The time range is not valid', { fields: problems });
-    const conditions: SQL[] = [];
-    if (!isAdmin(actor)) conditions.push(eq(subscriptions.userId, actor.user.id));
-    if (filter.subscriptionId) conditions.push(eq(deliveries.subscriptionId, filter.subscriptionId));
-    if (filter.eventId) conditions.push(eq(deliveries.eventId, filter.eventId));
-    if (filter.status?.length) conditions.push(inArray(deliveries.status, [...filter.status]));
-    if (filter.since) conditions.push(gte(deliveries.createdAt, filter.since));
-    if (filter.until) conditions.push(lt(deliveries.createdAt, filter.until));
-    if (page.after !== undefined) conditions.push(lt(deliveries.id, page.after));
-    if (page.before !== undefined) conditions.push(gt(deliveries.id, page.before));
-    const rows = await this.deps.db
-      .select(deliveryColumns)
-      .from(deliveries)
-      .innerJoin(subscriptions, eq(subscriptions.id, deliveries.subscriptionId))
-      .leftJoin(events, eq(events.id, deliveries.eventId))
-      .where(and(...conditions))
-      .orderBy(page.inverted ? asc(deliveries.id) : desc(deliveries.id))
-      .limit(page.limit);
+    const rows = await this.store.list(actor, filter, page);
     return ok(rows);
   }
 
@@ -90,38 +66,25 @@ export class DeliveriesService {
     return found ? ok(found) : fail('NOT_FOUND', 'No such delivery');
   }
 
-  /** The attempts of deliveries the caller has already been allowed to see, oldest first. */
-  async attemptsOf(ids: readonly number[]): Promise<Map<number, DeliveryAttempt[]>> {
-    const map = new Map<number, DeliveryAttempt[]>(ids.map((id) => [id, []]));
-    if (ids.length === 0) return map;
-    const rows = await this.deps.db
-      .select(attemptColumns)
-      .from(deliveryAttempts)
-      .where(inArray(deliveryAttempts.deliveryId, [...ids]))
-      .orderBy(asc(deliveryAttempts.deliveryId), asc(deliveryAttempts.number), asc(deliveryAttempts.id));
-    for (const row of rows) map.get(row.deliveryId)?.push(row);
+  /** Each job's request's attempts, by job (for jobs the caller has already been allowed to see). */
+  async attemptsOfJobs(jobIds: readonly string[]): Promise<Map<string, DeliveryAttempt[]>> {
+    const map = new Map<string, DeliveryAttempt[]>(jobIds.map((id) => [id, []]));
+    const requests = await this.store.jobRequests(jobIds);
+    const attempts = await this.store.attemptsOf(requests.map((r) => r.id));
+    for (const request of requests) {
+      if (request.jobId) map.set(request.jobId, attempts.get(request.id) ?? []);
+    }
     return map;
   }
 
+  /** The attempts of deliveries the caller has already been allowed to see, oldest first. */
+  attemptsOf(ids: readonly number[]): Promise<Map<number, DeliveryAttempt[]>> {
+    return this.store.attemptsOf(ids);
+  }
+
   /** Deliveries by state, per subscription the caller may already see. */
-  async statsOf(subscriptionIds: readonly string[]): Promise<Map<string, DeliveryStats>> {
-    const empty = (): DeliveryStats => ({ pending: 0, delivering: 0, succeeded: 0, failed: 0, cancelled: 0 });
-    const map = new Map<string, DeliveryStats>(subscriptionIds.map((id) => [id, empty()]));
-    if (subscriptionIds.length === 0) return map;
-    const rows = await this.deps.db
-      .select({
-        subscriptionId: deliveries.subscriptionId,
-        status: deliveries.status,
-        count: sql<number>`count(*)::int`,
-      })
-      .from(deliveries)
-      .where(inArray(deliveries.subscriptionId, [...subscriptionIds]))
-      .groupBy(deliveries.subscriptionId, deliveries.status);
-    for (const row of rows) {
-      const stats = row.subscriptionId ? map.get(row.subscriptionId) : undefined;
-      if (stats && row.status in stats) stats[row.status] = Number(row.count);
-    }
-    return map;
+  statsOf(subscriptionIds: readonly string[]): Promise<Map<string, DeliveryStats>> {
+    return this.store.statsOf(subscriptionIds);
   }
 
   /**
@@ -137,7 +100,7 @@ export class DeliveriesService {
     if (found.status === 'delivering') return fail('CONFLICT', 'The delivery is being attempted right now');
     const subscription = found.subscriptionId ? await this.deps.subscriptions.find(actor, found.subscriptionId) : null;
     if (!subscription?.enabled) return fail('CONFLICT', 'The subscription is disabled; enable it first');
-    const changed = await this.requeue(and(eq(deliveries.id, id), sql`${deliveries.status} <> 'delivering'`));
+    const changed = await this.requeue({ id });
     if (changed === 0) return fail('CONFLICT', 'The delivery is being attempted right now');
     return this.get(actor, id);
   }
@@ -155,52 +118,22 @@ export class DeliveriesService {
         fields: [{ path: 'since', message: INSTANT_RANGE_PROBLEM }],
       });
     }
-    const count = await this.requeue(
-      and(
-        eq(deliveries.subscriptionId, subscriptionId),
-        eq(deliveries.status, 'failed'),
-        gte(deliveries.createdAt, since),
-      ),
-    );
+    const count = await this.requeue({ subscriptionId, failedSince: since });
     this.deps.logger.info({ subscriptionId, since, count, by: actor.user.id }, 'failed deliveries recovered');
     return ok({ count });
   }
 
-  private async requeue(where: SQL | undefined): Promise<number> {
-    const now = this.deps.clock.now();
-    const rows = await this.deps.db
-      .update(deliveries)
-      .set({
-        status: 'pending',
-        nextAttemptAt: now,
-        attemptOffset: sql`${deliveries.attempts}`,
-        firstAttemptAt: null,
-        completedAt: null,
-        updatedAt: now,
-      })
-      .where(where)
-      .returning({ id: deliveries.id });
-    if (rows.length > 0) {
-      await announceDeliveryUpdates(
-        this.deps.pubsub,
-        rows.map((r) => r.id),
-      );
+  private async requeue(which: Parameters<typeof requeueDeliveries>[1]): Promise<number> {
+    const ids = await requeueDeliveries(this.deps.db, which, this.deps.clock.now());
+    if (ids.length > 0) {
+      await announceDeliveryUpdates(this.deps.pubsub, ids);
       this.deps.onDeliveriesDue?.();
     }
-    return rows.length;
+    return ids.length;
   }
 
-  private async find(actor: Principal, id: number): Promise<Delivery | null> {
-    if (!Number.isSafeInteger(id) || id <= 0) return null;
-    const [row] = await this.deps.db
-      .select(deliveryColumns)
-      .from(deliveries)
-      .innerJoin(subscriptions, eq(subscriptions.id, deliveries.subscriptionId))
-      .leftJoin(events, eq(events.id, deliveries.eventId))
-      .where(
-        isAdmin(actor) ? eq(deliveries.id, id) : and(eq(deliveries.id, id), eq(subscriptions.userId, actor.user.id)),
-      );
-    return row ?? null;
+  private find(actor: Principal, id: number): Promise<Delivery | null> {
+    return this.store.find(actor, id);
   }
 }
 

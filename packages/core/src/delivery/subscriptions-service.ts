@@ -1,12 +1,11 @@
 import { isIP } from 'node:net';
-import { type Database, deliveries, subscriptions } from '@switchboard/db';
-import { and, asc, eq } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
+import { failPendingDeliveries } from '../outbound/outbound-store.ts';
 import { normaliseSecret } from '../outbound/signing.ts';
 import type { SsrfGuard } from '../outbound/ssrf-guard.ts';
 import { toFieldProblems } from '../queues/queue-definition.ts';
 import type { Clock } from '../shared/clock.ts';
-import { isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
@@ -19,12 +18,8 @@ import {
   type SubscriptionDefinition,
   subscriptionDefinitionSchema,
 } from './subscription-definition.ts';
-import {
-  generateSigningSecret,
-  type Subscription,
-  subscriptionColumns,
-  toSubscription,
-} from './subscription-record.ts';
+import { generateSigningSecret, type Subscription } from './subscription-record.ts';
+import { SubscriptionStore } from './subscription-store.ts';
 
 export * from './subscription-record.ts';
 
@@ -47,19 +42,18 @@ export interface CreateOptions {
 }
 
 export class SubscriptionsService {
-  constructor(private readonly deps: SubscriptionsServiceDeps) {}
+  private readonly store: SubscriptionStore;
+
+  constructor(private readonly deps: SubscriptionsServiceDeps) {
+    this.store = new SubscriptionStore(deps.db);
+  }
 
   async list(actor: Principal, options: { allUsers?: boolean } = {}): Promise<Result<Subscription[]>> {
     if (!hasScope(actor, 'subscriptions:read') && !hasScope(actor, 'subscriptions:write')) {
       return fail('FORBIDDEN', 'Reading subscriptions needs the subscriptions:read scope');
     }
     if (options.allUsers && !isAdmin(actor)) return fail('FORBIDDEN', "Only admins can see everyone's subscriptions");
-    const rows = await this.deps.db
-      .select(subscriptionColumns)
-      .from(subscriptions)
-      .where(options.allUsers ? undefined : eq(subscriptions.userId, actor.user.id))
-      .orderBy(asc(subscriptions.name));
-    return ok(rows.map(toSubscription));
+    return ok(await this.store.list(options.allUsers ? null : actor.user.id));
   }
 
   async get(actor: Principal, id: string): Promise<Result<Subscription>> {
@@ -83,16 +77,19 @@ export class SubscriptionsService {
     const { secret: given, ...data } = parsed.value;
     const secret = given ? normaliseSecret(data.signing, given) : generateSigningSecret(data.signing);
     try {
-      const [row] = await this.deps.db
-        .insert(subscriptions)
-        .values({ ...data, filter: data.filter ?? null, userId: owner, secret, managedBy: options.managedBy ?? 'api' })
-        .returning(subscriptionColumns);
+      const subscription = await this.store.insert({
+        ...data,
+        filter: data.filter ?? null,
+        userId: owner,
+        secret,
+        managedBy: options.managedBy ?? 'api',
+      });
       this.deps.logger.info(
         { subscription: data.name, url: loggableUrl(data.url), by: actor.user.id },
         'subscription created',
       );
       await this.changed();
-      return ok({ subscription: toSubscription(row as Record<string, unknown>), secret });
+      return ok({ subscription, secret });
     } catch (error) {
       if (isUniqueViolation(error)) return fail('CONFLICT', `A subscription named "${data.name}" exists for this user`);
       throw error;
@@ -122,19 +119,15 @@ export class SubscriptionsService {
     if (!parsed.ok) return parsed;
     const { secret: given, ...data } = parsed.value;
     try {
-      const [row] = await this.deps.db
-        .update(subscriptions)
-        .set({
-          ...data,
-          filter: data.filter ?? null,
-          ...(given ? { secret: normaliseSecret(data.signing, given) } : {}),
-          ...(options.managedBy ? { managedBy: options.managedBy } : {}),
-          updatedAt: this.deps.clock.now(),
-        })
-        .where(eq(subscriptions.id, id))
-        .returning(subscriptionColumns);
+      const updated = await this.store.update(id, {
+        ...data,
+        filter: data.filter ?? null,
+        ...(given ? { secret: normaliseSecret(data.signing, given) } : {}),
+        ...(options.managedBy ? { managedBy: options.managedBy } : {}),
+        updatedAt: this.deps.clock.now(),
+      });
       await this.changed();
-      return row ? ok(toSubscription(row)) : fail('NOT_FOUND', 'No such subscription');
+      return updated ? ok(updated) : fail('NOT_FOUND', 'No such subscription');
     } catch (error) {
       if (isUniqueViolation(error)) return fail('CONFLICT', `A subscription named "${data.name}" exists for this user`);
       throw error;
@@ -147,7 +140,7 @@ export class SubscriptionsService {
     if (!current) return fail('NOT_FOUND', 'No such subscription');
     const denied = this.checkWrite(actor, current.userId);
     if (denied) return denied;
-    await this.deps.db.delete(subscriptions).where(eq(subscriptions.id, id));
+    await this.store.delete(id);
     await this.changed();
     return ok(current);
   }
@@ -164,38 +157,35 @@ export class SubscriptionsService {
     const now = this.deps.clock.now();
     const why = reason?.trim() || `disabled by ${actor.user.username}`;
     const row = await this.deps.db.transaction(async (tx) => {
-      const [updated] = await tx
-        .update(subscriptions)
-        .set(
-          enabled
-            ? {
-                enabled: true,
-                disabledReason: null,
-                disabledAt: null,
-                consecutiveFailures: 0,
-                failingSince: null,
-                failedAttempts: 0,
-              }
-            : { enabled: false, disabledReason: why, disabledAt: now },
-        )
-        .where(eq(subscriptions.id, id))
-        .returning(subscriptionColumns);
+      const updated = await this.store.update(
+        id,
+        enabled
+          ? {
+              enabled: true,
+              disabledReason: null,
+              disabledAt: null,
+              consecutiveFailures: 0,
+              failingSince: null,
+              failedAttempts: 0,
+            }
+          : { enabled: false, disabledReason: why, disabledAt: now },
+        tx,
+      );
       if (!enabled) {
-        await tx
-          .update(deliveries)
-          .set({
+        await failPendingDeliveries(
+          tx,
+          { subscriptionId: id },
+          {
             status: 'failed',
-            nextAttemptAt: null,
-            completedAt: now,
-            updatedAt: now,
-            lastError: `not sent: the subscription was disabled (${why})`,
-          })
-          .where(and(eq(deliveries.subscriptionId, id), eq(deliveries.status, 'pending')));
+            error: `not sent: the subscription was disabled (${why})`,
+            now,
+          },
+        );
       }
       return updated;
     });
     await this.changed();
-    return row ? ok(toSubscription(row)) : fail('NOT_FOUND', 'No such subscription');
+    return row ? ok(row) : fail('NOT_FOUND', 'No such subscription');
   }
 
   /**
@@ -214,27 +204,20 @@ export class SubscriptionsService {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86_400) {
       return fail('INVALID', 'graceSeconds must be between 0 and 2592000 (30 days)');
     }
-    const [old] = await this.deps.db
-      .select({ secret: subscriptions.secret })
-      .from(subscriptions)
-      .where(eq(subscriptions.id, id));
+    const old = await this.store.secretOf(id);
     const secret = generateSigningSecret(current.signing);
     const now = this.deps.clock.now();
-    const [row] = await this.deps.db
-      .update(subscriptions)
-      .set({
-        secret,
-        previousSecret: graceSeconds > 0 ? (old?.secret ?? null) : null,
-        previousSecretExpiresAt: graceSeconds > 0 ? new Date(now.getTime() + graceSeconds * 1000) : null,
-        updatedAt: now,
-      })
-      .where(eq(subscriptions.id, id))
-      .returning(subscriptionColumns);
+    const row = await this.store.update(id, {
+      secret,
+      previousSecret: graceSeconds > 0 ? old : null,
+      previousSecretExpiresAt: graceSeconds > 0 ? new Date(now.getTime() + graceSeconds * 1000) : null,
+      updatedAt: now,
+    });
     if (!row) return fail('NOT_FOUND', 'No such subscription');
     // Deliveries handed straight to a worker are signed from the matcher's snapshot.
     await this.changed();
     this.deps.logger.info({ subscriptionId: id, graceSeconds, by: actor.user.id }, 'subscription secret rotated');
-    return ok({ subscription: toSubscription(row), secret });
+    return ok({ subscription: row, secret });
   }
 
   /** The actor's own subscription of that name (names are unique per user). */
@@ -242,25 +225,19 @@ export class SubscriptionsService {
     if (!hasScope(actor, 'subscriptions:read') && !hasScope(actor, 'subscriptions:write')) {
       return fail('FORBIDDEN', 'Reading subscriptions needs the subscriptions:read scope');
     }
-    const [row] = await this.deps.db
-      .select(subscriptionColumns)
-      .from(subscriptions)
-      .where(and(eq(subscriptions.userId, actor.user.id), eq(subscriptions.name, name)));
-    return row ? ok(toSubscription(row)) : fail('NOT_FOUND', 'No such subscription');
+    const row = await this.store.findByName(actor.user.id, name);
+    return row ? ok(row) : fail('NOT_FOUND', 'No such subscription');
   }
 
   /** Someone else's subscription is reported as missing, so that ids cannot be probed. */
-  async find(actor: Principal, id: string): Promise<Subscription | null> {
-    if (!isUuid(id)) return null;
-    const [row] = await this.deps.db
-      .select(subscriptionColumns)
-      .from(subscriptions)
-      .where(
-        isAdmin(actor)
-          ? eq(subscriptions.id, id)
-          : and(eq(subscriptions.id, id), eq(subscriptions.userId, actor.user.id)),
-      );
-    return row ? toSubscription(row) : null;
+  find(actor: Principal, id: string): Promise<Subscription | null> {
+    return this.store.find(actor, id);
+  }
+
+  /** Every subscription the config file made, or (with ownerId) every one of that user. */
+  async listForConfig(actor: Principal, filter: { ownerId: string } | { managedBy: 'config' }) {
+    if (!isAdmin(actor)) return fail('FORBIDDEN', "Only admins can see everyone's subscriptions");
+    return ok('ownerId' in filter ? await this.store.list(filter.ownerId) : await this.store.listManagedByConfig());
   }
 
   /**

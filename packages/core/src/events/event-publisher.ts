@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Database, events } from '@switchboard/db';
-import { and, eq } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { hasScope, type Principal } from '../access/principal.ts';
 import {
   blockingAttemptTarget,
@@ -19,8 +18,8 @@ import { unlessDatabaseUnavailable } from '../shared/db-unavailable.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { hashContent, isSerializable, SYSTEM_EVENT_TYPES } from './event-content.ts';
-import { buildEnvelope, type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
-import { insertEvent, type NewEvent } from './event-store.ts';
+import { buildEnvelope, type EventRecord, toEventRecord } from './event-record.ts';
+import { EventStore, type NewEvent } from './event-store.ts';
 import { type EventTypesService, isEventTypeName } from './event-types-service.ts';
 import { describeHookMode, modeOfPhase, splitHookPhase } from './hook-phase.ts';
 
@@ -86,7 +85,11 @@ export class EventPublisher {
   /** Idempotent publishes under way in this process, by publisher and key: one at a time each. */
   private readonly keyed = new Map<string, Promise<void>>();
 
-  constructor(private readonly deps: EventPublisherDeps) {}
+  private readonly eventStore: EventStore;
+
+  constructor(private readonly deps: EventPublisherDeps) {
+    this.eventStore = new EventStore(deps.db);
+  }
 
   /**
    * A database that cannot be reached gives UNAVAILABLE (nothing was acknowledged; publishing
@@ -218,7 +221,7 @@ export class EventPublisher {
         ? { leaseUntil: new Date(now.getTime() + m.target.timeoutMs + worker.leaseMargin) }
         : {}),
     }));
-    const written = await insertEvent(this.deps.db, event, targets, attempted);
+    const written = await this.eventStore.insert(event, targets, attempted);
     if (!written.inserted) {
       // Another publish with the same key committed first.
       const earlier = key && publisherId ? await this.findByKey(publisherId, key, contentHash) : null;
@@ -298,10 +301,7 @@ export class EventPublisher {
     key: string,
     contentHash: string,
   ): Promise<Result<PublishOutcome> | null> {
-    const [row] = await this.deps.db
-      .select({ ...eventColumns, contentHash: events.contentHash })
-      .from(events)
-      .where(and(eq(events.publisherId, publisherId), eq(events.idempotencyKey, key)));
+    const row = await this.eventStore.findByKey(publisherId, key);
     if (!row) return null;
     const { contentHash: storedHash, ...event } = row;
     if (storedHash !== contentHash) {

@@ -1,7 +1,15 @@
-import { type Database, deliveries, deliveryAttempts, events } from '@switchboard/db';
-import { sql } from 'drizzle-orm';
+import { type Database, deliveries, events, subscriptions } from '@switchboard/db';
+import { and, desc, eq, exists, gte, lt, or, type SQL, sql } from 'drizzle-orm';
+import { isAdmin, type Principal } from '../access/principal.ts';
+import {
+  enqueueEventDeliveries,
+  insertAttemptedDelivery,
+  insertEventDeliveriesSql,
+} from '../outbound/outbound-store.ts';
 import type { AttemptOutcome } from '../outbound/outcome.ts';
+import { keysetConditions } from '../shared/cursor.ts';
 import { rowsOf } from '../shared/db-rows.ts';
+import { eventColumns } from './event-record.ts';
 
 export interface NewEvent {
   id: string;
@@ -41,7 +49,7 @@ export interface InsertedEvent {
  * Writes an event with all its deliveries, atomically. Without blocking deliveries this is one
  * statement, one round trip: the common path of a publish.
  */
-export async function insertEvent(
+async function insertEvent(
   db: Database,
   event: NewEvent,
   targets: readonly NewDelivery[],
@@ -49,7 +57,6 @@ export async function insertEvent(
 ): Promise<InsertedEvent> {
   if (attempted.length === 0) {
     const at = event.createdAt.toISOString();
-    const rows = targets.map((t) => ({ s: t.subscriptionId, l: t.leaseUntil?.toISOString() ?? null }));
     const result = await db.execute(sql`
       with e as (
         insert into events (id, type, body, publisher_id, idempotency_key, content_hash, status, cancel_reason,
@@ -60,19 +67,7 @@ export async function insertEvent(
         on conflict (publisher_id, idempotency_key) where idempotency_key is not null do nothing
         returning id
       ),
-      d as (
-        insert into deliveries (event_id, subscription_id, status, attempts, leased_at, first_attempt_at,
-                                next_attempt_at, created_at, updated_at)
-        select e.id, t.s::uuid,
-               case when t.l is null then 'pending' else 'delivering' end,
-               case when t.l is null then 0 else 1 end,
-               case when t.l is null then null else ${at}::timestamptz end,
-               case when t.l is null then null else ${at}::timestamptz end,
-               coalesce(t.l::timestamptz, ${at}::timestamptz), ${at}::timestamptz, ${at}::timestamptz
-        from e, jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as t(s text, l text)
-        -- The matcher's snapshot may hold a subscription deleted a moment ago: it gets nothing.
-        where exists (select 1 from subscriptions s where s.id = t.s::uuid)
-        returning id, webhook_id, subscription_id, status
+      d as (${insertEventDeliveriesSql(sql.raw('e'), at, targets)}
       )
       select e.id as event_id, d.id, d.webhook_id, d.subscription_id
       from e left join d on d.status = 'delivering'`);
@@ -95,47 +90,89 @@ export async function insertEvent(
       .returning({ id: events.id });
     if (inserted.length === 0) return { inserted: false, leased: [] };
     const now = event.createdAt;
-    for (const { subscriptionId, webhookId, outcome: o } of attempted) {
-      const [row] = await tx
-        .insert(deliveries)
-        .values({
-          webhookId,
-          eventId: event.id,
-          subscriptionId,
-          status: o.status,
-          attempts: 1,
-          leasedAt: now,
-          firstAttemptAt: now,
-          lastAttemptAt: now,
-          nextAttemptAt: o.nextAttemptAt,
-          lastStatusCode: o.response?.status ?? null,
-          lastError: o.error,
-          completedAt: o.status === 'pending' ? null : now,
-          createdAt: now,
-          updatedAt: now,
-        })
-        .returning({ id: deliveries.id });
-      await tx.insert(deliveryAttempts).values({
-        deliveryId: (row as { id: number }).id,
-        number: 1,
-        startedAt: now,
-        durationMs: o.durationMs,
-        statusCode: o.response?.status ?? null,
-        responseHeaders: o.response?.headers ?? null,
-        responseBody: o.response?.body ?? null,
-        responseTruncated: o.response?.truncated ?? false,
-        error: o.error,
-        succeeded: o.succeeded,
-      });
+    for (const { subscriptionId, webhookId, outcome } of attempted) {
+      await insertAttemptedDelivery(tx, { webhookId, eventId: event.id, subscriptionId }, outcome, now);
     }
-    if (targets.length > 0) {
-      await tx.execute(sql`
-        insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
-        select ${event.id}::uuid, s::uuid, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz,
-               ${now.toISOString()}::timestamptz
-        from jsonb_array_elements_text(${JSON.stringify(targets.map((t) => t.subscriptionId))}::jsonb) as s
-        where exists (select 1 from subscriptions x where x.id = s::uuid)`);
-    }
+    await enqueueEventDeliveries(
+      tx,
+      event.id,
+      targets.map((t) => t.subscriptionId),
+      now,
+      { skipDeletedSubscriptions: true },
+    );
     return { inserted: true, leased: [] };
   });
+}
+
+export interface EventListFilter {
+  type?: string | undefined;
+  status?: 'published' | 'cancelled' | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+/** The `events` table's one owner. */
+export class EventStore {
+  constructor(private readonly db: Database) {}
+
+  /** See insertEvent. */
+  insert(event: NewEvent, targets: readonly NewDelivery[], attempted: readonly AttemptedDelivery[] = []) {
+    return insertEvent(this.db, event, targets, attempted);
+  }
+
+  /**
+   * The events a caller may see: every one for admins; otherwise those they published and those
+   * sent to one of their subscriptions.
+   */
+  visibleTo(actor: Principal): SQL | undefined {
+    if (isAdmin(actor)) return undefined;
+    const toOwnSubscription = this.db
+      .select({ one: sql`1` })
+      .from(deliveries)
+      .innerJoin(subscriptions, eq(subscriptions.id, deliveries.subscriptionId))
+      .where(and(eq(deliveries.eventId, events.id), eq(subscriptions.userId, actor.user.id)));
+    return or(eq(events.publisherId, actor.user.id), exists(toOwnSubscription));
+  }
+
+  async find(actor: Principal, id: string) {
+    const [row] = await this.db
+      .select(eventColumns)
+      .from(events)
+      .where(and(eq(events.id, id), this.visibleTo(actor)));
+    return row ?? null;
+  }
+
+  /** Newest first, in keyset pages; `invalid` names a cursor this store did not write. */
+  async list(
+    actor: Principal,
+    filter: EventListFilter,
+    page: { after?: string | undefined; before?: string | undefined; limit: number; inverted?: boolean | undefined },
+  ) {
+    const keyset = keysetConditions({ at: events.createdAt, id: events.id }, page);
+    if ('invalid' in keyset) return keyset;
+    const conditions = [this.visibleTo(actor), ...keyset.conditions];
+    if (filter.type) conditions.push(eq(events.type, filter.type));
+    if (filter.status) conditions.push(eq(events.status, filter.status));
+    if (filter.since) conditions.push(gte(events.createdAt, filter.since));
+    if (filter.until) conditions.push(lt(events.createdAt, filter.until));
+    const order = page.inverted
+      ? [sql`${events.createdAt} asc`, sql`${events.id} asc`]
+      : [sql`${events.createdAt} desc`, desc(events.id)];
+    const rows = await this.db
+      .select(eventColumns)
+      .from(events)
+      .where(and(...conditions))
+      .orderBy(...order)
+      .limit(page.limit);
+    return { rows };
+  }
+
+  /** The event a publisher stored under an idempotency key, with its content hash. */
+  async findByKey(publisherId: string, key: string) {
+    const [row] = await this.db
+      .select({ ...eventColumns, contentHash: events.contentHash })
+      .from(events)
+      .where(and(eq(events.publisherId, publisherId), eq(events.idempotencyKey, key)));
+    return row ?? null;
+  }
 }

@@ -1,5 +1,4 @@
-import { type Database, eventTypes } from '@switchboard/db';
-import { asc, eq, isNull } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
@@ -7,6 +6,7 @@ import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { findNul } from '../shared/text-input.ts';
+import { EventTypeStore } from './event-type-store.ts';
 import { checkSchema, validateAgainst } from './json-schema.ts';
 
 export interface EventType {
@@ -33,16 +33,6 @@ export function isEventTypeName(name: string): boolean {
   return name.length <= 200 && EVENT_TYPE_NAME.test(name);
 }
 
-const columns = {
-  id: eventTypes.id,
-  name: eventTypes.name,
-  description: eventTypes.description,
-  schema: eventTypes.schema,
-  archivedAt: eventTypes.archivedAt,
-  createdAt: eventTypes.createdAt,
-  updatedAt: eventTypes.updatedAt,
-};
-
 /** How long a looked-up type is believed without a notification; changes here drop it at once. */
 const CACHE_MS = 30_000;
 
@@ -51,7 +41,11 @@ export class EventTypesService {
   private cache = new Map<string, { row: EventType | null; at: number }>();
   private unlisten: (() => Promise<void>) | undefined;
 
-  constructor(private readonly deps: { db: Database; clock: Clock; logger: Logger; pubsub: PubSub }) {}
+  private readonly store: EventTypeStore;
+
+  constructor(private readonly deps: { db: Database; clock: Clock; logger: Logger; pubsub: PubSub }) {
+    this.store = new EventTypeStore(deps.db);
+  }
 
   /** Hears other processes' changes to event types. */
   async start(): Promise<void> {
@@ -65,16 +59,11 @@ export class EventTypesService {
 
   /** Every signed-in user may see the types (they subscribe to them); archived ones on request. */
   async list(_actor: Principal, options: { includeArchived?: boolean } = {}): Promise<Result<EventType[]>> {
-    const rows = await this.deps.db
-      .select(columns)
-      .from(eventTypes)
-      .where(options.includeArchived ? undefined : isNull(eventTypes.archivedAt))
-      .orderBy(asc(eventTypes.name));
-    return ok(rows);
+    return ok(await this.store.list(options.includeArchived ?? false));
   }
 
   async get(_actor: Principal, name: string): Promise<Result<EventType>> {
-    const [row] = await this.deps.db.select(columns).from(eventTypes).where(eq(eventTypes.name, name));
+    const row = await this.store.findByName(name);
     return row ? ok(row) : fail('NOT_FOUND', `No event type named "${name}"`);
   }
 
@@ -83,13 +72,14 @@ export class EventTypesService {
     const problem = this.checkInput(input);
     if (problem) return problem;
     try {
-      const [row] = await this.deps.db
-        .insert(eventTypes)
-        .values({ name: input.name, description: input.description ?? null, schema: input.schema ?? null })
-        .returning(columns);
+      const row = await this.store.insert({
+        name: input.name,
+        description: input.description ?? null,
+        schema: input.schema ?? null,
+      });
       this.deps.logger.info({ eventType: input.name, by: actor.user.id }, 'event type created');
       await this.changed();
-      return ok(row as EventType);
+      return ok(row);
     } catch (error) {
       if (isUniqueViolation(error)) return fail('CONFLICT', `An event type named "${input.name}" exists`);
       throw error;
@@ -101,11 +91,11 @@ export class EventTypesService {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change event types');
     const problem = this.checkInput({ name, ...input });
     if (problem) return problem;
-    const [row] = await this.deps.db
-      .update(eventTypes)
-      .set({ description: input.description ?? null, schema: input.schema ?? null, updatedAt: this.deps.clock.now() })
-      .where(eq(eventTypes.name, name))
-      .returning(columns);
+    const row = await this.store.update(name, {
+      description: input.description ?? null,
+      schema: input.schema ?? null,
+      updatedAt: this.deps.clock.now(),
+    });
     await this.changed();
     return row ? ok(row) : fail('NOT_FOUND', `No event type named "${name}"`);
   }
@@ -114,11 +104,7 @@ export class EventTypesService {
   async setArchived(actor: Principal, name: string, archived: boolean): Promise<Result<EventType>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can archive event types');
     const now = this.deps.clock.now();
-    const [row] = await this.deps.db
-      .update(eventTypes)
-      .set({ archivedAt: archived ? now : null, updatedAt: now })
-      .where(eq(eventTypes.name, name))
-      .returning(columns);
+    const row = await this.store.update(name, { archivedAt: archived ? now : null, updatedAt: now });
     await this.changed();
     return row ? ok(row) : fail('NOT_FOUND', `No event type named "${name}"`);
   }
@@ -142,10 +128,10 @@ export class EventTypesService {
   private async lookup(name: string): Promise<EventType | null> {
     const cached = this.cache.get(name);
     if (cached && Date.now() - cached.at < CACHE_MS) return cached.row;
-    const [row] = await this.deps.db.select(columns).from(eventTypes).where(eq(eventTypes.name, name));
+    const row = await this.store.findByName(name);
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(name, { row: row ?? null, at: Date.now() });
-    return row ?? null;
+    this.cache.set(name, { row, at: Date.now() });
+    return row;
   }
 
   /** Drops this process's cache and tells the others to drop theirs. */

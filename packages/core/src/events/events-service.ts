@@ -1,15 +1,16 @@
-import { type Database, deliveries, events, subscriptions } from '@switchboard/db';
-import { and, desc, eq, exists, gte, lt, or, type SQL, sql } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
 import type { SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
+import { enqueueEventDeliveries } from '../outbound/outbound-store.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
-import { decodeKeysetCursor, encodeKeysetCursor } from '../shared/cursor.ts';
+import { encodeKeysetCursor } from '../shared/cursor.ts';
 import { instantProblems } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { type EventRecord, eventColumns, toEventRecord } from './event-record.ts';
+import { type EventRecord, toEventRecord } from './event-record.ts';
+import { EventStore } from './event-store.ts';
 
 export interface EventFilter {
   type?: string | undefined;
@@ -33,6 +34,8 @@ export function eventCursor(event: Pick<EventRecord, 'createdAt' | 'id'>): strin
 
 /** Reading published events, and replaying one to the subscriptions that match it now. */
 export class EventsService {
+  private readonly store: EventStore;
+
   constructor(
     private readonly deps: {
       db: Database;
@@ -42,47 +45,22 @@ export class EventsService {
       subscriptions: SubscriptionsService;
       onDeliveriesDue?: () => void;
     },
-  ) {}
+  ) {
+    this.store = new EventStore(deps.db);
+  }
 
   /** Admins see every event; others the events they published and those sent to their subscriptions. */
   async list(actor: Principal, filter: EventFilter, page: EventPage): Promise<Result<EventRecord[]>> {
     if (!mayRead(actor)) return fail('FORBIDDEN', READ_SCOPES_NEEDED);
     const problems = instantProblems({ since: filter.since, until: filter.until });
     if (problems.length > 0) return fail('INVALID', 'The time range is not valid', { fields: problems });
-    const conditions: SQL[] = [];
-    const visible = this.visibleTo(actor);
-    if (visible) conditions.push(visible);
-    if (filter.type) conditions.push(eq(events.type, filter.type));
-    if (filter.status) conditions.push(eq(events.status, filter.status));
-    if (filter.since) conditions.push(gte(events.createdAt, filter.since));
-    if (filter.until) conditions.push(lt(events.createdAt, filter.until));
-    for (const [cursor, older] of [
-      [page.after, true],
-      [page.before, false],
-    ] as const) {
-      if (cursor === undefined) continue;
-      const parsed = decodeKeysetCursor(cursor);
-      if (!parsed) {
-        return fail('INVALID', 'Not an event cursor', {
-          fields: [{ path: older ? 'after' : 'before', message: 'is not an event cursor' }],
-        });
-      }
-      const at = parsed.at.toISOString();
-      conditions.push(
-        older
-          ? sql`(${events.createdAt}, ${events.id}) < (${at}::timestamptz, ${parsed.id}::uuid)`
-          : sql`(${events.createdAt}, ${events.id}) > (${at}::timestamptz, ${parsed.id}::uuid)`,
-      );
+    const listed = await this.store.list(actor, filter, page);
+    if ('invalid' in listed) {
+      return fail('INVALID', 'Not an event cursor', {
+        fields: [{ path: listed.invalid, message: 'is not an event cursor' }],
+      });
     }
-    const order = page.inverted
-      ? [sql`${events.createdAt} asc`, sql`${events.id} asc`]
-      : [sql`${events.createdAt} desc`, desc(events.id)];
-    const rows = await this.deps.db
-      .select(eventColumns)
-      .from(events)
-      .where(and(...conditions))
-      .orderBy(...order)
-      .limit(page.limit);
+    const { rows } = listed;
     return ok(rows.map((row) => toEventRecord(row)));
   }
 
@@ -123,11 +101,7 @@ export class EventsService {
       targets = matched.map((m) => m.id);
     }
     if (targets.length > 0) {
-      const now = this.deps.clock.now().toISOString();
-      await this.deps.db.execute(sql`
-        insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
-        select ${eventId}::uuid, s::uuid, ${now}::timestamptz, ${now}::timestamptz, ${now}::timestamptz
-        from jsonb_array_elements_text(${JSON.stringify(targets)}::jsonb) as s`);
+      await enqueueEventDeliveries(this.deps.db, eventId, targets, this.deps.clock.now());
       this.deps.onDeliveriesDue?.();
     }
     this.deps.logger.info({ eventId, deliveries: targets.length, by: actor.user.id }, 'event replayed');
@@ -135,23 +109,7 @@ export class EventsService {
   }
 
   private async find(actor: Principal, id: string) {
-    if (!isUuid(id)) return null;
-    const visible = this.visibleTo(actor);
-    const [row] = await this.deps.db
-      .select(eventColumns)
-      .from(events)
-      .where(visible ? and(eq(events.id, id), visible) : eq(events.id, id));
-    return row ?? null;
-  }
-
-  private visibleTo(actor: Principal): SQL | undefined {
-    if (isAdmin(actor)) return undefined;
-    const toOwnSubscription = this.deps.db
-      .select({ one: sql`1` })
-      .from(deliveries)
-      .innerJoin(subscriptions, eq(subscriptions.id, deliveries.subscriptionId))
-      .where(and(eq(deliveries.eventId, events.id), eq(subscriptions.userId, actor.user.id)));
-    return or(eq(events.publisherId, actor.user.id), exists(toOwnSubscription));
+    return isUuid(id) ? this.store.find(actor, id) : null;
   }
 }
 

@@ -1,11 +1,12 @@
-import { type Database, deliveries, jobs } from '@switchboard/db';
-import { and, eq, inArray, isNotNull } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import type { Principal } from '../access/principal.ts';
+import { DeliveryStore } from '../delivery/delivery-store.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { PushQueue } from '../shared/push-queue.ts';
 import type { Result } from '../shared/result.ts';
-import { type Job, jobColumns } from './job-record.ts';
+import type { Job } from './job-record.ts';
+import { JobStore } from './job-store.ts';
 import type { JobsService } from './jobs-service.ts';
 
 /**
@@ -17,7 +18,13 @@ export class JobUpdates {
   private listeners = new Map<string, Set<(job: Job) => void>>();
   private unlisten: Array<() => Promise<void>> = [];
 
-  constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger; jobs: JobsService }) {}
+  private readonly store: JobStore;
+  private readonly deliveries: DeliveryStore;
+
+  constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger; jobs: JobsService }) {
+    this.store = new JobStore(deps.db);
+    this.deliveries = new DeliveryStore(deps.db);
+  }
 
   async start(): Promise<void> {
     this.unlisten.push(
@@ -51,7 +58,7 @@ export class JobUpdates {
     try {
       // A change committed after `job` was read, and announced before this listener existed,
       // reached nobody: start from the job as it is now that later changes reach this stream.
-      const [current] = (await this.deps.db.select(jobColumns).from(jobs).where(eq(jobs.id, job.id))) as Job[];
+      const [current] = await this.store.byIds([job.id]);
       queue.first(current ?? job);
       yield* queue.drain(signal);
     } finally {
@@ -62,17 +69,13 @@ export class JobUpdates {
 
   private async fromDeliveries(ids: number[]): Promise<void> {
     if (ids.length === 0) return;
-    const rows = await this.deps.db
-      .selectDistinct({ jobId: deliveries.jobId })
-      .from(deliveries)
-      .where(and(inArray(deliveries.id, ids), isNotNull(deliveries.jobId)));
-    await this.dispatch(rows.map((r) => r.jobId as string));
+    await this.dispatch(await this.deliveries.jobsOf(ids));
   }
 
   private async dispatch(jobIds: string[]): Promise<void> {
     const wanted = jobIds.filter((id) => this.listeners.has(id));
     if (wanted.length === 0) return;
-    const rows = (await this.deps.db.select(jobColumns).from(jobs).where(inArray(jobs.id, wanted))) as Job[];
+    const rows = await this.store.byIds(wanted);
     for (const job of rows) for (const push of this.listeners.get(job.id) ?? []) push(job);
   }
 }

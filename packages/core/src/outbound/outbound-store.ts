@@ -1,5 +1,5 @@
-import type { Database } from '@switchboard/db';
-import { sql } from 'drizzle-orm';
+import { type Database, type DeliveryKind, deliveries, deliveryAttempts, type Executor } from '@switchboard/db';
+import { and, eq, gte, type SQL, sql } from 'drizzle-orm';
 import { rowsOf } from '../shared/db-rows.ts';
 import { type ClaimedDelivery, type ClaimedRow, type OutboundKinds, readColumn } from './kind.ts';
 import type { AttemptOutcome } from './outcome.ts';
@@ -110,4 +110,167 @@ export async function findNextDue(db: Database, fullLanes: readonly string[] = [
      limit 1`);
   const due = rowsOf(result)[0]?.due;
   return due ? readColumn.date(due) : null;
+}
+
+/*
+ * Writes of the `deliveries` and `delivery_attempts` tables made outside a claim or a completion:
+ * every one is here, so that this file is the tables' one owner. Each kind calls them.
+ */
+
+/** New deliveries of any kind, due now. */
+export async function enqueueDeliveries(
+  db: Executor,
+  rows: ReadonlyArray<{ kind: DeliveryKind; eventId?: string; subscriptionId?: string; jobId?: string; body?: Buffer }>,
+  now: Date,
+): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insert(deliveries)
+    .values(rows.map((row) => ({ ...row, nextAttemptAt: now, createdAt: now, updatedAt: now })));
+}
+
+/**
+ * A new event's deliveries, as the body of a CTE that reads the event's id from `eventSource`
+ * (`e.id`), so that the event and its deliveries are written in one statement. Deliveries with a
+ * lease (`leaseUntil`) are written already claimed, for this process's worker. Answers the rows
+ * written, with their status.
+ */
+export function insertEventDeliveriesSql(
+  eventSource: SQL,
+  at: string,
+  targets: ReadonlyArray<{ subscriptionId: string; leaseUntil?: Date }>,
+): SQL {
+  const rows = targets.map((t) => ({ s: t.subscriptionId, l: t.leaseUntil?.toISOString() ?? null }));
+  return sql`
+        insert into deliveries (event_id, subscription_id, status, attempts, leased_at, first_attempt_at,
+                                next_attempt_at, created_at, updated_at)
+        select ${eventSource}.id, t.s::uuid,
+               case when t.l is null then 'pending' else 'delivering' end,
+               case when t.l is null then 0 else 1 end,
+               case when t.l is null then null else ${at}::timestamptz end,
+               case when t.l is null then null else ${at}::timestamptz end,
+               coalesce(t.l::timestamptz, ${at}::timestamptz), ${at}::timestamptz, ${at}::timestamptz
+        from ${eventSource}, jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as t(s text, l text)
+        -- The matcher's snapshot may hold a subscription deleted a moment ago: it gets nothing.
+        where exists (select 1 from subscriptions s where s.id = t.s::uuid)
+        returning id, webhook_id, subscription_id, status`;
+}
+
+/** An event's deliveries to these subscriptions, due now (a replay, or an event with blocking deliveries). */
+export async function enqueueEventDeliveries(
+  db: Executor,
+  eventId: string,
+  subscriptionIds: readonly string[],
+  now: Date,
+  options: { skipDeletedSubscriptions?: boolean } = {},
+): Promise<void> {
+  if (subscriptionIds.length === 0) return;
+  const at = now.toISOString();
+  await db.execute(sql`
+    insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
+    select ${eventId}::uuid, s::uuid, ${at}::timestamptz, ${at}::timestamptz, ${at}::timestamptz
+    from jsonb_array_elements_text(${JSON.stringify(subscriptionIds)}::jsonb) as s
+    ${options.skipDeletedSubscriptions ? sql`where exists (select 1 from subscriptions x where x.id = s::uuid)` : sql``}`);
+}
+
+/** A delivery whose first attempt was made before it was written (a blocking subscription's), with that attempt. */
+export async function insertAttemptedDelivery(
+  db: Executor,
+  delivery: { webhookId: string; eventId: string; subscriptionId: string },
+  outcome: AttemptOutcome,
+  now: Date,
+): Promise<void> {
+  const [row] = await db
+    .insert(deliveries)
+    .values({
+      ...delivery,
+      status: outcome.status,
+      attempts: 1,
+      leasedAt: now,
+      firstAttemptAt: now,
+      lastAttemptAt: now,
+      nextAttemptAt: outcome.nextAttemptAt,
+      lastStatusCode: outcome.response?.status ?? null,
+      lastError: outcome.error,
+      completedAt: outcome.status === 'pending' ? null : now,
+      createdAt: now,
+      updatedAt: now,
+    })
+    .returning({ id: deliveries.id });
+  await db.insert(deliveryAttempts).values({
+    deliveryId: (row as { id: number }).id,
+    number: 1,
+    startedAt: now,
+    durationMs: outcome.durationMs,
+    statusCode: outcome.response?.status ?? null,
+    responseHeaders: outcome.response?.headers ?? null,
+    responseBody: outcome.response?.body ?? null,
+    responseTruncated: outcome.response?.truncated ?? false,
+    error: outcome.error,
+    succeeded: outcome.succeeded,
+  });
+}
+
+/** Which deliveries: a subscription's, or a job's own request. */
+type Owner = { subscriptionId: string } | { jobRequestOf: string };
+
+const ownedBy = (owner: Owner) =>
+  'subscriptionId' in owner
+    ? eq(deliveries.subscriptionId, owner.subscriptionId)
+    : and(eq(deliveries.jobId, owner.jobRequestOf), eq(deliveries.kind, 'job'));
+
+/** Pending deliveries end without being sent (a subscription disabled, a job cancelled). */
+export async function failPendingDeliveries(
+  db: Executor,
+  owner: Owner,
+  end: { status: 'failed' | 'cancelled'; error: string; now: Date },
+): Promise<void> {
+  await db
+    .update(deliveries)
+    .set({ status: end.status, nextAttemptAt: null, completedAt: end.now, updatedAt: end.now, lastError: end.error })
+    .where(and(ownedBy(owner), eq(deliveries.status, 'pending')));
+}
+
+/**
+ * Locks a job's request row for the rest of the transaction, in the order a worker's claim takes
+ * it (the delivery before the job), so that the two never wait on each other.
+ */
+export async function lockJobRequest(db: Executor, jobId: string): Promise<void> {
+  await db
+    .select({ id: deliveries.id })
+    .from(deliveries)
+    .where(ownedBy({ jobRequestOf: jobId }))
+    .for('update');
+}
+
+/**
+ * Due again now, whatever became of them, with the retry policy started afresh; not while an
+ * attempt is under way. Answers the ids changed.
+ */
+export async function requeueDeliveries(
+  db: Executor,
+  which: { id: number } | { subscriptionId: string; failedSince: Date },
+  now: Date,
+): Promise<number[]> {
+  const where =
+    'id' in which
+      ? and(eq(deliveries.id, which.id), sql`${deliveries.status} <> 'delivering'`)
+      : and(
+          eq(deliveries.subscriptionId, which.subscriptionId),
+          eq(deliveries.status, 'failed'),
+          gte(deliveries.createdAt, which.failedSince),
+        );
+  const rows = await db
+    .update(deliveries)
+    .set({
+      status: 'pending',
+      nextAttemptAt: now,
+      attemptOffset: sql`${deliveries.attempts}`,
+      firstAttemptAt: null,
+      completedAt: null,
+      updatedAt: now,
+    })
+    .where(where)
+    .returning({ id: deliveries.id });
+  return rows.map((row) => row.id);
 }

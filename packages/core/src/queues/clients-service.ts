@@ -1,11 +1,13 @@
 import { isUtf8 } from 'node:buffer';
-import { clients, type Database, messages, queues } from '@switchboard/db';
-import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { ClientStore } from './client-store.ts';
+import { MessageStore } from './message-store.ts';
 import { countWithinBytes, renderedLengthBound, renderedLengthCeiling } from './page-bound.ts';
+import { QueueStore } from './queue-store.ts';
 import type { QueuesService } from './queues-service.ts';
 
 export interface Client {
@@ -88,49 +90,26 @@ export interface ReadOptions {
   maxRenderedChars?: number;
 }
 
-const clientColumns = {
-  id: clients.id,
-  userId: clients.userId,
-  name: clients.name,
-  queueId: clients.queueId,
-  queueName: clients.queueName,
-  cursor: clients.cursor,
-  state: clients.state,
-  needsRefresh: clients.needsRefresh,
-  lastReadAt: clients.lastReadAt,
-  createdAt: clients.createdAt,
-};
-
-export const messageColumns = {
-  queueId: messages.queueId,
-  seq: messages.seq,
-  body: messages.body,
-  contentType: messages.contentType,
-  headers: messages.headers,
-  sourceIp: messages.sourceIp,
-  receivedAt: messages.receivedAt,
-};
-
 const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export class ClientsService {
-  constructor(private readonly deps: { db: Database; clock: Clock; logger: Logger; queues: QueuesService }) {}
+  private readonly store: ClientStore;
+  private readonly queues: QueueStore;
+  private readonly messages: MessageStore;
+
+  constructor(private readonly deps: { db: Database; clock: Clock; logger: Logger; queues: QueuesService }) {
+    this.store = new ClientStore(deps);
+    this.queues = new QueueStore(deps);
+    this.messages = new MessageStore(deps);
+  }
 
   async list(actor: Principal): Promise<Result<Client[]>> {
-    const rows = await this.deps.db
-      .select(clientColumns)
-      .from(clients)
-      .where(eq(clients.userId, actor.user.id))
-      .orderBy(asc(clients.name));
-    return ok(rows);
+    return ok(await this.store.list(actor));
   }
 
   async get(actor: Principal, name: string): Promise<Result<Client>> {
-    const [row] = await this.deps.db
-      .select(clientColumns)
-      .from(clients)
-      .where(and(eq(clients.userId, actor.user.id), eq(clients.name, name)));
-    return row ? ok(row) : fail('NOT_FOUND', `You have no client named "${name}"`);
+    const client = await this.store.findByName(actor, name);
+    return client ? ok(client) : fail('NOT_FOUND', `You have no client named "${name}"`);
   }
 
   /**
@@ -142,43 +121,23 @@ export class ClientsService {
     if (!CLIENT_NAME.test(name)) {
       return fail('INVALID', 'A client name is 1 to 128 letters, digits, dots, dashes or underscores');
     }
-    const [queue] = await this.deps.db
-      .select({ id: queues.id, name: queues.name, lastSeq: queues.lastSeq })
-      .from(queues)
-      .where(eq(queues.name, queueName));
+    const queue = await this.queues.findPosition(queueName);
     if (!queue) return fail('NOT_FOUND', `No queue named "${queueName}"`);
     if (!isAdmin(actor) && !(await this.deps.queues.mayListen(actor.user.id, queue.id))) {
       return fail('FORBIDDEN', `You may not listen to "${queueName}"`);
     }
-    const values = {
-      queueId: queue.id,
-      queueName: queue.name,
-      cursor: queue.lastSeq,
-      state: 'connected' as const,
-      needsRefresh: false,
-      updatedAt: this.deps.clock.now(),
-    };
-    const [created] = await this.deps.db
-      .insert(clients)
-      .values({ userId: actor.user.id, name, ...values })
-      .onConflictDoNothing()
-      .returning(clientColumns);
+    const start = { queueId: queue.id, queueName: queue.name, cursor: queue.lastSeq };
+    const now = this.deps.clock.now();
+    const created = await this.store.insertIfAbsent(actor.user.id, name, start, now);
     if (created) return ok(created);
-    const [reconnected] = await this.deps.db
-      .update(clients)
-      .set(values)
-      .where(and(eq(clients.userId, actor.user.id), eq(clients.name, name), eq(clients.state, 'disconnected')))
-      .returning(clientColumns);
+    const reconnected = await this.store.reconnect(actor.user.id, name, start, now);
     if (reconnected) return ok(reconnected);
     return fail('CONFLICT', `The client "${name}" is already listening; unlisten it first`);
   }
 
   async unlisten(actor: Principal, name: string): Promise<Result<Client>> {
-    const [row] = await this.deps.db
-      .delete(clients)
-      .where(and(eq(clients.userId, actor.user.id), eq(clients.name, name)))
-      .returning(clientColumns);
-    return row ? ok(row) : fail('NOT_FOUND', `You have no client named "${name}"`);
+    const client = await this.store.delete(actor, name);
+    return client ? ok(client) : fail('NOT_FOUND', `You have no client named "${name}"`);
   }
 
   /** Everything after the cursor (up to `limit` messages and MAX_READ_BYTES), then the cursor moves past it. */
@@ -202,12 +161,7 @@ export class ClientsService {
     return this.deps.db.transaction(async (tx) => {
       // The row lock makes two concurrent reads of one client take turns instead of both
       // returning the same messages.
-      const [row] = await tx
-        .select({ client: clientColumns, lastSeq: queues.lastSeq, droppedThroughSeq: queues.droppedThroughSeq })
-        .from(clients)
-        .leftJoin(queues, eq(queues.id, clients.queueId))
-        .where(and(eq(clients.userId, actor.user.id), eq(clients.name, name)))
-        .for('update', { of: clients });
+      const row = await this.store.lockForRead(tx, actor, name);
       if (!row) return fail<T>('NOT_FOUND', `You have no client named "${name}"`);
       const { client } = row;
       if (client.state === 'disconnected' || client.queueId === null || row.lastSeq === null) {
@@ -222,31 +176,13 @@ export class ClientsService {
       let through = client.cursor;
       if (!missed) {
         // Sizes first, without the bodies, to know where the page ends before any body is loaded.
-        const sizes = await tx
-          .select({ seq: messages.seq, size: sql<number | string>`octet_length(${messages.body})` })
-          .from(messages)
-          .where(and(eq(messages.queueId, client.queueId), gt(messages.seq, client.cursor)))
-          .orderBy(asc(messages.seq))
-          .limit(pageSize);
+        const sizes = await this.messages.sizes(client.queueId, { after: client.cursor, limit: pageSize }, tx);
         const taken = countWithinBytes(
-          sizes.map((row) => Number(row.size)),
+          sizes.map((row) => row.size),
           maxBytes,
         );
         through = taken === 0 ? client.cursor : Number(sizes[taken - 1]?.seq);
-        page =
-          through === client.cursor
-            ? []
-            : await tx
-                .select(messageColumns)
-                .from(messages)
-                .where(
-                  and(
-                    eq(messages.queueId, client.queueId),
-                    gt(messages.seq, client.cursor),
-                    lte(messages.seq, through),
-                  ),
-                )
-                .orderBy(asc(messages.seq));
+        page = through === client.cursor ? [] : await this.messages.after(client.queueId, client.cursor, through, tx);
         // Scanned only when the most a body of its size could take passes the bound, which few can.
         const [first] = page;
         missed =
@@ -261,14 +197,11 @@ export class ClientsService {
           currentSeq: row.lastSeq,
           message: 'Messages were dropped before this client read them; refresh any state built from this queue',
         });
-        await tx
-          .update(clients)
-          .set({ cursor: row.lastSeq, needsRefresh: false, lastReadAt: now })
-          .where(eq(clients.id, client.id));
+        await this.store.moveCursor(tx, client.id, row.lastSeq, now, true);
         return ok(rendered);
       }
       const rendered = render({ kind: 'messages', currentSeq: row.lastSeq, messages: page });
-      await tx.update(clients).set({ cursor: through, lastReadAt: now }).where(eq(clients.id, client.id));
+      await this.store.moveCursor(tx, client.id, through, now, false);
       return ok(rendered);
     });
   }

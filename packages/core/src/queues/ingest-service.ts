@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { clients, type Database } from '@switchboard/db';
-import { and, eq } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import { ClientStore } from './client-store.ts';
 import type { IngestBudget, IngestReservation } from './ingest-budget.ts';
 import type { MessageWriter, WrittenMessage } from './message-writer.ts';
 import type { CompiledQueue, QueueRegistry } from './queue-registry.ts';
@@ -41,7 +41,11 @@ const NEVER_STORED = new Set(['authorization', 'proxy-authorization', 'cookie'])
  * refusal is a distinct code so that the route can answer 404, 403, 413, 401 or 503.
  */
 export class IngestService {
-  constructor(private readonly deps: IngestServiceDeps) {}
+  private readonly clients: ClientStore;
+
+  constructor(private readonly deps: IngestServiceDeps) {
+    this.clients = new ClientStore(deps);
+  }
 
   /** Bytes of bodies admitted and not yet settled in this process. */
   get bytesInFlight(): number {
@@ -153,10 +157,7 @@ export class IngestService {
 
   private async recordRefusedMessage(queue: CompiledQueue): Promise<void> {
     this.deps.logger.warn({ queue: queue.name }, 'ingest refused: message too large; clients will refresh');
-    await this.deps.db
-      .update(clients)
-      .set({ needsRefresh: true })
-      .where(and(eq(clients.queueId, queue.id), eq(clients.state, 'connected')));
+    await this.clients.markNeedsRefresh(queue.id);
   }
 }
 

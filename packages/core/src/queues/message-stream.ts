@@ -1,11 +1,13 @@
-import { clients, type Database, messages, queues } from '@switchboard/db';
-import { and, asc, desc, eq, gt, gte, lt, lte, sql } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { MAX_READ_BYTES, messageColumns, type StoredMessage } from './clients-service.ts';
+import { ClientStore } from './client-store.ts';
+import { MAX_READ_BYTES, type StoredMessage } from './clients-service.ts';
+import { MessageStore } from './message-store.ts';
 import { countWithinBytes } from './page-bound.ts';
+import { QueueStore } from './queue-store.ts';
 import type { QueuesService } from './queues-service.ts';
 
 export type StreamEvent =
@@ -45,8 +47,15 @@ interface Waiter {
 export class MessageStreams {
   private waiters = new Set<Waiter>();
   private unlisten: (() => Promise<void>) | undefined;
+  private readonly store: MessageStore;
+  private readonly queueStore: QueueStore;
+  private readonly clients: ClientStore;
 
-  constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger; queues: QueuesService }) {}
+  constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger; queues: QueuesService }) {
+    this.store = new MessageStore(deps);
+    this.queueStore = new QueueStore(deps);
+    this.clients = new ClientStore(deps);
+  }
 
   /** One LISTEN per process, shared by every subscriber. */
   async start(): Promise<void> {
@@ -78,29 +87,19 @@ export class MessageStreams {
    * messages is never loaded, nor answered, whole. Sizes are read first, without the bodies.
    */
   async pageOf(queueId: string, args: PageArgs): Promise<MessagePage> {
-    const conditions = [eq(messages.queueId, queueId)];
-    if (args.after !== undefined) conditions.push(gt(messages.seq, args.after));
-    if (args.before !== undefined) conditions.push(lt(messages.seq, args.before));
-    const order = args.inverted ? desc(messages.seq) : asc(messages.seq);
-    const sizes = await this.deps.db
-      .select({ seq: messages.seq, size: sql<number | string>`octet_length(${messages.body})` })
-      .from(messages)
-      .where(and(...conditions))
-      .orderBy(order)
-      .limit(args.limit);
+    const sizes = await this.store.sizes(queueId, {
+      after: args.after,
+      before: args.before,
+      limit: args.limit,
+      newestFirst: args.inverted,
+    });
     const taken = countWithinBytes(
-      sizes.map((row) => Number(row.size)),
+      sizes.map((row) => row.size),
       MAX_READ_BYTES,
     );
     if (taken === 0) return { messages: [], truncated: false };
     const ends = [Number(sizes[0]?.seq), Number(sizes[taken - 1]?.seq)];
-    const page = await this.deps.db
-      .select(messageColumns)
-      .from(messages)
-      .where(
-        and(eq(messages.queueId, queueId), gte(messages.seq, Math.min(...ends)), lte(messages.seq, Math.max(...ends))),
-      )
-      .orderBy(order);
+    const page = await this.store.range(queueId, Math.min(...ends), Math.max(...ends), args.inverted ?? false);
     return { messages: page, truncated: taken < sizes.length };
   }
 
@@ -121,10 +120,7 @@ export class MessageStreams {
     clientName: string,
     after: number | undefined,
   ): Promise<Result<{ queueId: string; start: number }>> {
-    const [client] = await this.deps.db
-      .select({ queueId: clients.queueId, cursor: clients.cursor, state: clients.state, userId: clients.userId })
-      .from(clients)
-      .where(and(eq(clients.userId, actor.user.id), eq(clients.name, clientName)));
+    const client = await this.clients.findStreamStart(actor, clientName);
     if (!client) return fail('NOT_FOUND', `You have no client named "${clientName}"`);
     if (client.state !== 'connected' || !client.queueId) {
       return fail('CONFLICT', `The client "${clientName}" is disconnected`);
@@ -139,10 +135,7 @@ export class MessageStreams {
   async *follow(queueId: string, start: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
     let cursor = start;
     while (!signal.aborted) {
-      const [queue] = await this.deps.db
-        .select({ lastSeq: queues.lastSeq, droppedThroughSeq: queues.droppedThroughSeq })
-        .from(queues)
-        .where(eq(queues.id, queueId));
+      const queue = await this.queueStore.position(queueId);
       if (!queue) return;
       if (cursor < queue.droppedThroughSeq) {
         cursor = queue.lastSeq;

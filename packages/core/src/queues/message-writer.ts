@@ -1,7 +1,6 @@
 import type { Database } from '@switchboard/db';
-import { sql } from 'drizzle-orm';
-import { rowsOf } from '../shared/db-rows.ts';
 import type { Logger } from '../shared/logger.ts';
+import { MessageStore } from './message-store.ts';
 
 export interface IncomingMessage {
   queueId: string;
@@ -39,9 +38,8 @@ export interface MessageWriterOptions {
 
 /** A few MiB: hundreds of ordinary webhooks (a few KiB each) still share one statement. */
 export const DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
-const YIELD_ABOVE_CHARS = 1024 * 1024;
 
-/** What a message adds to its statement's parameter: its body in base64, its headers as JSON. */
+/** What a message adds to its statement's parameter (see MessageStore.append): its body in base64, its headers as JSON. */
 function statementBytes(message: IncomingMessage): number {
   let headerBytes = 0;
   for (const [name, value] of Object.entries(message.headers)) headerBytes += name.length + value.length + 6;
@@ -61,11 +59,10 @@ export class MessageWriter {
   private readonly maxBatch: number;
   private readonly maxBatchBytes: number;
   private readonly maxConcurrent: number;
+  private readonly store: MessageStore;
 
-  constructor(
-    private readonly deps: { db: Database; logger: Logger },
-    options: MessageWriterOptions = {},
-  ) {
+  constructor(deps: { db: Database; logger: Logger }, options: MessageWriterOptions = {}) {
+    this.store = new MessageStore(deps);
     this.maxBatch = options.maxBatch ?? 1000;
     this.maxBatchBytes = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
     this.maxConcurrent = options.maxConcurrentQueues ?? 4;
@@ -117,34 +114,14 @@ export class MessageWriter {
   }
 
   private async flush(queueId: string, batch: Pending[]): Promise<void> {
-    // Base64 never needs escaping in JSON, so each body joins the text as it is instead of being
-    // scanned and copied once more by JSON.stringify: for a body of megabytes that pass is a pause
-    // of the event loop.
-    let payload = '[';
-    batch.forEach(({ message }, i) => {
-      const meta = JSON.stringify({
-        i,
-        ct: message.contentType,
-        h: message.headers,
-        ip: message.sourceIp,
-        t: message.receivedAt.toISOString(),
-        k: message.dedupKey,
-      });
-      payload += `${i === 0 ? '' : ','}${meta.slice(0, -1)},"b":"${message.body.toString('base64')}"}`;
-    });
-    payload += ']';
-    // Encoding and sending megabytes are two long steps; other requests get a turn in between.
-    if (payload.length > YIELD_ABOVE_CHARS) await new Promise((resolve) => setImmediate(resolve));
-    const result = await this.deps.db.execute(
-      sql`select out_index, out_seq, out_duplicate from switchboard_append_messages(${queueId}::uuid, ${payload}::jsonb)`,
+    const appended = await this.store.append(
+      queueId,
+      batch.map((item) => item.message),
     );
-    const rows = rowsOf<{ out_index: number | string; out_seq: number | string | bigint; out_duplicate: boolean }>(
-      result,
-    );
-    const written = new Map(rows.map((r) => [Number(r.out_index), r]));
+    const written = new Map(appended.map((m) => [m.index, m]));
     batch.forEach((item, i) => {
       const row = written.get(i);
-      if (row) item.resolve({ seq: Number(row.out_seq), duplicate: row.out_duplicate });
+      if (row) item.resolve({ seq: row.seq, duplicate: row.duplicate });
       else item.reject(new Error('the queue was removed while the message was being stored'));
     });
   }

@@ -1,8 +1,9 @@
-import { type Database, queues } from '@switchboard/db';
+import type { Database } from '@switchboard/db';
 import type { Logger } from '../shared/logger.ts';
 import { compileAllowlist } from '../shared/network.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import type { Dedup } from './queue-definition.ts';
+import { QueueStore } from './queue-store.ts';
 import type { Verification } from './verification/types.ts';
 
 /** What ingest needs of a queue, compiled once instead of read on every POST. */
@@ -23,8 +24,11 @@ export class QueueRegistry {
   private byName = new Map<string, CompiledQueue>();
   private unlisten: (() => Promise<void>) | undefined;
   private loading: Promise<void> | undefined;
+  private readonly store: QueueStore;
 
-  constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger }) {}
+  constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger }) {
+    this.store = new QueueStore(deps);
+  }
 
   async start(): Promise<void> {
     this.unlisten = await this.deps.pubsub.listen(CHANNELS.queues, () => {
@@ -51,16 +55,7 @@ export class QueueRegistry {
   }
 
   private async load(): Promise<void> {
-    const rows = await this.deps.db
-      .select({
-        id: queues.id,
-        name: queues.name,
-        verification: queues.verification,
-        allowedNetworks: queues.allowedNetworks,
-        maxMessageSize: queues.maxMessageSize,
-        dedup: queues.dedup,
-      })
-      .from(queues);
+    const rows = await this.store.listForIngest();
     this.byName = new Map(
       rows.map((row) => [
         row.name,

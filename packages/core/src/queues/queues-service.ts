@@ -1,5 +1,4 @@
-import { clients, type Database, queueListeners, queues } from '@switchboard/db';
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUuid } from '../shared/crypto.ts';
@@ -8,7 +7,10 @@ import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { findNul } from '../shared/text-input.ts';
+import { ClientStore } from './client-store.ts';
+import { MessageStore } from './message-store.ts';
 import { type Dedup, type QueueDefinition, queueDefinitionSchema, toFieldProblems } from './queue-definition.ts';
+import { QueueStore } from './queue-store.ts';
 import { removeMessages } from './retention.ts';
 import type { Verification } from './verification/types.ts';
 
@@ -42,27 +44,6 @@ export interface QueuesServiceDeps {
   deleteBatchSize?: number;
 }
 
-const queueColumns = {
-  id: queues.id,
-  name: queues.name,
-  description: queues.description,
-  verification: queues.verification,
-  allowedNetworks: queues.allowedNetworks,
-  maxMessageCount: queues.maxMessageCount,
-  maxMessageSize: queues.maxMessageSize,
-  maxQueueBytes: queues.maxQueueBytes,
-  retentionSeconds: queues.retentionSeconds,
-  dedup: queues.dedup,
-  managedBy: queues.managedBy,
-  lastSeq: queues.lastSeq,
-  messageCount: queues.messageCount,
-  totalBytes: queues.totalBytes,
-  createdAt: queues.createdAt,
-  updatedAt: queues.updatedAt,
-};
-
-const toQueue = (row: Record<string, unknown>) => row as unknown as Queue;
-
 /** A definition checked and shaped as the queues row stores it. */
 function parseDefinition(definition: QueueDefinition) {
   const parsed = queueDefinitionSchema.safeParse(definition);
@@ -80,27 +61,24 @@ function nameTaken(error: unknown, name: string): Result<Queue> {
 }
 
 export class QueuesService {
-  constructor(private readonly deps: QueuesServiceDeps) {}
+  private readonly store: QueueStore;
+  private readonly clients: ClientStore;
+  private readonly messages: MessageStore;
+
+  constructor(private readonly deps: QueuesServiceDeps) {
+    this.store = new QueueStore(deps);
+    this.clients = new ClientStore(deps);
+    this.messages = new MessageStore(deps);
+  }
 
   /** Admins see every queue; others see the queues they may listen to. */
   async list(actor: Principal): Promise<Result<Queue[]>> {
-    const query = this.deps.db.select(queueColumns).from(queues).orderBy(asc(queues.name));
-    if (isAdmin(actor)) return ok((await query).map(toQueue));
-    const rows = await this.deps.db
-      .select(queueColumns)
-      .from(queues)
-      .innerJoin(queueListeners, eq(queueListeners.queueId, queues.id))
-      .where(eq(queueListeners.userId, actor.user.id))
-      .orderBy(asc(queues.name));
-    return ok(rows.map(toQueue));
+    return ok(await this.store.list(actor));
   }
 
   async getByName(actor: Principal, name: string): Promise<Result<Queue>> {
-    const [row] = await this.deps.db.select(queueColumns).from(queues).where(eq(queues.name, name));
-    if (!row || !(isAdmin(actor) || (await this.mayListen(actor.user.id, row.id)))) {
-      return fail('NOT_FOUND', `No queue named "${name}"`);
-    }
-    return ok(toQueue(row));
+    const queue = await this.store.findByName(actor, name);
+    return queue ? ok(queue) : fail('NOT_FOUND', `No queue named "${name}"`);
   }
 
   async create(
@@ -112,13 +90,10 @@ export class QueuesService {
     const parsed = parseDefinition(definition);
     if (!parsed.ok) return parsed;
     try {
-      const [row] = await this.deps.db
-        .insert(queues)
-        .values({ ...parsed.value, managedBy })
-        .returning(queueColumns);
-      await this.announce(row?.id ?? '');
+      const queue = await this.store.insert(parsed.value, managedBy);
+      await this.announce(queue.id);
       this.deps.logger.info({ queue: parsed.value.name, by: actor.user.id }, 'queue created');
-      return ok(toQueue(row as Record<string, unknown>));
+      return ok(queue);
     } catch (error) {
       return nameTaken(error, parsed.value.name);
     }
@@ -128,26 +103,27 @@ export class QueuesService {
   async update(actor: Principal, id: string, definition: QueueDefinition): Promise<Result<Queue>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change queues');
     if (!isUuid(id)) return fail('NOT_FOUND', 'No such queue');
-    const [current] = await this.deps.db
-      .select({ verification: queues.verification })
-      .from(queues)
-      .where(eq(queues.id, id));
-    if (!current) return fail('NOT_FOUND', 'No such queue');
+    const verification = await this.store.findVerification(id);
+    if (!verification) return fail('NOT_FOUND', 'No such queue');
     // Secrets are never shown, so an edit that leaves verification out keeps the current one.
-    const parsed = parseDefinition({ ...definition, verification: definition.verification ?? current.verification });
+    const parsed = parseDefinition({ ...definition, verification: definition.verification ?? verification });
     if (!parsed.ok) return parsed;
     try {
-      const [row] = await this.deps.db
-        .update(queues)
-        .set({ ...parsed.value, updatedAt: this.deps.clock.now() })
-        .where(eq(queues.id, id))
-        .returning(queueColumns);
-      if (!row) return fail('NOT_FOUND', 'No such queue');
+      const queue = await this.store.update(id, parsed.value, this.deps.clock.now());
+      if (!queue) return fail('NOT_FOUND', 'No such queue');
       await this.announce(id);
-      return ok(toQueue(row));
+      return ok(queue);
     } catch (error) {
       return nameTaken(error, parsed.value.name);
     }
+  }
+
+  /** The queue belongs to the config file from here on: a file that stops naming it removes it. */
+  async adoptForConfig(actor: Principal, id: string): Promise<Result<void>> {
+    if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change queues');
+    if (!isUuid(id)) return fail('NOT_FOUND', 'No such queue');
+    await this.store.setManagedBy(id, 'config');
+    return ok(undefined);
   }
 
   /** Removes the queue with its messages; its clients stay, `disconnected`. */
@@ -156,26 +132,26 @@ export class QueuesService {
     if (!isUuid(id)) return fail('NOT_FOUND', 'No such queue');
     // The cascade over a large backlog would be one statement past the statement deadline, so the
     // messages go in batches first; the few that arrive meanwhile go with the queue.
-    await removeMessages(this.deps.db, id, undefined, this.deps.deleteBatchSize);
+    await removeMessages(
+      { db: this.deps.db, queues: this.store, messages: this.messages },
+      id,
+      undefined,
+      this.deps.deleteBatchSize,
+    );
     const deleted = await this.deps.db.transaction(async (tx) => {
-      await tx.update(clients).set({ state: 'disconnected', queueId: null }).where(eq(clients.queueId, id));
-      const [row] = await tx.delete(queues).where(eq(queues.id, id)).returning(queueColumns);
-      return row;
+      await this.clients.disconnectQueue(tx, id);
+      return this.store.delete(id, tx);
     });
     if (!deleted) return fail('NOT_FOUND', 'No such queue');
     await this.announce(id);
     this.deps.logger.info({ queue: deleted.name, by: actor.user.id }, 'queue deleted');
-    return ok(toQueue(deleted));
+    return ok(deleted);
   }
 
   async listListeners(actor: Principal, queueId: string): Promise<Result<string[]>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can see who may listen');
     if (!isUuid(queueId)) return ok([]);
-    const rows = await this.deps.db
-      .select({ userId: queueListeners.userId })
-      .from(queueListeners)
-      .where(eq(queueListeners.queueId, queueId));
-    return ok(rows.map((r) => r.userId));
+    return ok(await this.store.listListenerIds(queueId));
   }
 
   /**
@@ -188,37 +164,32 @@ export class QueuesService {
     if (bad.length > 0) return fail('INVALID', `Not user ids: ${bad.join(', ')}`);
     const wanted = [...new Set(userIds)];
     return this.deps.db.transaction(async (tx) => {
-      const [queue] = await tx.select({ id: queues.id }).from(queues).where(eq(queues.id, queueId));
-      if (!queue) return fail<string[]>('NOT_FOUND', 'No such queue');
-      await tx.delete(queueListeners).where(eq(queueListeners.queueId, queueId));
-      if (wanted.length > 0) {
-        await tx.insert(queueListeners).values(wanted.map((userId) => ({ queueId, userId })));
-      }
+      if (!(await this.store.exists(tx, queueId))) return fail<string[]>('NOT_FOUND', 'No such queue');
+      await this.store.replaceListeners(tx, queueId, wanted);
       // Admins keep their clients; anyone else no longer listed is disconnected.
-      await tx.execute(sql`
-        update ${clients} set state = 'disconnected', queue_id = null
-        where ${clients.queueId} = ${queueId}
-          and not (${clients.userId} = any(${sql.param(wanted)}::uuid[]))
-          and ${clients.userId} not in (select id from users where role = 'admin')`);
+      await this.clients.disconnectAllBut(tx, queueId, wanted);
       return ok(wanted);
     });
   }
 
+  /** Gives users the right to listen to queues, keeping everyone who has it already. */
+  async addListeners(
+    actor: Principal,
+    pairs: ReadonlyArray<{ queueId: string; userId: string }>,
+  ): Promise<Result<void>> {
+    if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change who may listen');
+    const bad = pairs.flatMap((p) => [p.queueId, p.userId]).filter((id) => !isUuid(id));
+    if (bad.length > 0) return fail('INVALID', `Not ids: ${bad.join(', ')}`);
+    for (const { queueId, userId } of pairs) await this.store.addListener(queueId, userId);
+    return ok(undefined);
+  }
+
   async mayListen(userId: string, queueId: string): Promise<boolean> {
-    const [row] = await this.deps.db
-      .select({ userId: queueListeners.userId })
-      .from(queueListeners)
-      .where(and(eq(queueListeners.queueId, queueId), eq(queueListeners.userId, userId)));
-    return row !== undefined;
+    return this.store.isListener(userId, queueId);
   }
 
   async findIdsByNames(names: readonly string[]): Promise<Map<string, string>> {
-    if (names.length === 0) return new Map();
-    const rows = await this.deps.db
-      .select({ id: queues.id, name: queues.name })
-      .from(queues)
-      .where(inArray(queues.name, [...names]));
-    return new Map(rows.map((r) => [r.name, r.id]));
+    return this.store.findIdsByNames(names);
   }
 
   private async announce(queueId: string): Promise<void> {

@@ -1,5 +1,4 @@
-import { apiTokens, type Database, users } from '@switchboard/db';
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import {
   hasScope,
   isAdmin,
@@ -17,23 +16,17 @@ import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { identifierProblem } from '../shared/text-input.ts';
+import { type ApiToken, type TokenRow, TokenStore } from './token-store.ts';
 
-export interface ApiToken {
-  id: string;
-  userId: string;
-  name: string;
-  scopes: Scope[];
-  createdAt: Date;
-  lastUsedAt: Date | null;
-  expiresAt: Date | null;
-  revokedAt: Date | null;
-}
+export type { ApiToken } from './token-store.ts';
 
 export interface TokensServiceDeps {
   db: Database;
   clock: Clock;
   logger: Logger;
   pubsub?: PubSub;
+  /** The role of a token's would-be owner; null when there is no such user (the user store). */
+  owners: { roleOf(userId: string): Promise<UserRole | null> };
 }
 
 /** A token checked against the database is believed this long, unless a change is announced first. */
@@ -44,23 +37,6 @@ const SECRET_LENGTH = 40;
 const TOKEN_PATTERN = new RegExp(`^sb_([0-9A-Za-z]{${ID_LENGTH}})_([0-9A-Za-z]{${SECRET_LENGTH}})$`);
 /** last_used_at is a hint, not an audit log: write it at most this often per token. */
 const LAST_USED_RESOLUTION_MS = 60_000;
-
-const tokenColumns = {
-  id: apiTokens.id,
-  userId: apiTokens.userId,
-  name: apiTokens.name,
-  scopes: apiTokens.scopes,
-  createdAt: apiTokens.createdAt,
-  lastUsedAt: apiTokens.lastUsedAt,
-  expiresAt: apiTokens.expiresAt,
-  revokedAt: apiTokens.revokedAt,
-};
-
-interface TokenRow {
-  token: ApiToken;
-  secretHash: string;
-  user: { id: string; username: string; role: UserRole };
-}
 
 /** Splits `sb_<id>_<secret>` into its id (public) and secret; null when it is not of that shape. */
 export function parseToken(token: string): { id: string; secret: string } | null {
@@ -73,11 +49,7 @@ export function formatToken(id: string, secret: string): string {
 }
 
 export class TokensService {
-  /**
-   * The look-up behind every token-authenticated request, built and prepared once: building a
-   * query with Drizzle costs more than running it.
-   */
-  private readonly lookup;
+  private readonly store: TokenStore;
   /**
    * Look-ups of recent requests, so that a busy client costs one query every few seconds rather
    * than one per request. Anything that can end a token's validity (revocation, its user deleted
@@ -90,16 +62,7 @@ export class TokensService {
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(private readonly deps: TokensServiceDeps) {
-    this.lookup = deps.db
-      .select({
-        token: tokenColumns,
-        secretHash: apiTokens.secretHash,
-        user: { id: users.id, username: users.username, role: users.role },
-      })
-      .from(apiTokens)
-      .innerJoin(users, eq(users.id, apiTokens.userId))
-      .where(eq(apiTokens.id, sql.placeholder('id')))
-      .prepare('switchboard_token_lookup');
+    this.store = new TokenStore(deps);
   }
 
   async create(
@@ -111,31 +74,25 @@ export class TokensService {
     if (userId !== actor.user.id && !isAdmin(actor)) {
       return fail('FORBIDDEN', 'Only admins can create tokens for other users');
     }
-    const [owner] = isUuid(userId)
-      ? await this.deps.db.select({ role: users.role }).from(users).where(eq(users.id, userId))
-      : [];
-    if (!owner) return fail('NOT_FOUND', 'No such user');
+    const ownerRole = isUuid(userId) ? await this.deps.owners.roleOf(userId) : null;
+    if (!ownerRole) return fail('NOT_FOUND', 'No such user');
 
-    const problems = this.checkInput(input, owner.role, actor);
+    const problems = this.checkInput(input, ownerRole, actor);
     if (problems.length > 0) return fail('INVALID', 'The token is not valid', { fields: problems });
 
     const id = generateRandomString(ID_LENGTH);
     const secret = generateRandomString(SECRET_LENGTH);
     try {
-      const [token] = await this.deps.db
-        .insert(apiTokens)
-        .values({
-          id,
-          userId,
-          name: input.name,
-          scopes: [...new Set(input.scopes)],
-          secretHash: hashSha256Hex(secret),
-          expiresAt: input.expiresAt ?? null,
-        })
-        .returning(tokenColumns);
-      if (!token) throw new Error('insert returned no row');
+      const token = await this.store.insert({
+        id,
+        userId,
+        name: input.name,
+        scopes: [...new Set(input.scopes)],
+        secretHash: hashSha256Hex(secret),
+        expiresAt: input.expiresAt ?? null,
+      });
       this.deps.logger.info({ tokenId: id, userId, scopes: token.scopes, by: actor.user.id }, 'token created');
-      return ok({ token: token as ApiToken, secret: formatToken(id, secret) });
+      return ok({ token, secret: formatToken(id, secret) });
     } catch (error) {
       if (isUniqueViolation(error)) return fail('CONFLICT', `A live token named "${input.name}" already exists`);
       throw error;
@@ -152,32 +109,19 @@ export class TokensService {
       return fail('FORBIDDEN', "Only admins can see other users' tokens");
     }
     if (userId !== null && !isUuid(userId)) return ok([]);
-    const conditions = [
-      userId === null ? undefined : eq(apiTokens.userId, userId),
-      filter.includeRevoked ? undefined : isNull(apiTokens.revokedAt),
-    ];
-    const rows = await this.deps.db
-      .select(tokenColumns)
-      .from(apiTokens)
-      .where(and(...conditions))
-      .orderBy(desc(apiTokens.createdAt));
-    return ok(rows as ApiToken[]);
+    return ok(await this.store.list(userId, filter.includeRevoked ?? false));
   }
 
   async revoke(actor: Principal, id: string): Promise<Result<ApiToken>> {
     if (!hasScope(actor, 'tokens:write')) return fail('FORBIDDEN', 'Revoking tokens needs the tokens:write scope');
-    const [token] = await this.deps.db.select(tokenColumns).from(apiTokens).where(eq(apiTokens.id, id));
     // Someone else's token is reported as missing, so that ids cannot be probed.
-    if (!token || (token.userId !== actor.user.id && !isAdmin(actor))) return fail('NOT_FOUND', 'No such token');
-    if (token.revokedAt) return ok(token as ApiToken);
-    const [revoked] = await this.deps.db
-      .update(apiTokens)
-      .set({ revokedAt: this.deps.clock.now() })
-      .where(eq(apiTokens.id, id))
-      .returning(tokenColumns);
+    const token = await this.store.find(actor, id);
+    if (!token) return fail('NOT_FOUND', 'No such token');
+    if (token.revokedAt) return ok(token);
+    const revoked = await this.store.revoke(id, this.deps.clock.now());
     await this.changed(id);
     this.deps.logger.info({ tokenId: id, by: actor.user.id }, 'token revoked');
-    return ok((revoked ?? token) as ApiToken);
+    return ok(revoked ?? token);
   }
 
   /**
@@ -193,7 +137,7 @@ export class TokensService {
     const now = this.deps.clock.now();
     if (row.token.revokedAt || (row.token.expiresAt && row.token.expiresAt <= now)) return null;
     if (!row.token.lastUsedAt || now.getTime() - row.token.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-      await this.deps.db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, parsed.id));
+      await this.store.touch(parsed.id, now);
       // The cached record too, or every cached hit would write it again.
       row.token.lastUsedAt = now;
     }
@@ -237,7 +181,7 @@ export class TokensService {
     const hit = this.cache.get(id);
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.row;
     const generation = this.generation;
-    const [row] = (await this.lookup.execute({ id })) as Array<TokenRow | undefined>;
+    const row = await this.store.lookUp(id);
     if (generation !== this.generation) return row;
     if (this.cache.size >= 10_000) this.cache.clear();
     this.cache.set(id, { row, at: Date.now() });

@@ -1,5 +1,4 @@
-import { type Database, sessions, users } from '@switchboard/db';
-import { and, asc, count, eq, ne, sql } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal, systemPrincipal, USER_ROLES, type UserRole } from '../access/principal.ts';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from '../auth/passwords.ts';
 import type { Clock } from '../shared/clock.ts';
@@ -8,16 +7,9 @@ import { isUniqueViolation } from '../shared/db-errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { clampPage, type Page, type PageRequest } from '../shared/pagination.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { hasNul } from '../shared/text-input.ts';
+import { type User, type UserAccount, UserStore } from './user-store.ts';
 
-export interface User {
-  id: string;
-  username: string;
-  role: UserRole;
-  createdAt: Date;
-  updatedAt: Date;
-  passwordChangedAt: Date;
-}
+export type { User, UserAccount } from './user-store.ts';
 
 export interface UsersServiceDeps {
   db: Database;
@@ -29,15 +21,6 @@ export interface UsersServiceDeps {
 
 const USERNAME_PATTERN = /^[\p{L}\p{N}](?:[\p{L}\p{N} ._@+-]{0,62}[\p{L}\p{N}])?$/u;
 
-const userColumns = {
-  id: users.id,
-  username: users.username,
-  role: users.role,
-  createdAt: users.createdAt,
-  updatedAt: users.updatedAt,
-  passwordChangedAt: users.passwordChangedAt,
-};
-
 export function checkUsername(username: string): string | null {
   if (!USERNAME_PATTERN.test(username)) {
     return 'must be 1 to 64 letters, digits, spaces or ._@+- and start and end with a letter or digit';
@@ -46,12 +29,16 @@ export function checkUsername(username: string): string | null {
 }
 
 export class UsersService {
-  constructor(private readonly deps: UsersServiceDeps) {}
+  private readonly store: UserStore;
+
+  constructor(private readonly deps: UsersServiceDeps) {
+    this.store = new UserStore(deps);
+  }
 
   async getById(actor: Principal, id: string): Promise<Result<User>> {
     if (actor.user.id !== id && !isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can see other users');
     if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
-    const [user] = await this.deps.db.select(userColumns).from(users).where(eq(users.id, id));
+    const user = await this.store.find(actor, id);
     return user ? ok(user) : fail('NOT_FOUND', 'No such user');
   }
 
@@ -59,10 +46,7 @@ export class UsersService {
   async loadByIds(ids: readonly string[]): Promise<Array<User | null>> {
     const valid = ids.filter(isUuid);
     if (valid.length === 0) return ids.map(() => null);
-    const rows = await this.deps.db
-      .select(userColumns)
-      .from(users)
-      .where(sql`${users.id} = any(${sql.param(valid)}::uuid[])`);
+    const rows = await this.store.loadByIds(valid);
     const byId = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id) ?? null);
   }
@@ -70,11 +54,7 @@ export class UsersService {
   async list(actor: Principal, page: Partial<PageRequest> = {}): Promise<Result<Page<User>>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can list users');
     const { offset, limit } = clampPage(page);
-    const [items, [total]] = await Promise.all([
-      this.deps.db.select(userColumns).from(users).orderBy(asc(users.username)).limit(limit).offset(offset),
-      this.deps.db.select({ n: count() }).from(users),
-    ]);
-    return ok({ items, totalCount: total?.n ?? 0 });
+    return ok(await this.store.page(offset, limit));
   }
 
   async create(
@@ -95,11 +75,12 @@ export class UsersService {
     }
     const passwordHash = await hashPassword(input.password);
     try {
-      const [user] = await this.deps.db
-        .insert(users)
-        .values({ username: input.username, passwordHash, role, accountSource: input.accountSource ?? null })
-        .returning(userColumns);
-      if (!user) throw new Error('insert returned no row');
+      const user = await this.store.insert({
+        username: input.username,
+        passwordHash,
+        role,
+        accountSource: input.accountSource ?? null,
+      });
       this.deps.logger.info({ userId: user.id, username: user.username, role }, 'user created');
       return ok(user);
     } catch (error) {
@@ -112,17 +93,11 @@ export class UsersService {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change roles');
     if (!USER_ROLES.includes(role)) return fail('INVALID', `The role must be one of ${USER_ROLES.join(', ')}`);
     if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
-    const result = await this.deps.db.transaction(async (tx) => {
-      // Serialises role changes so two concurrent demotions cannot leave no admin at all.
-      await tx.execute(sql`select pg_advisory_xact_lock(7415002312)`);
-      if (role !== 'admin' && (await this.isLastAdmin(tx as unknown as Database, id))) {
+    const result = await this.store.withRoleLock(async (store) => {
+      if (role !== 'admin' && (await isLastAdmin(store, id))) {
         return fail<User>('CONFLICT', 'This is the last admin; make another admin first');
       }
-      const [user] = await tx
-        .update(users)
-        .set({ role, updatedAt: this.deps.clock.now() })
-        .where(eq(users.id, id))
-        .returning(userColumns);
+      const user = await store.update(id, { role, updatedAt: this.deps.clock.now() });
       return user ? ok(user) : fail<User>('NOT_FOUND', 'No such user');
     });
     // A demoted admin's tokens lose their admin scope on the next request.
@@ -134,12 +109,11 @@ export class UsersService {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can delete users');
     if (actor.user.id === id) return fail('CONFLICT', 'You cannot delete yourself');
     if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
-    const result = await this.deps.db.transaction(async (tx) => {
-      await tx.execute(sql`select pg_advisory_xact_lock(7415002312)`);
-      if (await this.isLastAdmin(tx as unknown as Database, id)) {
+    const result = await this.store.withRoleLock(async (store) => {
+      if (await isLastAdmin(store, id)) {
         return fail<User>('CONFLICT', 'This is the last admin; make another admin first');
       }
-      const [user] = await tx.delete(users).where(eq(users.id, id)).returning(userColumns);
+      const user = await store.delete(id);
       if (!user) return fail<User>('NOT_FOUND', 'No such user');
       this.deps.logger.info({ userId: id, by: actor.user.id }, 'user deleted');
       return ok(user);
@@ -154,10 +128,7 @@ export class UsersService {
     input: { currentPassword: string; newPassword: string },
   ): Promise<Result<User>> {
     if (actor.via === 'system') return fail('FORBIDDEN', 'The system actor has no password');
-    const [row] = await this.deps.db
-      .select({ passwordHash: users.passwordHash })
-      .from(users)
-      .where(eq(users.id, actor.user.id));
+    const row = await this.store.findCredentials(actor.user.id);
     if (!row) return fail('NOT_FOUND', 'No such user');
     if (!(await verifyPassword(row.passwordHash, input.currentPassword))) {
       return fail('INVALID', 'The current password is wrong', {
@@ -181,8 +152,7 @@ export class UsersService {
     username: string;
     password?: string | undefined;
   }): Promise<Result<{ created: boolean; generatedPassword?: string }>> {
-    const [existing] = await this.deps.db.select({ n: count() }).from(users);
-    if ((existing?.n ?? 0) > 0) return ok({ created: false });
+    if ((await this.store.count()) > 0) return ok({ created: false });
     const generated = input.password ? undefined : generateRandomString(24);
     const password = input.password ?? (generated as string);
     const result = await this.create(systemPrincipal, { username: input.username, password, role: 'admin' });
@@ -195,13 +165,80 @@ export class UsersService {
   }
 
   async findByUsername(username: string): Promise<User | null> {
-    // No username holds a NUL, and Postgres would refuse the lookup with a server error.
-    if (hasNul(username)) return null;
-    const [user] = await this.deps.db
-      .select(userColumns)
-      .from(users)
-      .where(sql`lower(${users.username}) = lower(${username})`);
-    return user ?? null;
+    return this.store.findByUsername(username);
+  }
+
+  /** The user of that name (any case) with how the account came to be; null when there is none. */
+  async findAccount(actor: Principal, username: string): Promise<Result<UserAccount | null>> {
+    if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can look up accounts');
+    const found = await this.store.findAccountByUsername(username);
+    if (!found) return ok(null);
+    const { configPassHash: _, ...account } = found;
+    return ok(account);
+  }
+
+  /** The first admin made; null when there is none. */
+  async oldestAdmin(actor: Principal): Promise<Result<User | null>> {
+    if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can look up admins');
+    return ok(await this.store.oldestAdmin());
+  }
+
+  /** Whether the actor's own account may re-apply the config file (`can_reload`). */
+  async canReload(actor: Principal): Promise<boolean> {
+    return this.store.canReload(actor.user.id);
+  }
+
+  /** Every user's id and username; the caller has already authorized the read. */
+  async listUsernames(): Promise<Array<{ id: string; username: string }>> {
+    return this.store.listUsernames();
+  }
+
+  /**
+   * The config file's users (`passHash` is stored as the password hash as it is): made when missing, updated when present, and those the file made
+   * and no longer lists removed. The file's password is applied only when the file's value
+   * changed: a password set since (setPassword, changeOwnPassword) survives a reload of an
+   * unchanged file.
+   */
+  async applyConfigUsers(
+    actor: Principal,
+    listed: ReadonlyArray<{ username: string; passHash: string; canReload: boolean }>,
+  ): Promise<Result<{ created: string[]; updated: string[]; removed: string[] }>> {
+    if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can apply the config file');
+    const changes = { created: [] as string[], updated: [] as string[], removed: [] as string[] };
+    const now = this.deps.clock.now();
+    for (const user of listed) {
+      const current = await this.store.findAccountByUsername(user.username);
+      if (!current) {
+        await this.store.insert({
+          username: user.username,
+          passwordHash: user.passHash,
+          role: 'member',
+          canReload: user.canReload,
+          managedBy: 'config',
+          configPassHash: user.passHash,
+        });
+        changes.created.push(user.username);
+        continue;
+      }
+      const newPassword = current.managedBy === 'config' && current.configPassHash !== user.passHash;
+      if (newPassword) {
+        await this.store.setPassword(current.id, user.passHash, now, {
+          configPassHash: user.passHash,
+          canReload: user.canReload,
+        });
+      } else {
+        await this.store.update(current.id, { canReload: user.canReload, updatedAt: now });
+      }
+      changes.updated.push(user.username);
+    }
+    const wanted = new Set(listed.map((u) => u.username.toLowerCase()));
+    const gone = (await this.store.listManagedByConfig()).filter((u) => !wanted.has(u.username.toLowerCase()));
+    if (gone.length > 0) {
+      await this.store.deleteMany(gone.map((u) => u.id));
+      changes.removed.push(...gone.map((u) => u.username));
+      await this.deps.onTokensChanged?.();
+    }
+    return ok(changes);
   }
 
   private async writePassword(id: string, password: string): Promise<Result<User>> {
@@ -211,28 +248,15 @@ export class UsersService {
       return fail('INVALID', `The new password ${problem}`, { fields: [{ path: 'password', message: problem }] });
     }
     const passwordHash = await hashPassword(password);
-    const now = this.deps.clock.now();
-    return this.deps.db.transaction(async (tx) => {
-      const [user] = await tx
-        .update(users)
-        .set({ passwordHash, passwordChangedAt: now, updatedAt: now })
-        .where(eq(users.id, id))
-        .returning(userColumns);
-      if (!user) return fail<User>('NOT_FOUND', 'No such user');
-      // A new password ends every session that the old one opened.
-      await tx.delete(sessions).where(eq(sessions.userId, id));
-      this.deps.logger.info({ userId: id }, 'password changed; sessions ended');
-      return ok(user);
-    });
+    // A new password ends every session that the old one opened.
+    const user = await this.store.setPassword(id, passwordHash, this.deps.clock.now());
+    if (!user) return fail('NOT_FOUND', 'No such user');
+    this.deps.logger.info({ userId: id }, 'password changed; sessions ended');
+    return ok(user);
   }
+}
 
-  private async isLastAdmin(db: Database, id: string): Promise<boolean> {
-    const [target] = await db.select({ role: users.role }).from(users).where(eq(users.id, id));
-    if (target?.role !== 'admin') return false;
-    const [others] = await db
-      .select({ n: count() })
-      .from(users)
-      .where(and(eq(users.role, 'admin'), ne(users.id, id)));
-    return (others?.n ?? 0) === 0;
-  }
+async function isLastAdmin(store: UserStore, id: string): Promise<boolean> {
+  if ((await store.roleOf(id)) !== 'admin') return false;
+  return (await store.countAdminsExcept(id)) === 0;
 }
