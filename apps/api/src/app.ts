@@ -94,38 +94,18 @@ export async function createSwitchboard(options: {
     }
     for (const notice of applied.value.notices) logger.warn({ config: configPath }, notice);
   }
-  await core.registry.start();
-  await core.streams.start();
   // `api` processes leave deliveries to `worker` processes; `all` does both.
   await core.start({ worker: env.ROLE !== 'api' });
 
   const app = await buildServer({ core, database, env, logger, role: env.ROLE, startedAt: new Date(), metrics });
-  // Housekeeping that no request triggers: expired sessions and messages past their queue's age.
-  const housekeeping = setInterval(() => {
-    core.auth.deleteExpiredSessions().catch((error) => logger.warn({ err: error }, 'session cleanup failed'));
-  }, 10 * 60_000);
-  const retention = setInterval(() => {
-    core.sweepRetention().catch((error) => logger.warn({ err: error }, 'retention sweep failed'));
-  }, 30_000);
-  housekeeping.unref();
-  retention.unref();
   return {
     app,
     core,
     database,
     ...(bootstrap.value.generatedPassword ? { generatedAdminPassword: bootstrap.value.generatedPassword } : {}),
     async stop() {
-      clearInterval(housekeeping);
-      clearInterval(retention);
-      // The worker stops claiming first, and finishes and records what it holds, while requests drain.
-      const workerStopped = core.worker.stop();
-      await app.close();
-      await workerStopped;
-      // Requests are finished; what they handed the writer is committed before the database goes.
-      await core.writer.drain();
-      await core.stop();
-      await core.streams.stop();
-      await core.registry.stop();
+      // The server stops taking requests while the workers stop claiming; core waits for both.
+      await core.stop({ whileStopping: () => app.close() });
       if (!options.database) await database.close();
     },
   };

@@ -1,5 +1,4 @@
 import type { Database } from '@switchboard/db';
-import { systemPrincipal } from './access/principal.ts';
 import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
 import { WebhookTestAccounts } from './compat/webhook-test-accounts.ts';
 import { ConfigService } from './config/config-service.ts';
@@ -11,6 +10,7 @@ import { SubscriptionsService } from './delivery/subscriptions-service.ts';
 import { EventPublisher } from './events/event-publisher.ts';
 import { EventTypesService } from './events/event-types-service.ts';
 import { EventsService } from './events/events-service.ts';
+import { announceDisabledSubscriptions } from './events/system-events.ts';
 import { jobCallbacks } from './jobs/job-callback.ts';
 import { jobRequests } from './jobs/job-request.ts';
 import { JobUpdates } from './jobs/job-updates.ts';
@@ -36,71 +36,68 @@ import { TokensService } from './tokens/tokens-service.ts';
 import { UserStore } from './users/user-store.ts';
 import { UsersService } from './users/users-service.ts';
 
-export * from './access/principal.ts';
-export * from './auth/auth-service.ts';
-export * from './auth/login-throttle.ts';
-export * from './auth/passwords.ts';
-export * from './compat/servo-webhooks.ts';
-export * from './compat/servo-webhooks-apply.ts';
-export * from './compat/webhook-test-accounts.ts';
-export * from './config/config-file.ts';
-export * from './config/config-service.ts';
-export * from './delivery/body-format.ts';
-export * from './delivery/deliveries-service.ts';
-export * from './delivery/delivery-updates.ts';
-export * from './delivery/event-delivery.ts';
-export * from './delivery/patterns.ts';
-export * from './delivery/payload-filter.ts';
-export * from './delivery/subscription-definition.ts';
-export * from './delivery/subscription-matcher.ts';
-export * from './delivery/subscriptions-service.ts';
-export * from './events/event-content.ts';
-export * from './events/event-publisher.ts';
-export * from './events/event-record.ts';
-export * from './events/event-types-service.ts';
-export * from './events/events-service.ts';
-export * from './events/hook-phase.ts';
-export * from './events/json-schema.ts';
-export * from './jobs/job-callback.ts';
-export * from './jobs/job-definition.ts';
-export * from './jobs/job-record.ts';
-export * from './jobs/job-request.ts';
-export * from './jobs/job-updates.ts';
-export * from './jobs/jobs-service.ts';
-export * from './outbound/attempt.ts';
-export * from './outbound/http-sender.ts';
-export * from './outbound/kind.ts';
-export * from './outbound/outbound-store.ts';
-export * from './outbound/outcome.ts';
-export * from './outbound/retry-policy.ts';
-export * from './outbound/signing.ts';
-export * from './outbound/ssrf-guard.ts';
-export * from './outbound/worker.ts';
-export * from './queues/clients-service.ts';
-export * from './queues/ingest-budget.ts';
-export * from './queues/ingest-service.ts';
-export * from './queues/message-stream.ts';
-export * from './queues/message-writer.ts';
-export * from './queues/queue-definition.ts';
-export * from './queues/queue-registry.ts';
-export * from './queues/queues-service.ts';
-export * from './queues/retention.ts';
-export * from './queues/verification/types.ts';
-export * from './queues/verification/verify.ts';
-export * from './shared/clock.ts';
-export * from './shared/crypto.ts';
-export * from './shared/cursor.ts';
-export * from './shared/db-errors.ts';
-export * from './shared/db-unavailable.ts';
-export * from './shared/instant.ts';
-export * from './shared/logger.ts';
-export * from './shared/network.ts';
-export * from './shared/pagination.ts';
-export * from './shared/pubsub.ts';
-export * from './shared/result.ts';
-export * from './shared/text-input.ts';
-export * from './tokens/tokens-service.ts';
-export * from './users/users-service.ts';
+/*
+ * What apps may use: services' types, records, rules they share with core (scopes, patterns,
+ * phases, errors), and the kinds and store functions tests drive a worker with. Stores are not
+ * exported: apps reach tables only through services.
+ */
+export {
+  type Principal,
+  SCOPES,
+  type Scope,
+  scopesForRole,
+  systemPrincipal,
+  type UserRole,
+} from './access/principal.ts';
+export type { ClientInfo } from './auth/auth-service.ts';
+export { webhookTestSubscription } from './compat/webhook-test-accounts.ts';
+export type { DeliveryFilter } from './delivery/deliveries-service.ts';
+export type { Delivery, DeliveryAttempt, DeliveryStats } from './delivery/delivery-record.ts';
+export { eventDeliveries } from './delivery/event-delivery.ts';
+export { isValidPattern, matchesPattern } from './delivery/patterns.ts';
+export type { SubscriptionChanges, SubscriptionDefinition } from './delivery/subscription-definition.ts';
+export type { Subscription } from './delivery/subscription-record.ts';
+export { isSerializable } from './events/event-content.ts';
+export type { BlockingResult, PublishOutcome } from './events/event-publisher.ts';
+export type { EventRecord } from './events/event-record.ts';
+export type { EventType } from './events/event-types-service.ts';
+export { eventCursor } from './events/events-service.ts';
+export { describeHookMode, type HookPhase, hookNamesFor, modeOfPhase, splitHookPhase } from './events/hook-phase.ts';
+export { validateAgainst } from './events/json-schema.ts';
+export { encodeBody, jobCallbacks } from './jobs/job-callback.ts';
+export { JOB_METHODS, type JobDefinition } from './jobs/job-definition.ts';
+export { type Job, jobCursor } from './jobs/job-record.ts';
+export { jobRequests } from './jobs/job-request.ts';
+export { OutboundKinds } from './outbound/kind.ts';
+export { claimDeliveries } from './outbound/outbound-store.ts';
+export type { AttemptOutcome } from './outbound/outcome.ts';
+export { DEFAULT_SCHEDULE_MS, type RetryPolicy } from './outbound/retry-policy.ts';
+export type { Signing } from './outbound/signing.ts';
+export {
+  type Client,
+  MAX_READ_BYTES,
+  type ReadOutcome,
+  type StoredMessage,
+  toMessageListEntry,
+} from './queues/clients-service.ts';
+export { IngestReservation } from './queues/ingest-budget.ts';
+export type { MessagePage } from './queues/message-stream.ts';
+export { type IncomingMessage, MessageWriter } from './queues/message-writer.ts';
+export type { QueueDefinition } from './queues/queue-definition.ts';
+export type { Queue } from './queues/queues-service.ts';
+export type { Verification } from './queues/verification/types.ts';
+export { generateRandomString, isUuid } from './shared/crypto.ts';
+export { decodeKeysetCursor } from './shared/cursor.ts';
+export { describeError, describeErrorForPeople } from './shared/db-errors.ts';
+export { isDatabaseUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './shared/db-unavailable.ts';
+export { EARLIEST_INSTANT, parseInstant } from './shared/instant.ts';
+export { silentLogger } from './shared/logger.ts';
+export { CHANNELS } from './shared/pubsub.ts';
+export type { CoreError, ErrorCode, Result } from './shared/result.ts';
+export { findNul, identifierProblem, type TextProblem } from './shared/text-input.ts';
+export type { ApiToken } from './tokens/tokens-service.ts';
+export { parseToken } from './tokens/tokens-service.ts';
+export type { User } from './users/users-service.ts';
 
 export interface CoreDeps {
   db: Database;
@@ -134,31 +131,45 @@ export interface Core {
   queues: QueuesService;
   clients: ClientsService;
   ingest: IngestService;
+  /** The queues as ingest sees them, in memory. */
   registry: QueueRegistry;
-  writer: MessageWriter;
   config: ConfigService;
   streams: MessageStreams;
   eventTypes: EventTypesService;
   subscriptions: SubscriptionsService;
-  guard: SsrfGuard;
-  sender: HttpSender;
-  matcher: SubscriptionMatcher;
   publisher: EventPublisher;
   events: EventsService;
   deliveries: DeliveriesService;
   deliveryUpdates: DeliveryUpdates;
+  /** This process's worker: running once `start({ worker: true })` has started it. */
   worker: DeliveryWorker;
   jobs: JobsService;
   jobUpdates: JobUpdates;
   webhookTestAccounts: WebhookTestAccounts;
-  /** Another worker with the same hooks, such as one for a single event (the CLI's `trigger`). */
+  /**
+   * Another worker with the same kinds and hooks, such as one for a single event (the CLI's
+   * `trigger`); `stop()` stops it too.
+   */
   createWorker(options: DeliveryWorkerOptions): DeliveryWorker;
-  /** Listeners that keep caches and streams current; `worker` also starts sending deliveries. */
-  start(options: { worker: boolean }): Promise<void>;
-  stop(): Promise<void>;
-  /** Removes messages older than their queue's retention age; run periodically. */
+  /**
+   * Starts the listeners that keep caches and streams current, and the housekeeping (expired
+   * sessions, messages past their queue's age) unless `housekeeping` is false; `worker` also starts
+   * sending deliveries.
+   */
+  start(options: { worker: boolean; housekeeping?: boolean }): Promise<void>;
+  /**
+   * Stops the workers claiming, runs `whileStopping` (a server closes its listener there, letting
+   * requests finish), lets the requests in flight end and records them, writes every message
+   * handed to the writer, then stops the listeners and closes outbound connections.
+   */
+  stop(options?: { whileStopping?: () => Promise<void> }): Promise<void>;
+  /** Removes messages older than their queue's retention age (the housekeeping runs it every 30 s). */
   sweepRetention(): Promise<number>;
 }
+
+/** How often the housekeeping runs: expired sessions, and messages past their queue's age. */
+const SESSION_SWEEP_MS = 10 * 60_000;
+const RETENTION_SWEEP_MS = 30_000;
 
 /** Builds every core service once, with the dependencies they share. */
 export function createCore(deps: CoreDeps): Core {
@@ -205,25 +216,11 @@ export function createCore(deps: CoreDeps): Core {
     sender,
     kinds: new OutboundKinds([eventDeliveries, jobRequests, jobCallbacks]),
     observe: deps.delivery?.observe,
-    onSubscriptionsDisabled: async (disabled: Array<{ subscriptionId: string; reason: string }>) => {
-      await subscriptions.changed();
-      for (const { subscriptionId, reason } of disabled) {
-        const found = await subscriptions.find(systemPrincipal, subscriptionId);
-        if (!found) continue;
-        const published = await publisher.publishSystem(
-          'subscription.disabled',
-          {
-            subscriptionId,
-            name: found.name,
-            url: found.url,
-            reason,
-            disabledAt: (found.disabledAt ?? shared.clock.now()).toISOString(),
-          },
-          found.userId,
-        );
-        if (!published.ok) shared.logger.warn({ error: published.error }, 'subscription.disabled not published');
-      }
-    },
+    // Work due at once that no request announced (callbacks queued, claims handed back): other
+    // processes' workers hear of it.
+    onDue: () => dueNotifier.poke(),
+    onSubscriptionsDisabled: (disabled: ReadonlyArray<{ subscriptionId: string; reason: string }>) =>
+      announceDisabledSubscriptions({ ...shared, publisher, subscriptions }, disabled),
   };
   worker = new DeliveryWorker(workerDeps, deps.delivery?.worker);
   const deliveries = new DeliveriesService({ ...shared, pubsub, subscriptions, onDeliveriesDue: wakeWorker });
@@ -238,15 +235,26 @@ export function createCore(deps: CoreDeps): Core {
   });
   const jobUpdates = new JobUpdates({ ...shared, pubsub, jobs });
   const users = new UsersService({ ...shared, onTokensChanged });
+  const auth = new AuthService({ ...shared, tokens, store: userStore, ...deps.auth });
+  const streams = new MessageStreams({ ...shared, pubsub, queues });
+  const extraWorkers = new Set<DeliveryWorker>();
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, what: string, run: () => Promise<unknown>) => {
+    const timer = setInterval(() => {
+      run().catch((error) => shared.logger.warn({ err: error }, `${what} failed`));
+    }, ms);
+    timer.unref();
+    timers.push(timer);
+  };
+  const retention = () => sweepRetention(shared);
   return {
     users,
     tokens,
-    auth: new AuthService({ ...shared, tokens, store: userStore, ...deps.auth }),
+    auth,
     queues,
     clients: new ClientsService({ ...shared, queues }),
     ingest: new IngestService({ ...shared, registry, writer, budget: new IngestBudget(deps.ingest?.maxInflightBytes) }),
     registry,
-    writer,
     config: new ConfigService({
       ...shared,
       queues,
@@ -255,12 +263,9 @@ export function createCore(deps: CoreDeps): Core {
       users,
       readSource: deps.readConfig,
     }),
-    streams: new MessageStreams({ ...shared, pubsub, queues }),
+    streams,
     eventTypes,
     subscriptions,
-    guard,
-    sender,
-    matcher,
     publisher,
     events: new EventsService({ ...shared, matcher, subscriptions, onDeliveriesDue: wakeWorker }),
     deliveries,
@@ -269,27 +274,46 @@ export function createCore(deps: CoreDeps): Core {
     jobs,
     jobUpdates,
     webhookTestAccounts: new WebhookTestAccounts({ ...shared, users, tokens }),
-    createWorker: (options) => new DeliveryWorker(workerDeps, options),
+    createWorker: (options) => {
+      const created = new DeliveryWorker(workerDeps, options);
+      extraWorkers.add(created);
+      return created;
+    },
     async start(options) {
       await tokens.start();
       await matcher.start();
       await eventTypes.start();
       await deliveryUpdates.start();
       await jobUpdates.start();
+      await registry.start();
+      await streams.start();
+      if (options.housekeeping !== false) {
+        every(SESSION_SWEEP_MS, 'session cleanup', () => auth.deleteExpiredSessions());
+        every(RETENTION_SWEEP_MS, 'retention sweep', retention);
+      }
       if (options.worker) {
         await worker.start();
         workerStarted = true;
       }
     },
-    async stop() {
-      if (workerStarted) await worker.stop();
+    async stop(options = {}) {
+      for (const timer of timers.splice(0)) clearInterval(timer);
+      // The workers stop claiming first, and finish and record what they hold while requests drain.
+      const workersStopped = Promise.all([...(workerStarted ? [worker] : []), ...extraWorkers].map((w) => w.stop()));
+      await options.whileStopping?.();
+      await workersStopped;
+      // Requests are finished; what they handed the writer is committed before the database goes.
+      await writer.drain();
+      await dueNotifier.settled();
       await jobUpdates.stop();
       await deliveryUpdates.stop();
       await eventTypes.stop();
       await matcher.stop();
       await tokens.stop();
+      await streams.stop();
+      await registry.stop();
       await sender.close();
     },
-    sweepRetention: () => sweepRetention(shared),
+    sweepRetention: retention,
   };
 }

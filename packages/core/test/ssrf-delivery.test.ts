@@ -2,6 +2,8 @@ import { deliveries, deliveryAttempts } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Principal } from '../src/index.ts';
+import { createHttpSender } from '../src/outbound/http-sender.ts';
+import { type ResolveAll, SsrfGuard } from '../src/outbound/ssrf-guard.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
 
 /** Names the tests resolve themselves: one to loopback, one to the metadata address, one mixed. */
@@ -11,7 +13,16 @@ const fakeDns: Record<string, string[]> = {
   'mixed.test': ['93.184.215.14', '10.0.0.1'],
 };
 
+/** Resolves the names above, and refuses every other as the system resolver would. */
+const resolve: ResolveAll = async (host) => {
+  const addresses = fakeDns[host];
+  if (!addresses) throw new Error(`getaddrinfo ENOTFOUND ${host}`);
+  return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+};
+
 describe('SSRF guard on deliveries (no DELIVERY_ALLOWED_NETWORKS)', () => {
+  /** The sender core builds, built the same way: the guard with no allowed networks. */
+  const sender = createHttpSender(new SsrfGuard([], resolve));
   let h: DeliveryHarness;
   let alice: Principal;
 
@@ -19,23 +30,20 @@ describe('SSRF guard on deliveries (no DELIVERY_ALLOWED_NETWORKS)', () => {
     h = await startDeliveryHarness({
       delivery: {
         allowedNetworks: [],
-        resolve: async (host) => {
-          const addresses = fakeDns[host];
-          if (!addresses) throw new Error(`getaddrinfo ENOTFOUND ${host}`);
-          return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
-        },
+        resolve,
       },
     });
     alice = await h.user('alice');
     must(await h.core.eventTypes.create(h.admin, { name: 'probe.sent' }));
   });
   afterAll(async () => {
+    await sender.close();
     await h.close();
   });
 
   /** One POST from the delivery sender to the receiver's port on `host`. */
   const sendTo = (host: string) =>
-    h.core.sender.send({
+    sender.send({
       url: `http://${host}:${h.receiver.port}/`,
       method: 'POST',
       headers: {},

@@ -9,7 +9,9 @@ export class CliError extends Error {}
 
 /**
  * Runs one command against the configured database (DATABASE_URL or the embedded one), then
- * closes it. Deliveries may reach the networks DELIVERY_ALLOWED_NETWORKS lists, as the server's do.
+ * closes it. Core is built as the server builds it, with the database's LISTEN/NOTIFY, so that
+ * what a command changes is announced to running servers as their own changes are. Deliveries
+ * may reach the networks DELIVERY_ALLOWED_NETWORKS lists, as the server's do.
  */
 export async function withCore<T>(run: (core: Core, database: DatabaseClient) => Promise<T>): Promise<T> {
   const env = loadEnv();
@@ -17,14 +19,15 @@ export async function withCore<T>(run: (core: Core, database: DatabaseClient) =>
   try {
     const core = createCore({
       db: database.db,
+      pubsub: database,
       logger: createLogger('warn'),
       delivery: { allowedNetworks: env.DELIVERY_ALLOWED_NETWORKS },
     });
     try {
       return await run(core, database);
     } finally {
-      // Outbound connections kept alive would hold the process open.
-      await core.sender.close();
+      // Its workers' outcomes and notifications go out, and kept-alive connections would hold the process open.
+      await core.stop();
     }
   } finally {
     await database.close();

@@ -1,12 +1,4 @@
-import {
-  CHANNELS,
-  type Core,
-  type DeliveryAttempt,
-  type Job,
-  type JobDefinition,
-  systemPrincipal,
-} from '@switchboard/core';
-import type { DatabaseClient } from '@switchboard/db';
+import { type Core, type DeliveryAttempt, type Job, type JobDefinition, systemPrincipal } from '@switchboard/core';
 import { type Command, InvalidArgumentError } from 'commander';
 import { CliError, expect, findUser, formatTable, withCore } from './context.ts';
 
@@ -52,7 +44,7 @@ export function addJobCommands(program: Command): void {
     )
     .action(async (options: CreateOptions) => {
       const definition = toDefinition(options);
-      const { lines, failure } = await withCore((core, database) => createJob(core, database, options, definition));
+      const { lines, failure } = await withCore((core) => createJob(core, options, definition));
       console.log(lines.join('\n'));
       if (failure) throw new CliError(failure);
     });
@@ -135,17 +127,13 @@ function toDefinition(options: CreateOptions): JobDefinition {
 
 async function createJob(
   core: Core,
-  database: DatabaseClient,
   options: CreateOptions,
   definition: JobDefinition,
 ): Promise<{ lines: string[]; failure?: string }> {
   const user = await findUser(core, options.user);
   const created = expect(await core.jobs.create(systemPrincipal, definition, { userId: user.id }));
   const lines = [`created job ${created.id} (${created.state})`];
-  if (!options.wait) {
-    await announce(database, created.id);
-    return { lines };
-  }
+  if (!options.wait) return { lines };
 
   // Scoped to this job's request and callback: nothing else that is due is sent from here.
   const worker = core.createWorker({ jobId: created.id });
@@ -156,8 +144,6 @@ async function createJob(
     if ((await worker.runOnce()) === 0) await new Promise((r) => setTimeout(r, 100));
     job = expect(await core.jobs.get(systemPrincipal, job.id));
   }
-  // Job-update streams and the callback's worker elsewhere hear of the outcome.
-  await announce(database, job.id);
   lines.push(...describeJob(job));
   if (job.state === 'succeeded') return { lines };
   if (ENDED.has(job.state)) return { lines, failure: `the job ${job.state === 'failed' ? 'failed' : 'was cancelled'}` };
@@ -171,15 +157,6 @@ async function createJob(
 function isSettled(job: Job): boolean {
   if (!ENDED.has(job.state)) return false;
   return !job.callbackUrl || job.notifyState !== 'pending' || job.notifyStatusCode !== null || job.notifyError !== null;
-}
-
-/**
- * The CLI's core has no LISTEN/NOTIFY of its own, so a running server would otherwise notice the
- * job only at its next idle poll, and job-update subscribers not at all.
- */
-async function announce(database: DatabaseClient, jobId: string): Promise<void> {
-  await database.notify(CHANNELS.deliveries, '');
-  await database.notify(CHANNELS.jobUpdates, JSON.stringify([jobId]));
 }
 
 function describeJob(job: Job): string[] {

@@ -25,6 +25,8 @@ export interface CompletionWriterDeps {
   pubsub: PubSub;
   onSubscriptionsDisabled?: (disabled: Array<{ subscriptionId: string; reason: string }>) => Promise<void>;
   observe?: (record: AttemptOutcome) => void;
+  /** A batch left work due at once that nobody has announced: a callback queued, a claim handed back. */
+  onDue?: () => void;
 }
 
 /**
@@ -83,6 +85,7 @@ export class CompletionWriter {
           item.done();
         }
         this.announce(records.map((r) => r.deliveryId));
+        if (records.some((r) => r.disposition === 'released' || r.job?.callback)) this.deps.onDue?.();
       } catch (error) {
         if (batch.length === 1) {
           (batch[0] as (typeof batch)[number]).done(error);

@@ -9,6 +9,7 @@ import type { PubSub } from './pubsub.ts';
  */
 export class CoalescedNotifier {
   private sending = false;
+  private inFlight: Promise<void> = Promise.resolve();
   private again = false;
   private lastSent = 0;
 
@@ -25,7 +26,12 @@ export class CoalescedNotifier {
       return;
     }
     this.sending = true;
-    void this.send();
+    this.inFlight = this.send();
+  }
+
+  /** Resolves once every poke so far has been sent (before a process that poked exits). */
+  async settled(): Promise<void> {
+    while (this.sending) await this.inFlight;
   }
 
   private async send(): Promise<void> {
