@@ -54,6 +54,18 @@ export class DeliveryStore {
     return row ?? null;
   }
 
+  /** These deliveries, each with its subscription's owner, whoever reads them (for live updates). */
+  async withOwners(ids: readonly number[]): Promise<Array<{ delivery: Delivery; ownerId: string }>> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .select({ ...deliveryColumns, ownerId: subscriptions.userId })
+      .from(deliveries)
+      .innerJoin(subscriptions, eq(subscriptions.id, deliveries.subscriptionId))
+      .leftJoin(events, eq(events.id, deliveries.eventId))
+      .where(inArray(deliveries.id, [...ids]));
+    return rows.map(({ ownerId, ...delivery }) => ({ delivery, ownerId }));
+  }
+
   /** The attempts of these deliveries, oldest first (any kind: a job's request's too). */
   async attemptsOf(ids: readonly number[]): Promise<Map<number, DeliveryAttempt[]>> {
     const map = new Map<number, DeliveryAttempt[]>(ids.map((id) => [id, []]));

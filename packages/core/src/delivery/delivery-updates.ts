@@ -1,11 +1,11 @@
-import { type Database, deliveries, events, subscriptions } from '@switchboard/db';
-import { eq, inArray } from 'drizzle-orm';
+import type { Database } from '@switchboard/db';
 import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
+import { LiveFeed, parseIds } from '../shared/live-feed.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
-import { PushQueue } from '../shared/push-queue.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
-import { type Delivery, deliveryColumns } from './delivery-record.ts';
+import type { Delivery } from './delivery-record.ts';
+import { DeliveryStore } from './delivery-store.ts';
 import type { SubscriptionsService } from './subscriptions-service.ts';
 
 export interface DeliveryUpdateFilter {
@@ -17,8 +17,9 @@ interface Listener {
   filter: DeliveryUpdateFilter;
   /** Null for admins, who see every delivery. */
   userId: string | null;
-  push(delivery: Delivery): void;
 }
+
+type Changed = { delivery: Delivery; ownerId: string };
 
 /** A subscriber that reads slower than deliveries change keeps only the newest this many. */
 const MAX_BUFFERED = 1000;
@@ -29,29 +30,30 @@ const MAX_BUFFERED = 1000;
  * to the subscribers allowed to see it.
  */
 export class DeliveryUpdates {
-  private listeners = new Set<Listener>();
-  private unlisten: (() => Promise<void>) | undefined;
+  private readonly feed: LiveFeed<Listener, Changed>;
 
   constructor(
     private readonly deps: { db: Database; pubsub: PubSub; logger: Logger; subscriptions: SubscriptionsService },
-  ) {}
-
-  async start(): Promise<void> {
-    this.unlisten = await this.deps.pubsub.listen(CHANNELS.deliveryUpdates, (payload) => {
-      if (this.listeners.size === 0) return;
-      let ids: number[];
-      try {
-        ids = (JSON.parse(payload) as unknown[]).map(Number).filter(Number.isSafeInteger);
-      } catch {
-        return;
-      }
-      this.dispatch(ids).catch((error) => this.deps.logger.warn({ err: error }, 'reading delivery updates failed'));
+  ) {
+    const store = new DeliveryStore(deps.db);
+    this.feed = new LiveFeed({
+      pubsub: deps.pubsub,
+      logger: deps.logger,
+      name: 'delivery updates',
+      channels: [
+        { channel: CHANNELS.deliveryUpdates, changed: (payload) => store.withOwners(parseIds(payload, 'number')) },
+      ],
+      route: { accepts: reaches },
+      buffer: MAX_BUFFERED,
     });
   }
 
-  async stop(): Promise<void> {
-    await this.unlisten?.();
-    this.unlisten = undefined;
+  start(): Promise<void> {
+    return this.feed.start();
+  }
+
+  stop(): Promise<void> {
+    return this.feed.stop();
   }
 
   /** Checks the filter before the stream starts, so that a refusal is a plain error. */
@@ -67,31 +69,15 @@ export class DeliveryUpdates {
 
   /** Every change of a matching delivery from now on, until `signal` aborts. */
   async *follow(actor: Principal, filter: DeliveryUpdateFilter, signal: AbortSignal): AsyncGenerator<Delivery> {
-    const queue = new PushQueue<Delivery>(MAX_BUFFERED);
-    const listener: Listener = { filter, userId: isAdmin(actor) ? null : actor.user.id, push: queue.push };
-    this.listeners.add(listener);
-    try {
-      yield* queue.drain(signal);
-    } finally {
-      this.listeners.delete(listener);
-    }
+    const listener: Listener = { filter, userId: isAdmin(actor) ? null : actor.user.id };
+    for await (const { delivery } of this.feed.follow(listener, signal)) yield delivery;
   }
+}
 
-  private async dispatch(ids: number[]): Promise<void> {
-    if (ids.length === 0) return;
-    const rows = await this.deps.db
-      .select({ ...deliveryColumns, ownerId: subscriptions.userId })
-      .from(deliveries)
-      .innerJoin(subscriptions, eq(subscriptions.id, deliveries.subscriptionId))
-      .leftJoin(events, eq(events.id, deliveries.eventId))
-      .where(inArray(deliveries.id, ids));
-    for (const { ownerId, ...delivery } of rows) {
-      for (const listener of this.listeners) {
-        if (listener.userId && listener.userId !== ownerId) continue;
-        if (listener.filter.subscriptionId && listener.filter.subscriptionId !== delivery.subscriptionId) continue;
-        if (listener.filter.eventId && listener.filter.eventId !== delivery.eventId) continue;
-        listener.push(delivery);
-      }
-    }
-  }
+/** Whether a changed delivery reaches a listener: it may see it, and the delivery matches its filter. */
+function reaches(listener: Listener, { delivery, ownerId }: Changed): boolean {
+  if (listener.userId && listener.userId !== ownerId) return false;
+  if (listener.filter.subscriptionId && listener.filter.subscriptionId !== delivery.subscriptionId) return false;
+  if (listener.filter.eventId && listener.filter.eventId !== delivery.eventId) return false;
+  return true;
 }

@@ -1,5 +1,6 @@
 import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
+import { LiveFeed } from '../shared/live-feed.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -33,11 +34,6 @@ export interface MessagePage {
 const IDLE_RECHECK_MS = 15_000;
 const STREAM_BATCH = 500;
 
-interface Waiter {
-  queueId: string;
-  wake: () => void;
-}
-
 /**
  * Browsing and live streaming of a queue's messages. Sequence numbers commit in order (see
  * MessageWriter), so "everything after the cursor, in order" never skips a message that commits
@@ -45,8 +41,8 @@ interface Waiter {
  * last message it sent has no gap and no duplicate, across reconnections too.
  */
 export class MessageStreams {
-  private waiters = new Set<Waiter>();
-  private unlisten: (() => Promise<void>) | undefined;
+  /** Tells each stream of a queue that it has new messages: the queue's id. */
+  private readonly news: LiveFeed<string, string>;
   private readonly store: MessageStore;
   private readonly queueStore: QueueStore;
   private readonly clients: ClientStore;
@@ -55,24 +51,25 @@ export class MessageStreams {
     this.store = new MessageStore(deps);
     this.queueStore = new QueueStore(deps);
     this.clients = new ClientStore(deps);
-  }
-
-  /** One LISTEN per process, shared by every subscriber. */
-  async start(): Promise<void> {
-    this.unlisten = await this.deps.pubsub.listen(CHANNELS.messages, (payload) => {
-      let queueId: string | undefined;
-      try {
-        queueId = (JSON.parse(payload) as { queueId?: string }).queueId;
-      } catch {
-        return;
-      }
-      for (const waiter of this.waiters) if (waiter.queueId === queueId) waiter.wake();
+    this.news = new LiveFeed({
+      pubsub: deps.pubsub,
+      logger: deps.logger,
+      name: 'message notifications',
+      channels: [{ channel: CHANNELS.messages, changed: queueOf }],
+      route: { keyOf: (queueId) => queueId },
+      // One pending notice is as good as many: the stream reads everything after its cursor.
+      buffer: 1,
     });
   }
 
+  /** One LISTEN per process, shared by every subscriber. */
+  start(): Promise<void> {
+    return this.news.start();
+  }
+
   async stop(): Promise<void> {
-    await this.unlisten?.();
-    for (const waiter of this.waiters) waiter.wake();
+    await this.news.stop();
+    this.news.lookAgain();
   }
 
   /** A page of a queue's messages, for admins and the queue's listeners. */
@@ -134,54 +131,41 @@ export class MessageStreams {
   /** The backlog after `start`, then live messages, until `signal` aborts. */
   async *follow(queueId: string, start: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
     let cursor = start;
-    while (!signal.aborted) {
-      const queue = await this.queueStore.position(queueId);
-      if (!queue) return;
-      if (cursor < queue.droppedThroughSeq) {
-        cursor = queue.lastSeq;
-        yield {
-          kind: 'refresh',
-          currentSeq: cursor,
-          message: 'Messages were dropped before this stream sent them; refresh any state built from this queue',
-        };
-        continue;
+    // Each notice (the first comes at once, the next ones with news or after a quiet while) has the
+    // stream read what follows its cursor. Notices are registered before reading, so that a commit
+    // landing during a read still has the stream read once more.
+    const notices = this.news.follow(queueId, signal, { current: async () => queueId, recheckMs: IDLE_RECHECK_MS });
+    for await (const _ of notices) {
+      while (!signal.aborted) {
+        const queue = await this.queueStore.position(queueId);
+        if (!queue) return;
+        if (cursor < queue.droppedThroughSeq) {
+          cursor = queue.lastSeq;
+          yield {
+            kind: 'refresh',
+            currentSeq: cursor,
+            message: 'Messages were dropped before this stream sent them; refresh any state built from this queue',
+          };
+          continue;
+        }
+        const { messages: batch, truncated } = await this.pageOf(queueId, { after: cursor, limit: STREAM_BATCH });
+        for (const message of batch) {
+          if (signal.aborted) break;
+          cursor = message.seq;
+          yield { kind: 'message', message };
+        }
+        if (batch.length < STREAM_BATCH && !truncated) break;
       }
-      // Registered before reading, so that a commit landing between the read and the wait still wakes us.
-      const wakeup = this.waitForNews(queueId, signal);
-      const { messages: batch, truncated } = await this.pageOf(queueId, { after: cursor, limit: STREAM_BATCH });
-      for (const message of batch) {
-        if (signal.aborted) break;
-        cursor = message.seq;
-        yield { kind: 'message', message };
-      }
-      if (batch.length === STREAM_BATCH || truncated) {
-        wakeup.cancel();
-        continue;
-      }
-      await wakeup.promise;
     }
   }
+}
 
-  private waitForNews(queueId: string, signal: AbortSignal): { promise: Promise<void>; cancel: () => void } {
-    let waiter: Waiter | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const cleanup = () => {
-      if (waiter) this.waiters.delete(waiter);
-      if (timer) clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    };
-    let resolveIt: () => void = () => {};
-    const onAbort = () => resolveIt();
-    const promise = new Promise<void>((resolve) => {
-      resolveIt = () => {
-        cleanup();
-        resolve();
-      };
-      waiter = { queueId, wake: resolveIt };
-      this.waiters.add(waiter);
-      timer = setTimeout(resolveIt, IDLE_RECHECK_MS);
-      signal.addEventListener('abort', onAbort);
-    });
-    return { promise, cancel: () => resolveIt() };
+/** The queue a `switchboard_messages` notification names. */
+function queueOf(payload: string): string[] {
+  try {
+    const { queueId } = JSON.parse(payload) as { queueId?: unknown };
+    return typeof queueId === 'string' ? [queueId] : [];
+  } catch {
+    return [];
   }
 }
