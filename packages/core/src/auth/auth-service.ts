@@ -14,20 +14,23 @@ interface Credentials {
   passwordHash: string;
 }
 
+/** A console session as it is stored. */
+export interface NewSession {
+  id: string;
+  userId: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  ip: string | null;
+  userAgent: string | null;
+}
+
 /** What signing in needs of the stored users and their sessions (the user store). */
 export interface AuthStore {
   findCredentials(id: string): Promise<Credentials | null>;
   findCredentialsByUsername(username: string): Promise<Credentials | null>;
   upgradePasswordHash(id: string, passwordHash: string): Promise<void>;
-  insertSession(session: {
-    id: string;
-    userId: string;
-    createdAt: Date;
-    lastSeenAt: Date;
-    expiresAt: Date;
-    ip: string | null;
-    userAgent: string | null;
-  }): Promise<void>;
+  insertSession(session: NewSession): Promise<void>;
   findLiveSession(
     id: string,
     now: Date,

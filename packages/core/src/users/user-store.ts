@@ -1,6 +1,7 @@
 import { type Database, sessions, users } from '@switchboard/db';
 import { and, asc, count, eq, gt, inArray, lt, ne, type SQL, sql } from 'drizzle-orm';
 import { isAdmin, type Principal, type UserRole } from '../access/principal.ts';
+import type { NewSession } from '../auth/auth-service.ts';
 import { hasNul } from '../shared/text-input.ts';
 
 export interface User {
@@ -35,16 +36,6 @@ export interface UserCredentials {
 export interface LiveSession {
   lastSeenAt: Date;
   user: { id: string; username: string; role: UserRole };
-}
-
-export interface NewSession {
-  id: string;
-  userId: string;
-  createdAt: Date;
-  lastSeenAt: Date;
-  expiresAt: Date;
-  ip: string | null;
-  userAgent: string | null;
 }
 
 type NewUser = typeof users.$inferInsert;
