@@ -25,14 +25,18 @@ describe('POST /jobs, GET /jobs/:id, POST /jobs/:id/cancel', () => {
     return { status: response.status, body: (await response.json()) as Record<string, any> };
   };
   const storedJobs = async () => Number((await server.database.client.db.select({ n: count() }).from(jobs))[0]?.n ?? 0);
-  const settled = async (id: string) => {
-    for (let i = 0; i < 100; i++) {
+  /** The job once `done` holds for it, polled for up to 20 s; the failure names what was awaited. */
+  const awaitJob = async (id: string, awaited: string, done: (state: string) => boolean) => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
       const job = await call('GET', `/jobs/${id}`);
-      if (!['accepted', 'running', 'retrying'].includes(job.body.state)) return job;
+      if (done(job.body.state)) return job;
+      if (Date.now() > deadline) throw new Error(`waited 20 s for job ${id} ${awaited}; it is ${job.body.state}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error('the job did not end');
   };
+  const settled = (id: string) =>
+    awaitJob(id, 'to end', (state) => !['accepted', 'running', 'retrying'].includes(state));
 
   beforeAll(async () => {
     server = await startTestServer({ env: { DELIVERY_ALLOWED_NETWORKS: '127.0.0.0/8' } });
@@ -92,9 +96,7 @@ describe('POST /jobs, GET /jobs/:id, POST /jobs/:id/cancel', () => {
       url: `${receiver.url}/slow`,
       retryPolicy: { scheduleMs: [0, 60_000] },
     });
-    for (let i = 0; i < 100 && (await call('GET', `/jobs/${created.body.id}`)).body.state !== 'retrying'; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await awaitJob(created.body.id, 'to wait for its next attempt', (state) => state === 'retrying');
     const cancelled = await call('POST', `/jobs/${created.body.id}/cancel`);
     expect(cancelled.status).toBe(200);
     expect(cancelled.body).toMatchObject({ state: 'cancelled', attempts: 1, response: { status: 503 } });
