@@ -4,9 +4,12 @@ import { HTTP_STATUS } from './status.ts';
 
 /**
  * A POST refused before its body has been read in full: an unknown queue (404), a foreign
- * address (403) or no room in the ingest budget (503 with Retry-After). Answered at once; the
- * connection stays open while the rest of the body is read and dropped, because a sender still
- * writing its body into a closed connection sees a reset instead of the answer and its Retry-After.
+ * address (403) or no room in the ingest budget (503 with Retry-After). A socket closed while the
+ * sender is still writing its body is reset, and the reset discards the answer the sender has not
+ * read yet, Retry-After and all. So the rest of the body is always read and dropped before the
+ * connection closes: on a connection kept alive the answer goes at once and the connection stays
+ * open for the rest of the body (and the next request); on one the sender asked to close (or an
+ * HTTP/1.0 one), the answer waits until the body has been read.
  */
 class IngestRefusal extends Error {
   constructor(
@@ -25,6 +28,8 @@ interface Held {
   reservation: IngestReservation;
   /** Set once the handler runs: from then on the handler releases, after the write settles. */
   handling: boolean;
+  /** Whether the connection outlives this exchange, so that a refusal can be answered before the body ends. */
+  keepsConnection: boolean;
 }
 
 /**
@@ -37,23 +42,38 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (request, payload, done) =>
-      readBody(request, payload, maxBodyBytes, (bytes) => charge(request, bytes), done),
+      readBody(
+        request,
+        payload,
+        {
+          limit: maxBodyBytes,
+          charge: (bytes) => charge(request, bytes),
+          answerAtOnce: held.get(request)?.keepsConnection ?? true,
+        },
+        done,
+      ),
     );
 
     // The queue and the sender's address are checked in memory before any room is taken, so that
     // a POST nobody will take costs none. Room is then charged as the body's bytes arrive (a socket
     // that declares a length and sends nothing holds nothing), and given back once the write has
-    // settled, or when the exchange ends without reaching the handler.
+    // settled, or when the exchange ends without reaching the handler, or as soon as it is refused.
     scope.addHook<{ Params: { queue: string } }>('preParsing', async (request, reply, payload) => {
       const declared = request.headers['content-length'];
       const bytes = declared === undefined ? 0 : Number(declared);
       // Over the limit (or nonsense), the body parser answers 413 without reading it, whoever sent it.
       if (!Number.isSafeInteger(bytes) || bytes > maxBodyBytes) return payload;
+      // Node closes the connection after the answer when the sender asked for that (or spoke HTTP/1.0).
+      const keepsConnection = reply.raw.shouldKeepAlive;
+      const refuse = async (error: CoreError): Promise<never> => {
+        if (!keepsConnection) await drain(payload, maxBodyBytes);
+        throw refusal(error);
+      };
       const sender = core.ingest.sender(request.params.queue, request.ip);
-      if (!sender.ok) throw refusal(sender.error);
+      if (!sender.ok) return refuse(sender.error);
       const admitted = core.ingest.admit(bytes);
-      if (!admitted.ok) throw refusal(admitted.error);
-      const entry: Held = { reservation: admitted.value, handling: false };
+      if (!admitted.ok) return refuse(admitted.error);
+      const entry: Held = { reservation: admitted.value, handling: false, keepsConnection };
       held.set(request, entry);
       reply.raw.once('close', () => {
         if (!entry.handling) entry.reservation.release();
@@ -65,11 +85,18 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
       const entry = held.get(request);
       if (!entry) return null;
       const more = core.ingest.admitMore(entry.reservation, bytes);
-      return more.ok ? null : refusal(more.error);
+      if (more.ok) return null;
+      // What it holds will never be used: others may have it while the rest of this body is dropped.
+      entry.reservation.release();
+      return refusal(more.error);
     }
 
     scope.setErrorHandler(async (error: Error & { statusCode?: number; code?: string }, request, reply) => {
       if (error instanceof IngestRefusal) {
+        // Fastify asks to close the connection after any failed body read, which would reset a
+        // sender still writing; the rest of this body is read and dropped instead (see readBody),
+        // and the connection is kept unless the sender asked to close it, by then with the body read.
+        reply.header('connection', reply.raw.shouldKeepAlive ? 'keep-alive' : 'close');
         if (error.retryAfterSeconds) reply.header('retry-after', String(error.retryAfterSeconds));
         return reply.code(error.statusCode).send({ message: error.message, refresh: false });
       }
@@ -120,16 +147,18 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
  * chunks and joins them at the end: for a body of megabytes that one copy holds the event loop
  * for tens of milliseconds, while /healthz and every other request wait. Over `limit` it fails
  * as Fastify's reader does (FST_ERR_CTP_BODY_TOO_LARGE, answered 413). Each chunk is charged to
- * the ingest budget as it arrives; one that does not fit fails the read with `charge`'s error,
- * and the rest of the body is read and dropped, so that the sender gets that answer, not a reset.
+ * the ingest budget as it arrives; from one that does not fit on, the rest of the body is read and
+ * dropped, and the read fails with `charge`'s error: at once when `answerAtOnce` (the connection
+ * stays open for the rest), else once the body has ended, so that closing the connection after
+ * the answer cannot reset it away.
  */
 function readBody(
   request: FastifyRequest,
   payload: NodeJS.ReadableStream,
-  limit: number,
-  charge: (bytes: number) => Error | null,
+  options: { limit: number; charge: (bytes: number) => Error | null; answerAtOnce: boolean },
   done: (error: Error | null, body?: Buffer) => void,
 ): void {
+  const { limit, charge } = options;
   const declared =
     request.headers['content-length'] === undefined ? Number.NaN : Number(request.headers['content-length']);
   if (declared > limit) {
@@ -140,6 +169,8 @@ function readBody(
   const body = known ? Buffer.allocUnsafe(declared) : null;
   const chunks: Buffer[] = [];
   let received = 0;
+  /** Set once a chunk did not fit: what follows is dropped, and this is the answer at the end. */
+  let refused: Error | null = null;
   const finish = (error: Error | null, value?: Buffer) => {
     payload.removeListener('data', onData);
     payload.removeListener('end', onEnd);
@@ -151,17 +182,23 @@ function readBody(
     if (received + chunk.length > limit) return finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     if (body && received + chunk.length > body.length)
       return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-    const refused = charge(chunk.length);
+    const offset = received;
+    received += chunk.length;
+    if (refused) return;
+    refused = charge(chunk.length);
     if (refused) {
-      finish(refused);
-      payload.resume();
+      if (options.answerAtOnce) {
+        finish(refused);
+        // Nobody listens any more: the rest flows in and is dropped while the connection stays open.
+        payload.resume();
+      }
       return;
     }
-    if (body) chunk.copy(body, received);
+    if (body) chunk.copy(body, offset);
     else chunks.push(chunk);
-    received += chunk.length;
   };
   const onEnd = () => {
+    if (refused) return finish(refused);
     if (body && received !== body.length) return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
     finish(null, body ?? Buffer.concat(chunks, received));
   };
@@ -173,4 +210,32 @@ function readBody(
   payload.on('end', onEnd);
   payload.on('error', onError);
   payload.resume();
+}
+
+/**
+ * Reads the rest of a refused body and drops it. Settles when the body ends, when the request
+ * fails or closes, or once more than `limit` bytes have been dropped: a body past the limit is not
+ * waited for.
+ */
+function drain(payload: NodeJS.ReadableStream & { readableEnded?: boolean }, limit: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (payload.readableEnded) return resolve();
+    let received = 0;
+    const settle = () => {
+      payload.removeListener('data', onData);
+      payload.removeListener('end', settle);
+      payload.removeListener('error', settle);
+      payload.removeListener('close', settle);
+      resolve();
+    };
+    const onData = (chunk: Buffer | string) => {
+      received += chunk.length;
+      if (received > limit) settle();
+    };
+    payload.on('data', onData);
+    payload.on('end', settle);
+    payload.on('error', settle);
+    payload.on('close', settle);
+    payload.resume();
+  });
 }
