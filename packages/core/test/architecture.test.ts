@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The layering of packages/core/src, read from the source: which folder imports which. Files at
- * the top (index.ts, testing.ts) wire everything together and are left out.
+ * the top (core.ts, index.ts, testing.ts) wire and export everything, and are left out.
  */
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src');
 
