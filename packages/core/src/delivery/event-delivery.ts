@@ -48,7 +48,7 @@ export function settleEventOutcome(outcome: AttemptOutcome): AttemptOutcome {
 /** An event's delivery to one subscription: the kind `event` of the outbound engine. */
 export const eventDeliveries: OutboundKind<{ subscriptionId: string }> = {
   kind: 'event',
-  prepare(row: ClaimedRow) {
+  plan(row: ClaimedRow) {
     const subscriptionId = String(row.subscription_id);
     const target: SubscriptionTarget = {
       id: subscriptionId,
@@ -64,13 +64,13 @@ export const eventDeliveries: OutboundKind<{ subscriptionId: string }> = {
     };
     const perSecond = row.rate_limit_per_second === null ? null : Number(row.rate_limit_per_second);
     return {
-      plan: planForSubscription(target, { id: String(row.event_id), body: readColumn.buffer(row.event_body) }),
+      request: planForSubscription(target, { id: String(row.event_id), body: readColumn.buffer(row.event_body) }),
       skip: row.enabled ? null : { status: 'failed', reason: 'not sent: the subscription is disabled' },
       rateLimit: perSecond === null ? null : { key: subscriptionId, perSecond },
       context: { subscriptionId },
     };
   },
-  settle: (_delivery, outcome) => settleEventOutcome(outcome),
+  onOutcome: (_delivery, outcome) => settleEventOutcome(outcome),
 };
 
 /**
@@ -96,7 +96,7 @@ export function leasedEventDelivery(input: {
     firstAttemptAt: input.now,
     lane: subscriptionId,
     maxInFlight: input.maxInFlight,
-    plan: planForSubscription(input.subscription, input.event),
+    request: planForSubscription(input.subscription, input.event),
     skip: null,
     rateLimit: input.rateLimitPerSecond === null ? null : { key: subscriptionId, perSecond: input.rateLimitPerSecond },
     context: { subscriptionId },
@@ -116,7 +116,7 @@ export function blockingAttemptTarget(
     attempt: 1,
     attemptOffset: 0,
     firstAttemptAt: now,
-    plan: planForSubscription(subscription, event),
+    request: planForSubscription(subscription, event),
   };
 }
 

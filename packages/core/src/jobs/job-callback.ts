@@ -66,8 +66,8 @@ export const CALLBACK_TIMEOUT_MS = 15_000;
  */
 export const jobCallbacks: OutboundKind<{ jobId: string }> = {
   kind: 'callback',
-  prepare: (row) => ({
-    plan: {
+  plan: (row) => ({
+    request: {
       url: String(row.job_callback_url),
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -86,5 +86,5 @@ export const jobCallbacks: OutboundKind<{ jobId: string }> = {
     rateLimit: null,
     context: { jobId: String(row.job_id) },
   }),
-  settle: (_delivery, outcome) => outcome,
+  onOutcome: (_delivery, outcome) => outcome,
 };

@@ -17,10 +17,10 @@ interface JobContext {
  */
 export const jobRequests: OutboundKind<JobContext> = {
   kind: 'job',
-  prepare(row) {
+  plan(row) {
     const state = String(row.job_state);
     return {
-      plan: {
+      request: {
         url: String(row.job_url),
         method: String(row.job_method),
         headers: readColumn.json<Record<string, string>>(row.job_headers),
@@ -40,7 +40,7 @@ export const jobRequests: OutboundKind<JobContext> = {
       },
     };
   },
-  settle(delivery, outcome, now) {
+  onOutcome(delivery, outcome, now) {
     const job = transition(delivery.context, delivery.attempt, outcome, now);
     return job ? { ...outcome, job } : outcome;
   },

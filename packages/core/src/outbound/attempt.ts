@@ -34,7 +34,7 @@ export interface AttemptTarget {
   /** Attempts before the current series (a retry or recovery starts the policy afresh). */
   attemptOffset: number;
   firstAttemptAt: Date;
-  plan: RequestPlan;
+  request: RequestPlan;
 }
 
 export const USER_AGENT = 'Switchboard-Webhooks/1.0';
@@ -48,7 +48,7 @@ export async function performAttempt(
   deps: { sender: HttpSender; now: () => Date; random?: () => number },
 ): Promise<{ outcome: AttemptOutcome; result: OutboundResult }> {
   const started = deps.now();
-  const { plan } = target;
+  const plan = target.request;
   const headers: Record<string, string> = { ...plan.headers };
   if (!Object.keys(headers).some((name) => name.toLowerCase() === 'user-agent')) headers['user-agent'] = USER_AGENT;
   if (plan.signing) {

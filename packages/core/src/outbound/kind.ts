@@ -18,12 +18,12 @@ export const readColumn = {
 /** What a kind makes of a claimed row. */
 export interface Prepared<Context> {
   /** The request an attempt makes. */
-  plan: RequestPlan;
+  request: RequestPlan;
   /** Why it is not to be sent, and the status it ends in; null: send it. */
   skip: { status: DeliveryStatus; reason: string } | null;
   /** Deliveries with the same key share a rate (requests per second); null: no limit. */
   rateLimit: { key: string; perSecond: number } | null;
-  /** What the kind needs again when it settles the outcome. */
+  /** What the kind needs again when the outcome comes. */
   context: Context;
 }
 
@@ -53,8 +53,10 @@ export interface ClaimedDelivery<Context = unknown> extends Prepared<Context> {
  */
 export interface OutboundKind<Context = unknown> {
   readonly kind: DeliveryKind;
-  prepare(row: ClaimedRow): Prepared<Context>;
-  settle(delivery: ClaimedDelivery<Context>, outcome: AttemptOutcome, now: Date): AttemptOutcome;
+  /** The claimed row's request, skip rule, rate limit and context. */
+  plan(row: ClaimedRow): Prepared<Context>;
+  /** The kind's own rules, applied to an outcome before it is recorded. */
+  onOutcome(delivery: ClaimedDelivery<Context>, outcome: AttemptOutcome, now: Date): AttemptOutcome;
 }
 
 /** The kinds this process sends, registered once when core is built. */

@@ -47,7 +47,7 @@ function toClaimed(kinds: OutboundKinds, row: ClaimedRow): ClaimedDelivery {
     firstAttemptAt: readColumn.date(row.first_attempt_at),
     lane: String(row.lane),
     maxInFlight: row.max_in_flight === null || row.max_in_flight === undefined ? null : Number(row.max_in_flight),
-    ...kinds.get(kind).prepare(row),
+    ...kinds.get(kind).plan(row),
   };
 }
 

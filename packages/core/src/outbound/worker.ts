@@ -305,7 +305,7 @@ export class DeliveryWorker {
     if (delivery.skip) {
       const { status, reason } = delivery.skip;
       outcome = unsent(delivery, now, { disposition: 'skipped', status, nextAttemptAt: null, error: reason });
-    } else if (delivery.attempt - delivery.attemptOffset > allowedAttempts(delivery.plan.retryPolicy)) {
+    } else if (delivery.attempt - delivery.attemptOffset > allowedAttempts(delivery.request.retryPolicy)) {
       // Taken over after the last allowed attempt's worker stopped: its outcome is unknown, and
       // sending once more would go past the policy (and could repeat for ever with a receiver
       // that always outlasts the lease).
@@ -324,7 +324,7 @@ export class DeliveryWorker {
         outcome = sent.outcome;
       }
     }
-    return kind.settle(delivery, outcome, this.deps.clock.now());
+    return kind.onOutcome(delivery, outcome, this.deps.clock.now());
   }
 
   /** A claim handed back untried: due again now, its attempt not counted. */
@@ -336,6 +336,6 @@ export class DeliveryWorker {
       nextAttemptAt: now,
       error: null,
     });
-    return this.deps.kinds.get(delivery.kind).settle(delivery, outcome, now);
+    return this.deps.kinds.get(delivery.kind).onOutcome(delivery, outcome, now);
   }
 }
