@@ -58,6 +58,11 @@ export interface CoreDeps {
     worker?: DeliveryWorkerOptions;
     /** Told of every recorded delivery outcome (metrics). */
     observe?: (outcome: AttemptOutcome) => void;
+    /**
+     * Whether work due at once is announced to workers in other processes (default true). A
+     * command that sends its own deliveries turns it off, or a running server would take them first.
+     */
+    announceDueWork?: boolean;
   };
 }
 
@@ -127,9 +132,12 @@ export function createCore(deps: CoreDeps): Core {
   // Workers here are woken at once; those in other processes by a coalesced NOTIFY.
   let workerStarted = false;
   const dueNotifier = new CoalescedNotifier(pubsub, CHANNELS.deliveries, shared.logger);
+  const announceDue = () => {
+    if (deps.delivery?.announceDueWork !== false) dueNotifier.poke();
+  };
   const wakeWorker = () => {
     worker?.wake();
-    dueNotifier.poke();
+    announceDue();
   };
   const subscriptions = new SubscriptionsService({ ...shared, pubsub, guard, onChange: () => matcher.invalidate() });
   // A user deleted (with their subscriptions) or demoted: what was checked or matched before may
@@ -155,7 +163,7 @@ export function createCore(deps: CoreDeps): Core {
     observe: deps.delivery?.observe,
     // Work due at once that no request announced (callbacks queued, claims handed back): other
     // processes' workers hear of it.
-    onDue: () => dueNotifier.poke(),
+    onDue: announceDue,
     onSubscriptionsDisabled: (disabled: ReadonlyArray<{ subscriptionId: string; reason: string }>) =>
       announceDisabledSubscriptions({ ...shared, publisher, subscriptions }, disabled),
   };

@@ -18,6 +18,17 @@ export const functionsFolder = fileURLToPath(new URL('../sql', import.meta.url))
 /** Every function in the files is named so; any other function so named is dropped. */
 export const FUNCTION_PREFIX = 'switchboard_';
 
+/**
+ * Which release the function files belong to: the number of migrations it ships. A release that
+ * changes a function file ships a migration with it (an empty one will do), so that an older
+ * release starting against the same database (a rolling deploy, an old CLI) never puts its older
+ * functions back: functions applied by a release with more migrations are left as they are.
+ */
+export function functionsGeneration(folder: string = migrationsFolder): number {
+  const journal = JSON.parse(readFileSync(join(folder, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] };
+  return journal.entries.length;
+}
+
 /** Arbitrary but fixed: every process that migrates the same database takes this lock first. */
 const MIGRATION_LOCK_KEY = 7_415_002_311;
 
@@ -106,8 +117,14 @@ const FUNCTIONS_QUERY = `
  * definition it produced. A function whose comment still matches both is left alone; one edited in
  * the file, changed by hand or made by an older version is created again from its file.
  */
-function functionNote(file: FunctionFile, definitionMd5: string): string {
-  return `Defined by packages/db/sql/${file.file} (sha256 ${file.sha256}); definition md5 ${definitionMd5}`;
+function functionNote(file: FunctionFile, definitionMd5: string, generation: number): string {
+  return `Defined by packages/db/sql/${file.file} (sha256 ${file.sha256}); definition md5 ${definitionMd5}; generation ${generation}`;
+}
+
+/** The generation a function was applied by, from its comment; 0 for one this code did not apply. */
+function generationOf(note: string): number {
+  const match = /; generation (\d+)$/.exec(note);
+  return match ? Number(match[1]) : 0;
 }
 
 /**
@@ -116,17 +133,25 @@ function functionNote(file: FunctionFile, definitionMd5: string): string {
  * function is not as the file makes it is applied, its function dropped first so that its
  * arguments or result may change. When every function is as its file makes it, nothing is written.
  */
-export async function applyFunctions(db: Database, files: FunctionFile[] = readFunctionFiles()): Promise<void> {
+export async function applyFunctions(
+  db: Database,
+  files: FunctionFile[] = readFunctionFiles(),
+  generation: number = functionsGeneration(),
+): Promise<void> {
   await db.transaction(async (tx) => {
     const run = async (statement: string): Promise<FunctionRow[]> => {
       const result = (await tx.execute(sql.raw(statement))) as unknown as FunctionRow[] | { rows: FunctionRow[] };
       return Array.isArray(result) ? result : result.rows;
     };
     const present = await run(FUNCTIONS_QUERY);
+    // A newer release applied these functions: this older one leaves them (and their set) alone.
+    if (present.some((row) => generationOf(row.note) > generation)) return;
     const kept = new Set<string>();
     const stale: FunctionFile[] = [];
     for (const file of files) {
-      const current = present.find((row) => row.name === file.name && row.note === functionNote(file, row.definition));
+      const current = present.find(
+        (row) => row.name === file.name && row.note === functionNote(file, row.definition, generation),
+      );
       if (current) kept.add(current.signature);
       else stale.push(file);
     }
@@ -140,7 +165,7 @@ export async function applyFunctions(db: Database, files: FunctionFile[] = readF
         throw new Error(`sql/${file.file} left ${created.length} functions named ${file.name} in the current schema`);
       }
       const { signature, definition } = created[0] as FunctionRow;
-      await run(`COMMENT ON FUNCTION ${signature} IS ${quoteLiteral(functionNote(file, definition))}`);
+      await run(`COMMENT ON FUNCTION ${signature} IS ${quoteLiteral(functionNote(file, definition, generation))}`);
     }
   });
 }

@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { type SQL, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseClient, Executor } from '../src/client.ts';
-import { functionsFolder, migrateDatabase, migrationsFolder } from '../src/migrate.ts';
+import {
+  applyFunctions,
+  functionsFolder,
+  functionsGeneration,
+  migrateDatabase,
+  migrationsFolder,
+  readFunctionFiles,
+} from '../src/migrate.ts';
 import { createTestDatabase, getTestDatabaseKind, type TestDatabase } from '../src/testing.ts';
 
 const kind = getTestDatabaseKind();
@@ -222,6 +229,29 @@ describe(`sql functions on ${kind}`, () => {
     expect(after.find((r) => r.name === currentClaim.name)?.signature).toBe(
       'switchboard_claim_deliveries(timestamp with time zone,integer,integer,uuid,uuid,integer,integer,jsonb)',
     );
+    expect(await drift(database.client)).toEqual([]);
+  });
+
+  it("an older release (fewer migrations) leaves a newer release's functions alone; the newer one puts its own back", async () => {
+    const generation = functionsGeneration();
+    // A newer release's append_messages: another body, applied by a release with one more migration.
+    const newer = readFunctionFiles().map((f) =>
+      f.name === 'switchboard_append_messages'
+        ? { ...f, text: f.text.replace(/\$\$;\s*$/, () => '-- a newer release\n$$;'), sha256: 'newer' }
+        : f,
+    );
+    await applyFunctions(database.client.db, newer, generation + 1);
+    const applied = await databaseFunctions(database.client.db);
+    expect(applied.find((r) => r.name === 'switchboard_append_messages')?.prosrc).toContain('-- a newer release');
+
+    // This release starts against that database: nothing is rolled back or dropped.
+    await migrateDatabase(database.client, database.url);
+    const after = await databaseFunctions(database.client.db);
+    expect(after.map((r) => [r.signature, r.oid, r.xmin])).toEqual(applied.map((r) => [r.signature, r.oid, r.xmin]));
+
+    // Once the newer release's functions are gone from the files' point of view (the same
+    // generation applies), this release makes them its own again.
+    await applyFunctions(database.client.db, readFunctionFiles(), generation + 1);
     expect(await drift(database.client)).toEqual([]);
   });
 });

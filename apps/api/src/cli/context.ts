@@ -13,7 +13,10 @@ export class CliError extends Error {}
  * what a command changes is announced to running servers as their own changes are. Deliveries
  * may reach the networks DELIVERY_ALLOWED_NETWORKS lists, as the server's do.
  */
-export async function withCore<T>(run: (core: Core, database: DatabaseClient) => Promise<T>): Promise<T> {
+export async function withCore<T>(
+  run: (core: Core, database: DatabaseClient) => Promise<T>,
+  options: { sendsItself?: boolean } = {},
+): Promise<T> {
   const env = loadEnv();
   const database = await openDatabase(env);
   try {
@@ -21,7 +24,9 @@ export async function withCore<T>(run: (core: Core, database: DatabaseClient) =>
       db: database.db,
       pubsub: database,
       logger: createLogger('warn'),
-      delivery: { allowedNetworks: env.DELIVERY_ALLOWED_NETWORKS },
+      // A command that sends what it makes (trigger, jobs create --wait) does not wake running
+      // servers' workers first: the request goes out from here, under this environment's networks.
+      delivery: { allowedNetworks: env.DELIVERY_ALLOWED_NETWORKS, announceDueWork: !options.sendsItself },
     });
     try {
       return await run(core, database);

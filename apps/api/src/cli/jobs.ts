@@ -44,7 +44,9 @@ export function addJobCommands(program: Command): void {
     )
     .action(async (options: CreateOptions) => {
       const definition = toDefinition(options);
-      const { lines, failure } = await withCore((core) => createJob(core, options, definition));
+      const { lines, failure } = await withCore((core) => createJob(core, options, definition), {
+        sendsItself: Boolean(options.wait),
+      });
       console.log(lines.join('\n'));
       if (failure) throw new CliError(failure);
     });

@@ -48,7 +48,7 @@ export function addTriggerCommand(program: Command): void {
       if (chosen.user && !chosen.subscription) {
         throw new CliError('--user chooses whose subscription --subscription names; give --subscription too');
       }
-      const { lines, failed } = await withCore((core) => trigger(core, type, payload, chosen));
+      const { lines, failed } = await withCore((core) => trigger(core, type, payload, chosen), { sendsItself: true });
       console.log(lines.join('\n'));
       if (failed > 0) throw new CliError(`${failed} ${failed === 1 ? 'delivery' : 'deliveries'} did not succeed`);
     });
