@@ -36,6 +36,9 @@ import { TokensService } from './tokens/tokens-service.ts';
 import { UserStore } from './users/user-store.ts';
 import { UsersService } from './users/users-service.ts';
 
+/** The kinds of delivery the outbound engine sends: a new kind is one more entry here. */
+export const OUTBOUND_KINDS = new OutboundKinds([eventDeliveries, jobRequests, jobCallbacks]);
+
 export interface CoreDeps {
   db: Database;
   clock?: Clock;
@@ -159,7 +162,7 @@ export function createCore(deps: CoreDeps): Core {
     ...shared,
     pubsub,
     sender,
-    kinds: new OutboundKinds([eventDeliveries, jobRequests, jobCallbacks]),
+    kinds: OUTBOUND_KINDS,
     observe: deps.delivery?.observe,
     // Work due at once that no request announced (callbacks queued, claims handed back): other
     // processes' workers hear of it.
@@ -182,6 +185,8 @@ export function createCore(deps: CoreDeps): Core {
   const users = new UsersService({ ...shared, onTokensChanged });
   const auth = new AuthService({ ...shared, tokens, store: userStore, ...deps.auth });
   const streams = new MessageStreams({ ...shared, pubsub, queues });
+  // What keeps caches and streams current in this process: started first, stopped last.
+  const listeners = [tokens, matcher, eventTypes, deliveryUpdates, jobUpdates, registry, streams];
   const extraWorkers = new Set<DeliveryWorker>();
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, what: string, run: () => Promise<unknown>) => {
@@ -225,13 +230,7 @@ export function createCore(deps: CoreDeps): Core {
       return created;
     },
     async start(options) {
-      await tokens.start();
-      await matcher.start();
-      await eventTypes.start();
-      await deliveryUpdates.start();
-      await jobUpdates.start();
-      await registry.start();
-      await streams.start();
+      for (const listener of listeners) await listener.start();
       if (options.housekeeping !== false) {
         every(SESSION_SWEEP_MS, 'session cleanup', () => auth.deleteExpiredSessions());
         every(RETENTION_SWEEP_MS, 'retention sweep', retention);
@@ -250,13 +249,7 @@ export function createCore(deps: CoreDeps): Core {
       // Requests are finished; what they handed the writer is committed before the database goes.
       await writer.drain();
       await dueNotifier.settled();
-      await jobUpdates.stop();
-      await deliveryUpdates.stop();
-      await eventTypes.stop();
-      await matcher.stop();
-      await tokens.stop();
-      await streams.stop();
-      await registry.stop();
+      for (const listener of [...listeners].reverse()) await listener.stop();
       await sender.close();
     },
     sweepRetention: retention,

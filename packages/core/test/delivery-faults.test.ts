@@ -3,19 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { deliveries, deliveryAttempts, subscriptions } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  claimDeliveries,
-  eventDeliveries,
-  jobCallbacks,
-  jobRequests,
-  OutboundKinds,
-  type Principal,
-} from '../src/index.ts';
+import { claimDeliveries, OUTBOUND_KINDS, type Principal } from '../src/index.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
 import { within } from './within.ts';
-
-/** The kinds core registers, for claims made as a worker that dies would make them. */
-const kinds = new OutboundKinds([eventDeliveries, jobRequests, jobCallbacks]);
 
 /** What goes wrong around deliveries: rows deleted mid-flight, slow receivers, dead workers. */
 describe('delivery faults', () => {
@@ -126,7 +116,11 @@ describe('delivery faults', () => {
     must(await h.core.publisher.publish(alice, { type: 'fault.raised', payload: {} }));
     // A worker claims it and dies with its only attempt's outcome unknown.
     expect(
-      await claimDeliveries(h.database.client.db, kinds, { now: h.clock.now(), limit: 10, leaseMarginMs: 1000 }),
+      await claimDeliveries(h.database.client.db, OUTBOUND_KINDS, {
+        now: h.clock.now(),
+        limit: 10,
+        leaseMarginMs: 1000,
+      }),
     ).toHaveLength(1);
     h.clock.advance(2001);
     expect(await h.core.worker.runOnce()).toBe(1);
@@ -149,7 +143,11 @@ describe('delivery faults', () => {
     );
     await h.core.worker.runOnce(); // the request; its outcome queues the callback
     const now = h.clock.now();
-    const [callback] = await claimDeliveries(h.database.client.db, kinds, { now, limit: 10, leaseMarginMs: 10_000 });
+    const [callback] = await claimDeliveries(h.database.client.db, OUTBOUND_KINDS, {
+      now,
+      limit: 10,
+      leaseMarginMs: 10_000,
+    });
     expect(callback?.kind).toBe('callback');
     expect((callback?.context as { jobId: string } | undefined)?.jobId).toBe(job.id);
     const [row] = await h.database.client.db

@@ -6,18 +6,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   claimDeliveries,
   DEFAULT_SCHEDULE_MS,
-  eventDeliveries,
-  jobCallbacks,
-  jobRequests,
-  OutboundKinds,
+  OUTBOUND_KINDS,
   type Principal,
   type SubscriptionDefinition,
 } from '../src/index.ts';
 import { headersOf, type ReceivedRequest } from '../src/testing.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
-
-/** The kinds core registers, for claims made as a worker that dies would make them. */
-const kinds = new OutboundKinds([eventDeliveries, jobRequests, jobCallbacks]);
 
 describe('delivery worker', () => {
   let h: DeliveryHarness;
@@ -273,7 +267,7 @@ describe('delivery worker', () => {
     const { subscription } = await subscribe({ timeoutMs: 1000 });
     must(await h.core.publisher.publish(alice, { type, payload: { id: 'lost' } }));
     // A worker claims it and dies: nothing is sent, nothing recorded.
-    const claimed = await claimDeliveries(h.database.client.db, kinds, {
+    const claimed = await claimDeliveries(h.database.client.db, OUTBOUND_KINDS, {
       now: h.clock.now(),
       limit: 10,
       leaseMarginMs: 5000,
