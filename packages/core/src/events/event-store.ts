@@ -98,7 +98,6 @@ async function insertEvent(
       event.id,
       targets.map((t) => t.subscriptionId),
       now,
-      { skipDeletedSubscriptions: true },
     );
     return { inserted: true, leased: [] };
   });

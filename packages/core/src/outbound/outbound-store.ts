@@ -156,13 +156,15 @@ export function insertEventDeliveriesSql(
         returning id, webhook_id, subscription_id, status`;
 }
 
-/** An event's deliveries to these subscriptions, due now (a replay, or an event with blocking deliveries). */
+/**
+ * An event's deliveries to these subscriptions, due now (a replay, or an event with blocking
+ * deliveries). A subscription deleted since it was matched gets nothing.
+ */
 export async function enqueueEventDeliveries(
   db: Executor,
   eventId: string,
   subscriptionIds: readonly string[],
   now: Date,
-  options: { skipDeletedSubscriptions?: boolean } = {},
 ): Promise<void> {
   if (subscriptionIds.length === 0) return;
   const at = now.toISOString();
@@ -170,7 +172,7 @@ export async function enqueueEventDeliveries(
     insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
     select ${eventId}::uuid, s::uuid, ${at}::timestamptz, ${at}::timestamptz, ${at}::timestamptz
     from jsonb_array_elements_text(${JSON.stringify(subscriptionIds)}::jsonb) as s
-    ${options.skipDeletedSubscriptions ? sql`where exists (select 1 from subscriptions x where x.id = s::uuid)` : sql``}`);
+    where exists (select 1 from subscriptions x where x.id = s::uuid)`);
 }
 
 /** A delivery whose first attempt was made before it was written (a blocking subscription's), with that attempt. */
