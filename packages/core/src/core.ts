@@ -3,6 +3,7 @@ import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
 import { WebhookTestAccounts } from './compat/webhook-test-accounts.ts';
 import { ConfigService } from './config/config-service.ts';
 import { DeliveriesService } from './delivery/deliveries-service.ts';
+import { DeliveryStore } from './delivery/delivery-store.ts';
 import { DeliveryUpdates } from './delivery/delivery-updates.ts';
 import { eventDeliveries } from './delivery/event-delivery.ts';
 import { SubscriptionMatcher } from './delivery/subscription-matcher.ts';
@@ -13,6 +14,7 @@ import { EventsService } from './events/events-service.ts';
 import { announceDisabledSubscriptions } from './events/system-events.ts';
 import { jobCallbacks } from './jobs/job-callback.ts';
 import { jobRequests } from './jobs/job-request.ts';
+import { JobStore } from './jobs/job-store.ts';
 import { JobUpdates } from './jobs/job-updates.ts';
 import { JobsService } from './jobs/jobs-service.ts';
 import { createHttpSender, type HttpSender } from './outbound/http-sender.ts';
@@ -37,7 +39,10 @@ import { UserStore } from './users/user-store.ts';
 import { UsersService } from './users/users-service.ts';
 
 /** The kinds of delivery the outbound engine sends: a new kind is one more entry here. */
-export const OUTBOUND_KINDS = new OutboundKinds([eventDeliveries, jobRequests, jobCallbacks]);
+export function outboundKinds(db: Database): OutboundKinds {
+  const jobStore = new JobStore(db);
+  return new OutboundKinds([eventDeliveries(new DeliveryStore(db)), jobRequests(jobStore), jobCallbacks(jobStore)]);
+}
 
 export interface CoreDeps {
   db: Database;
@@ -162,7 +167,7 @@ export function createCore(deps: CoreDeps): Core {
     ...shared,
     pubsub,
     sender,
-    kinds: OUTBOUND_KINDS,
+    kinds: outboundKinds(deps.db),
     observe: deps.delivery?.observe,
     // Work due at once that no request announced (callbacks queued, claims handed back): other
     // processes' workers hear of it.

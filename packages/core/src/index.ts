@@ -13,7 +13,7 @@ export {
 } from './access/principal.ts';
 export type { ClientInfo } from './auth/auth-service.ts';
 export { webhookTestSubscription } from './compat/webhook-test-accounts.ts';
-export { type Core, type CoreDeps, createCore, OUTBOUND_KINDS } from './core.ts';
+export { type Core, type CoreDeps, createCore, outboundKinds } from './core.ts';
 export type { DeliveryFilter } from './delivery/deliveries-service.ts';
 export type { Delivery, DeliveryAttempt, DeliveryStats } from './delivery/delivery-record.ts';
 export { isValidPattern, matchesPattern } from './delivery/patterns.ts';

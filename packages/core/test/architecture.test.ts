@@ -150,6 +150,7 @@ describe('one owner per table', () => {
   it('calls each SQL function from one store', () => {
     expect(filesMatching(/from switchboard_(?:claim|complete)_deliveries\(/)).toEqual(['outbound/outbound-store.ts']);
     expect(filesMatching(/switchboard_append_messages\(/)).toEqual(['queues/message-store.ts']);
+    expect(filesMatching(/switchboard_end_jobs\(/)).toEqual(['jobs/job-store.ts']);
   });
 
   it('looks users up by name in one place', () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { deliveries, deliveryAttempts, subscriptions } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claimDeliveries, OUTBOUND_KINDS, type Principal } from '../src/index.ts';
+import { claimDeliveries, outboundKinds, type Principal } from '../src/index.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
 import { within } from './within.ts';
 
@@ -116,7 +116,7 @@ describe('delivery faults', () => {
     must(await h.core.publisher.publish(alice, { type: 'fault.raised', payload: {} }));
     // A worker claims it and dies with its only attempt's outcome unknown.
     expect(
-      await claimDeliveries(h.database.client.db, OUTBOUND_KINDS, {
+      await claimDeliveries(h.database.client.db, outboundKinds(h.database.client.db), {
         now: h.clock.now(),
         limit: 10,
         leaseMarginMs: 1000,
@@ -143,7 +143,7 @@ describe('delivery faults', () => {
     );
     await h.core.worker.runOnce(); // the request; its outcome queues the callback
     const now = h.clock.now();
-    const [callback] = await claimDeliveries(h.database.client.db, OUTBOUND_KINDS, {
+    const [callback] = await claimDeliveries(h.database.client.db, outboundKinds(h.database.client.db), {
       now,
       limit: 10,
       leaseMarginMs: 10_000,

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   claimDeliveries,
   DEFAULT_SCHEDULE_MS,
-  OUTBOUND_KINDS,
+  outboundKinds,
   type Principal,
   type SubscriptionDefinition,
 } from '../src/index.ts';
@@ -94,6 +94,33 @@ describe('delivery worker', () => {
       [2, 500, false],
       [3, 200, true],
     ]);
+  });
+
+  it("a subscription's new timeout and cap reach its deliveries not yet done: the next claim leases for the new timeout", async () => {
+    const { subscription } = await subscribe({ timeoutMs: 4000, retryPolicy: { scheduleMs: [0, 60_000] } });
+    h.receiver.respondWith(() => ({ status: 500 }));
+    must(await h.core.publisher.publish(alice, { type, payload: { id: 'terms' } }));
+    expect(await h.core.worker.runOnce()).toBe(1);
+    h.receiver.respondWith(() => ({ status: 200 }));
+    const first = await deliveryOf(subscription.id);
+    expect(first).toMatchObject({ status: 'pending', timeoutMs: 4000, maxInFlight: null, lane: subscription.id });
+
+    must(await h.core.subscriptions.update(alice, subscription.id, { timeoutMs: 9000, maxInFlight: 3 }));
+    const changed = await deliveryOf(subscription.id);
+    expect(changed).toMatchObject({ timeoutMs: 9000, maxInFlight: 3 });
+
+    // The claim leases it for the new timeout.
+    const at = h.clock.now();
+    h.clock.advance(75_000); // the retry's 60 s and its jitter
+    const [claimed] = await claimDeliveries(h.database.client.db, outboundKinds(h.database.client.db), {
+      now: h.clock.now(),
+      limit: 1,
+      leaseMarginMs: 500,
+    });
+    expect(claimed?.request.timeoutMs).toBe(9000);
+    expect(claimed?.maxInFlight).toBe(3);
+    const leased = await deliveryOf(subscription.id);
+    expect(leased.nextAttemptAt?.getTime()).toBe(at.getTime() + 75_000 + 9000 + 500);
   });
 
   it('follows the default schedule with jitter, on an injected clock, then fails the delivery after the last attempt', async () => {
@@ -267,7 +294,7 @@ describe('delivery worker', () => {
     const { subscription } = await subscribe({ timeoutMs: 1000 });
     must(await h.core.publisher.publish(alice, { type, payload: { id: 'lost' } }));
     // A worker claims it and dies: nothing is sent, nothing recorded.
-    const claimed = await claimDeliveries(h.database.client.db, OUTBOUND_KINDS, {
+    const claimed = await claimDeliveries(h.database.client.db, outboundKinds(h.database.client.db), {
       now: h.clock.now(),
       limit: 10,
       leaseMarginMs: 5000,

@@ -4,20 +4,19 @@
 -- It claims up to p_limit due deliveries: locks them (skipping rows another worker holds), records
 -- an attempt with no outcome for each one whose earlier claim's lease ran out (that worker died
 -- mid-attempt), and leases them: status 'delivering', attempts counted, with next_attempt_at moved
--- to the end of the lease (the subscription's or job's timeout plus p_margin_ms). A job whose own
--- request is claimed becomes 'running'. It returns what an attempt needs, for each kind of
--- delivery: an event to a subscription (with the subscription's body format, which the worker
--- shapes the body from), a job's own request, a job's callback (signed with the secret of the
--- job's owner). A claim may be limited to one event's deliveries (p_event) or to one job's
--- (p_job: its request and its callback).
+-- to the end of the lease (the delivery's timeout_ms plus p_margin_ms). It returns the claimed
+-- rows of the deliveries table as they now are. It reads that table alone and knows no kind of
+-- delivery: what an attempt needs besides (an event and its subscription, a job) each kind loads
+-- for its own rows (see packages/core/src/outbound/kind.ts). A claim may be limited to one
+-- event's deliveries (p_event) or to one job's (p_job: its request and its callback).
 --
 -- Fair claiming: one endpoint that never answers must not take every worker slot.
 --
--- Due deliveries are grouped in lanes: an event's delivery in its subscription's, a job's request
--- and callback in the lane of the job's owner (the user id). The claiming worker says, in p_room
--- ({lane: n}), how many more of each lane it holds room for (its requests in flight per lane are
--- capped, see the delivery worker); a lane it does not name may have its cap plus p_ahead in this
--- claim: subscriptions.max_in_flight, or p_default_cap when that is null and for jobs' lanes.
+-- Due deliveries are grouped in lanes (deliveries.lane: an event's delivery in its subscription's,
+-- a job's request and callback in the lane of the job's owner). The claiming worker says, in
+-- p_room ({lane: n}), how many more of each lane it holds room for (its requests in flight per
+-- lane are capped, see the delivery worker); a lane it does not name may have its cap plus p_ahead
+-- in this claim: the row's max_in_flight, or p_default_cap when that is null.
 --
 -- The claim looks at the first 2 × p_limit due rows of the lanes with room (a full lane's rows are
 -- passed over in the scan: left in the window, a backlog of them would keep every other lane out;
@@ -25,7 +24,6 @@
 -- due time, keeps those within the lane's room, and takes them rank by rank (every lane's first, then
 -- every lane's second, ...) up to p_limit. Only the rows taken are locked (SKIP LOCKED, rechecked
 -- as still due): locking the whole window would write a lock to rows that are not claimed.
--- It returns each row's lane and the subscription's max_in_flight.
 --
 -- Planner settings: this statement runs thousands of times a second against a table that swings
 -- from empty to a backlog of many thousands faster than autovacuum's statistics follow. With stale
@@ -37,16 +35,7 @@
 CREATE OR REPLACE FUNCTION switchboard_claim_deliveries(p_now timestamptz, p_limit integer, p_margin_ms integer,
                                                         p_event uuid, p_job uuid, p_default_cap integer,
                                                         p_ahead integer, p_room jsonb)
-RETURNS TABLE (id bigint, kind text, webhook_id text, attempts integer, attempt_offset integer,
-               first_attempt_at timestamptz, delivery_body bytea,
-               event_id uuid, event_type text, event_body bytea,
-               subscription_id uuid, url text, headers jsonb, signing jsonb, secret text,
-               previous_secret text, previous_secret_expires_at timestamptz, timeout_ms integer,
-               retry_policy jsonb, enabled boolean, rate_limit_per_second integer, body_format text,
-               max_in_flight integer, lane uuid,
-               job_id uuid, job_state text, job_url text, job_method text, job_headers jsonb, job_body bytea,
-               job_timeout_ms integer, job_retry_policy jsonb, job_accepted_statuses integer[],
-               job_callback_url text, job_callback_retry_policy jsonb, owner_secret text)
+RETURNS SETOF deliveries
 LANGUAGE plpgsql
 SET enable_hashjoin = off SET enable_mergejoin = off SET enable_bitmapscan = off SET enable_seqscan = off
 SET enable_sort = off SET jit = off
@@ -58,24 +47,17 @@ DECLARE
 BEGIN
   RETURN QUERY
   WITH win AS (
-    SELECT w.id, w.due_at, w.lane, coalesce((p_room ->> w.lane::text)::int, w.cap + p_ahead) AS room
-      FROM (
-        SELECT dd.id, dd.next_attempt_at AS due_at, coalesce(dd.subscription_id, j0.user_id) AS lane,
-               coalesce(s0.max_in_flight, p_default_cap) AS cap
-          FROM deliveries dd
-          LEFT JOIN subscriptions s0 ON s0.id = dd.subscription_id
-          LEFT JOIN jobs j0 ON j0.id = dd.job_id
-         WHERE dd.claimable AND dd.next_attempt_at <= p_now
-           AND (p_event IS NULL OR dd.event_id = p_event)
-           AND (p_job IS NULL OR dd.job_id = p_job)
-           -- A full lane's rows are passed over here, before the limit: otherwise a backlog of
-           -- them could fill the window and keep every other lane out of it. An event's lane is
-           -- tested before the joins, a job's after.
-           AND (dd.subscription_id IS NULL OR dd.subscription_id <> ALL (v_full))
-           AND (dd.subscription_id IS NOT NULL OR j0.user_id <> ALL (v_full))
-         ORDER BY dd.next_attempt_at
-         LIMIT 2 * p_limit
-      ) w
+    SELECT dd.id, dd.next_attempt_at AS due_at, dd.lane,
+           coalesce((p_room ->> dd.lane::text)::int, coalesce(dd.max_in_flight, p_default_cap) + p_ahead) AS room
+      FROM deliveries dd
+     WHERE dd.claimable AND dd.next_attempt_at <= p_now
+       AND (p_event IS NULL OR dd.event_id = p_event)
+       AND (p_job IS NULL OR dd.job_id = p_job)
+       -- A full lane's rows are passed over here, before the limit: otherwise a backlog of them
+       -- could fill the window and keep every other lane out of it.
+       AND dd.lane <> ALL (v_full)
+     ORDER BY dd.next_attempt_at
+     LIMIT 2 * p_limit
   ),
   picked AS (
     SELECT r.id
@@ -87,13 +69,8 @@ BEGIN
      LIMIT p_limit
   ),
   due AS (
-    -- A callback is sent within 15 s (the worker's CALLBACK_TIMEOUT_MS), whatever its job's timeout.
-    SELECT dd.id, dd.status AS was,
-           CASE WHEN dd.kind = 'callback' THEN 15000 ELSE coalesce(s0.timeout_ms, j0.timeout_ms, 15000) END AS lease_ms,
-           coalesce(dd.subscription_id, j0.user_id) AS lane
+    SELECT dd.id, dd.status AS was
       FROM deliveries dd
-      LEFT JOIN subscriptions s0 ON s0.id = dd.subscription_id
-      LEFT JOIN jobs j0 ON j0.id = dd.job_id
      -- An array of ids, looked up by primary key: joined to the CTE, the planner would walk the
      -- whole backlog once per picked row.
      WHERE dd.id = ANY (ARRAY(SELECT picked.id FROM picked))
@@ -115,30 +92,12 @@ BEGIN
            attempts = d.attempts + 1,
            leased_at = p_now,
            first_attempt_at = coalesce(d.first_attempt_at, p_now),
-           next_attempt_at = p_now + (due.lease_ms + p_margin_ms) * interval '1 millisecond',
+           next_attempt_at = p_now + (d.timeout_ms + p_margin_ms) * interval '1 millisecond',
            updated_at = p_now
       FROM due
      WHERE d.id = due.id
-    RETURNING d.id, d.kind, d.webhook_id, d.attempts, d.attempt_offset, d.first_attempt_at, d.body,
-              d.event_id, d.subscription_id, d.job_id, due.lane
-  ),
-  running AS (
-    UPDATE jobs
-       SET state = 'running', updated_at = p_now
-      FROM claimed c
-     WHERE jobs.id = c.job_id AND c.kind = 'job' AND jobs.state IN ('accepted', 'retrying')
+    RETURNING d.*
   )
-  SELECT c.id, c.kind, c.webhook_id, c.attempts, c.attempt_offset, c.first_attempt_at, c.body,
-         e.id, e.type, e.body,
-         s.id, s.url, s.headers, s.signing, s.secret, s.previous_secret, s.previous_secret_expires_at,
-         s.timeout_ms, s.retry_policy, s.enabled, s.rate_limit_per_second, s.body_format,
-         s.max_in_flight, c.lane,
-         j.id, j.state, j.url, j.method, j.headers, j.body, j.timeout_ms, j.retry_policy,
-         j.accepted_statuses, j.callback_url, j.callback_retry_policy, u.signing_secret
-    FROM claimed c
-    LEFT JOIN events e ON e.id = c.event_id
-    LEFT JOIN subscriptions s ON s.id = c.subscription_id
-    LEFT JOIN jobs j ON j.id = c.job_id
-    LEFT JOIN users u ON u.id = j.user_id;
+  SELECT * FROM claimed;
 END;
 $$;

@@ -3,8 +3,9 @@
 --   * each delivery takes its new state, but only while the claim that made the attempt still
 --     holds it (same attempt count, still 'delivering'): a worker whose lease expired and was
 --     taken over cannot overwrite the newer claim; the attempts of those that did are recorded;
---   * a job's request moves its job along (state, last response) and, when the job ends, queues
---     its callback; a callback's outcome is recorded on its job;
+--   * a job's request moves its job along (state, last response) and, when the job ends, ends it
+--     by switchboard_end_jobs (end_jobs.sql), which queues its callback; a callback's outcome is
+--     recorded on its job;
 --   * each subscription's health is updated once per batch: every failed attempt (not only a
 --     delivery that failed for good) adds to subscriptions.failed_attempts, whether or not the
 --     batch also holds a success, and a subscription that answered 410 Gone, or failed too many
@@ -50,7 +51,9 @@
 --         'accepted' for a claim handed back before its first attempt); absent or null leaves the
 --         job as it is. A job cancelled meanwhile keeps its state.
 --   cb    only for a job's own request, when the job has ended and has a callback URL: the
---         callback's body, base64; a callback delivery is queued with it, due now.
+--         callback's body, base64; a callback delivery is queued with it, due now (by
+--         switchboard_end_jobs, the rule cancelling a job follows too).
+--   cbt   with cb: the callback's timeout in milliseconds.
 -- The recordset also declares sub, k and job, which are not read: the delivery row's own
 -- subscription, kind and job are used.
 CREATE OR REPLACE FUNCTION switchboard_complete_deliveries(p_now timestamptz, p_batch jsonb)
@@ -63,13 +66,15 @@ AS $$
 DECLARE
   r record;
   v_reason text;
+  v_ends jsonb;
+  v_health jsonb;
 BEGIN
-  FOR r IN
-    WITH x AS (
+  WITH x AS (
       SELECT * FROM jsonb_to_recordset(p_batch) AS x(id bigint, n integer, sub uuid, rec boolean, ok boolean,
                                                      st text, nxt timestamptz, t timestamptz, dur integer,
                                                      sc integer, h jsonb, b text, tr boolean, err text,
-                                                     gone boolean, k text, job uuid, jst text, cb text)
+                                                     gone boolean, k text, job uuid, jst text, cb text,
+                                                     cbt integer)
     ),
     upd AS (
       UPDATE deliveries d
@@ -84,7 +89,7 @@ BEGIN
         FROM x
        WHERE d.id = x.id AND d.attempts = x.n AND d.status = 'delivering'
       RETURNING d.id, d.subscription_id, d.kind, d.job_id, x.rec, x.ok, x.st, x.t, x.dur, x.sc, x.h, x.b,
-                x.tr, x.err, x.n, x.jst, x.cb, coalesce(x.gone, false) AS gone
+                x.tr, x.err, x.n, x.jst, x.cb, x.cbt, coalesce(x.gone, false) AS gone
     ),
     -- Only attempts whose claim still held the delivery: the row may have been deleted meanwhile
     -- (its subscription or job went), or taken over after the lease ran out (the take-over already
@@ -98,9 +103,10 @@ BEGIN
        WHERE u.rec
     ),
     job_moved AS (
-      -- A job cancelled while its request was out keeps its state; its callback was sent then.
+      -- A job cancelled while its request was out keeps its state; its callback was sent then. An
+      -- end state is set by switchboard_end_jobs below, which also queues the callback.
       UPDATE jobs j
-         SET state = u.jst,
+         SET state = CASE WHEN u.jst IN ('succeeded', 'failed') THEN j.state ELSE u.jst END,
              -- A claim handed back untried did not make its attempt.
              attempts = CASE WHEN u.rec THEN u.n ELSE u.n - 1 END,
              last_status_code = CASE WHEN u.rec THEN u.sc ELSE j.last_status_code END,
@@ -108,18 +114,9 @@ BEGIN
              response_headers = CASE WHEN u.rec THEN u.h ELSE j.response_headers END,
              response_body = CASE WHEN u.rec THEN decode(u.b, 'base64') ELSE j.response_body END,
              response_truncated = CASE WHEN u.rec THEN coalesce(u.tr, false) ELSE j.response_truncated END,
-             finished_at = CASE WHEN u.jst IN ('succeeded', 'failed') THEN p_now ELSE j.finished_at END,
-             notify_state = CASE WHEN u.cb IS NOT NULL THEN 'pending' ELSE j.notify_state END,
              updated_at = p_now
         FROM upd u
        WHERE u.kind = 'job' AND u.jst IS NOT NULL AND j.id = u.job_id AND j.state <> 'cancelled'
-      RETURNING j.id, u.cb
-    ),
-    callback_queued AS (
-      INSERT INTO deliveries (kind, job_id, body, next_attempt_at, created_at, updated_at)
-      SELECT 'callback', m.id, decode(m.cb, 'base64'), p_now, p_now, p_now
-        FROM job_moved m
-       WHERE m.cb IS NOT NULL
     ),
     notified AS (
       UPDATE jobs j
@@ -131,18 +128,33 @@ BEGIN
              updated_at = p_now
         FROM upd u
        WHERE u.kind = 'callback' AND j.id = u.job_id
+    ),
+    health AS (
+      SELECT subscription_id AS sub,
+             bool_or(rec AND ok) AS any_ok,
+             count(*) FILTER (WHERE rec AND NOT ok) AS failed_attempts,
+             count(*) FILTER (WHERE rec AND st = 'failed') AS failed_deliveries,
+             min(t) FILTER (WHERE rec AND NOT ok) AS first_failure,
+             bool_or(gone) AS gone
+        FROM upd
+       WHERE subscription_id IS NOT NULL
+       GROUP BY subscription_id
     )
-    SELECT subscription_id AS sub,
-           bool_or(rec AND ok) AS any_ok,
-           count(*) FILTER (WHERE rec AND NOT ok) AS failed_attempts,
-           count(*) FILTER (WHERE rec AND st = 'failed') AS failed_deliveries,
-           min(t) FILTER (WHERE rec AND NOT ok) AS first_failure,
-           bool_or(gone) AS gone
-      FROM upd
-     WHERE subscription_id IS NOT NULL
-     GROUP BY subscription_id
+  SELECT (SELECT jsonb_agg(jsonb_build_object('job', u.job_id, 'st', u.jst, 'cb', u.cb, 'cbt', u.cbt))
+            FROM upd u WHERE u.kind = 'job' AND u.jst IN ('succeeded', 'failed')),
+         (SELECT jsonb_agg(h) FROM health h)
+    INTO v_ends, v_health;
+
+  IF v_ends IS NOT NULL THEN
+    PERFORM switchboard_end_jobs(p_now, v_ends);
+  END IF;
+
+  FOR r IN
+    SELECT * FROM jsonb_to_recordset(coalesce(v_health, '[]')) AS h(sub uuid, any_ok boolean, failed_attempts integer,
+                                                                   failed_deliveries integer, first_failure timestamptz,
+                                                                   gone boolean)
      -- One order for every worker, so that two batches never wait on each other's subscriptions.
-     ORDER BY subscription_id
+     ORDER BY h.sub
   LOOP
     v_reason := NULL;
     IF r.any_ok THEN

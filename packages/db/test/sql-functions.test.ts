@@ -92,7 +92,9 @@ async function drift(client: DatabaseClient): Promise<string[]> {
       if (!files.some((f) => f.name === row.name)) found.push(`${row.schema}.${row.signature}: defined by no file`);
     }
     await tx.execute(sql`create schema switchboard_file_check`);
-    await tx.execute(sql`set local search_path = switchboard_file_check`);
+    // The tables the functions name (a result of SETOF deliveries) resolve in the database's schema.
+    const home = present[0]?.schema ?? 'public';
+    await tx.execute(sql.raw(`set local search_path = switchboard_file_check, "${home.replaceAll('"', '""')}"`));
     for (const file of files) {
       const rows = present.filter((row) => row.name === file.name);
       if (rows.length !== 1) {

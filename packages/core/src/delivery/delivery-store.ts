@@ -9,6 +9,7 @@ import {
   type DeliveryStats,
   deliveryColumns,
 } from './delivery-record.ts';
+import { subscriptionTargetColumns } from './subscription-record.ts';
 
 /**
  * Event deliveries as their readers see them: each with its event and subscription, visible to
@@ -64,6 +65,23 @@ export class DeliveryStore {
       .leftJoin(events, eq(events.id, deliveries.eventId))
       .where(inArray(deliveries.id, [...ids]));
     return rows.map(({ ownerId, ...delivery }) => ({ delivery, ownerId }));
+  }
+
+  /** What claimed event deliveries are sent with: each one's event and subscription as they are now. */
+  claimedEvents(ids: readonly number[]) {
+    return this.db
+      .select({
+        deliveryId: deliveries.id,
+        eventId: events.id,
+        eventBody: events.body,
+        enabled: subscriptions.enabled,
+        rateLimitPerSecond: subscriptions.rateLimitPerSecond,
+        ...subscriptionTargetColumns,
+      })
+      .from(deliveries)
+      .innerJoin(events, eq(events.id, deliveries.eventId))
+      .innerJoin(subscriptions, eq(subscriptions.id, deliveries.subscriptionId))
+      .where(inArray(deliveries.id, [...ids]));
   }
 
   /** The attempts of these deliveries, oldest first (any kind: a job's request's too). */

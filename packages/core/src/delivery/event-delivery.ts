@@ -1,10 +1,11 @@
 import type { AttemptTarget, RequestPlan, SigningKeys } from '../outbound/attempt.ts';
 import type { OutboundResult } from '../outbound/http-sender.ts';
-import { type ClaimedDelivery, type ClaimedRow, type OutboundKind, readColumn } from '../outbound/kind.ts';
+import type { ClaimedDelivery, OutboundKind } from '../outbound/kind.ts';
 import type { AttemptOutcome } from '../outbound/outcome.ts';
 import type { RetryPolicy } from '../outbound/retry-policy.ts';
-import type { Signing } from '../outbound/signing.ts';
 import { type BodyFormat, formatBody } from './body-format.ts';
+import type { DeliveryStore } from './delivery-store.ts';
+import { toSubscriptionTarget } from './subscription-record.ts';
 
 /** Where and how a subscription is sent to. */
 export interface SubscriptionTarget extends SigningKeys {
@@ -45,33 +46,31 @@ export function settleEventOutcome(outcome: AttemptOutcome): AttemptOutcome {
   };
 }
 
-/** An event's delivery to one subscription: the kind `event` of the outbound engine. */
-export const eventDeliveries: OutboundKind<{ subscriptionId: string }> = {
-  kind: 'event',
-  plan(row: ClaimedRow) {
-    const subscriptionId = String(row.subscription_id);
-    const target: SubscriptionTarget = {
-      id: subscriptionId,
-      url: String(row.url),
-      headers: readColumn.json<Record<string, string>>(row.headers),
-      signing: readColumn.json<Signing>(row.signing),
-      secret: String(row.secret),
-      previousSecret: (row.previous_secret as string | null) ?? null,
-      previousSecretExpiresAt: row.previous_secret_expires_at ? readColumn.date(row.previous_secret_expires_at) : null,
-      timeoutMs: Number(row.timeout_ms),
-      retryPolicy: readColumn.json<RetryPolicy>(row.retry_policy),
-      bodyFormat: String(row.body_format) as BodyFormat,
-    };
-    const perSecond = row.rate_limit_per_second === null ? null : Number(row.rate_limit_per_second);
-    return {
-      request: planForSubscription(target, { id: String(row.event_id), body: readColumn.buffer(row.event_body) }),
-      skip: row.enabled ? null : { status: 'failed', reason: 'not sent: the subscription is disabled' },
-      rateLimit: perSecond === null ? null : { key: subscriptionId, perSecond },
-      context: { subscriptionId },
-    };
-  },
-  onOutcome: (_delivery, outcome) => settleEventOutcome(outcome),
-};
+/**
+ * An event's delivery to one subscription: the kind `event` of the outbound engine. Its rows are
+ * sent with their event and their subscription as they are when claimed.
+ */
+export function eventDeliveries(store: Pick<DeliveryStore, 'claimedEvents'>): OutboundKind<{ subscriptionId: string }> {
+  return {
+    kind: 'event',
+    async plan(claimed) {
+      const rows = new Map((await store.claimedEvents(claimed.map((c) => c.deliveryId))).map((r) => [r.deliveryId, r]));
+      return claimed.map(({ deliveryId }) => {
+        const row = rows.get(deliveryId);
+        if (!row) return null;
+        const subscriptionId = row.id;
+        const perSecond = row.rateLimitPerSecond;
+        return {
+          request: planForSubscription(toSubscriptionTarget(row), { id: row.eventId, body: row.eventBody }),
+          skip: row.enabled ? null : { status: 'failed' as const, reason: 'not sent: the subscription is disabled' },
+          rateLimit: perSecond === null ? null : { key: subscriptionId, perSecond },
+          context: { subscriptionId },
+        };
+      });
+    },
+    onOutcome: (_delivery, outcome) => settleEventOutcome(outcome),
+  };
+}
 
 /**
  * A delivery this process wrote already leased to its own worker (see EventPublisher): handed
@@ -96,6 +95,7 @@ export function leasedEventDelivery(input: {
     firstAttemptAt: input.now,
     lane: subscriptionId,
     maxInFlight: input.maxInFlight,
+    timeoutMs: input.subscription.timeoutMs,
     request: planForSubscription(input.subscription, input.event),
     skip: null,
     rateLimit: input.rateLimitPerSecond === null ? null : { key: subscriptionId, perSecond: input.rateLimitPerSecond },

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { Database } from '@switchboard/db';
 import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
-import { failPendingDeliveries } from '../outbound/outbound-store.ts';
+import { failPendingDeliveries, setLaneTerms } from '../outbound/outbound-store.ts';
 import { normaliseSecret } from '../outbound/signing.ts';
 import type { SsrfGuard } from '../outbound/ssrf-guard.ts';
 import { toFieldProblems } from '../queues/queue-definition.ts';
@@ -119,12 +119,23 @@ export class SubscriptionsService {
     if (!parsed.ok) return parsed;
     const { secret: given, ...data } = parsed.value;
     try {
-      const updated = await this.store.update(id, {
-        ...data,
-        filter: data.filter ?? null,
-        ...(given ? { secret: normaliseSecret(data.signing, given) } : {}),
-        ...(options.managedBy ? { managedBy: options.managedBy } : {}),
-        updatedAt: this.deps.clock.now(),
+      const updated = await this.deps.db.transaction(async (tx) => {
+        const row = await this.store.update(
+          id,
+          {
+            ...data,
+            filter: data.filter ?? null,
+            ...(given ? { secret: normaliseSecret(data.signing, given) } : {}),
+            ...(options.managedBy ? { managedBy: options.managedBy } : {}),
+            updatedAt: this.deps.clock.now(),
+          },
+          tx,
+        );
+        // Deliveries not yet done are leased and capped by what the subscription says now.
+        if (row && (row.timeoutMs !== current.timeoutMs || row.maxInFlight !== current.maxInFlight)) {
+          await setLaneTerms(tx, id, { timeoutMs: row.timeoutMs, maxInFlight: row.maxInFlight });
+        }
+        return row;
       });
       await this.changed();
       return updated ? ok(updated) : fail('NOT_FOUND', 'No such subscription');

@@ -1,5 +1,6 @@
 import { type OutboundKind, readColumn } from '../outbound/kind.ts';
 import type { RetryPolicy } from '../outbound/retry-policy.ts';
+import type { JobStore } from './job-store.ts';
 
 export type JobEndState = 'succeeded' | 'failed' | 'cancelled';
 
@@ -62,29 +63,40 @@ export const CALLBACK_TIMEOUT_MS = 15_000;
 
 /**
  * A job's callback: the kind `callback` of the outbound engine. Its body was built when the job
- * ended (see job-request.ts); it is signed with the owner's signing secret.
+ * ended (see job-request.ts and jobs-service.ts cancel); it is signed with the owner's signing
+ * secret.
  */
-export const jobCallbacks: OutboundKind<{ jobId: string }> = {
-  kind: 'callback',
-  plan: (row) => ({
-    request: {
-      url: String(row.job_callback_url),
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: readColumn.buffer(row.delivery_body),
-      signing: {
-        signing: { scheme: 'standard-webhooks' },
-        secret: String(row.owner_secret),
-        previousSecret: null,
-        previousSecretExpiresAt: null,
-      },
-      timeoutMs: CALLBACK_TIMEOUT_MS,
-      retryPolicy: readColumn.json<RetryPolicy>(row.job_callback_retry_policy),
-      acceptedStatuses: null,
+export function jobCallbacks(store: Pick<JobStore, 'callbackTargets'>): OutboundKind<{ jobId: string }> {
+  return {
+    kind: 'callback',
+    async plan(claimed) {
+      const jobIds = claimed.map((c) => String(c.columns.job_id));
+      const rows = new Map((await store.callbackTargets(jobIds)).map((row) => [row.id, row]));
+      return claimed.map((c, i) => {
+        const row = rows.get(jobIds[i] as string);
+        if (!row?.callbackUrl || !row.ownerSecret) return null;
+        return {
+          request: {
+            url: row.callbackUrl,
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: readColumn.buffer(c.columns.body),
+            signing: {
+              signing: { scheme: 'standard-webhooks' },
+              secret: row.ownerSecret,
+              previousSecret: null,
+              previousSecretExpiresAt: null,
+            },
+            timeoutMs: CALLBACK_TIMEOUT_MS,
+            retryPolicy: row.callbackRetryPolicy as RetryPolicy,
+            acceptedStatuses: null,
+          },
+          skip: null,
+          rateLimit: null,
+          context: { jobId: row.id },
+        };
+      });
     },
-    skip: null,
-    rateLimit: null,
-    context: { jobId: String(row.job_id) },
-  }),
-  onOutcome: (_delivery, outcome) => outcome,
-};
+    onOutcome: (_delivery, outcome) => outcome,
+  };
+}

@@ -1,7 +1,8 @@
 import { type OutboundKind, readColumn } from '../outbound/kind.ts';
 import type { AttemptOutcome, JobTransition } from '../outbound/outcome.ts';
 import type { RetryPolicy } from '../outbound/retry-policy.ts';
-import { buildCallbackBody } from './job-callback.ts';
+import { buildCallbackBody, CALLBACK_TIMEOUT_MS } from './job-callback.ts';
+import type { JobStore } from './job-store.ts';
 
 interface JobContext {
   id: string;
@@ -11,40 +12,50 @@ interface JobContext {
 }
 
 /**
- * A job's own request: the kind `job` of the outbound engine. Its outcome moves the job along
- * (written in the same statement), and once the job has ended with a callback URL, queues the
- * callback that reports it.
+ * A job's own request: the kind `job` of the outbound engine. A claimed request starts its job
+ * (`running`); its outcome moves the job along (written in the same statement), and once the job
+ * has ended with a callback URL, queues the callback that reports it.
  */
-export const jobRequests: OutboundKind<JobContext> = {
-  kind: 'job',
-  plan(row) {
-    const state = String(row.job_state);
-    return {
-      request: {
-        url: String(row.job_url),
-        method: String(row.job_method),
-        headers: readColumn.json<Record<string, string>>(row.job_headers),
-        body: row.job_body ? readColumn.buffer(row.job_body) : null,
-        signing: null,
-        timeoutMs: Number(row.job_timeout_ms),
-        retryPolicy: readColumn.json<RetryPolicy>(row.job_retry_policy),
-        acceptedStatuses: (row.job_accepted_statuses as number[] | null) ?? null,
-      },
-      skip: state === 'cancelled' ? { status: 'cancelled', reason: 'not sent: the job was cancelled' } : null,
-      rateLimit: null,
-      context: {
-        id: String(row.job_id),
-        url: String(row.job_url),
-        method: String(row.job_method),
-        callbackUrl: (row.job_callback_url as string | null) ?? null,
-      },
-    };
-  },
-  onOutcome(delivery, outcome, now) {
-    const job = transition(delivery.context, delivery.attempt, outcome, now);
-    return job ? { ...outcome, job } : outcome;
-  },
-};
+export function jobRequests(store: Pick<JobStore, 'startRequests'>): OutboundKind<JobContext> {
+  return {
+    kind: 'job',
+    async plan(claimed, now) {
+      const jobIds = claimed.map((c) => String(c.columns.job_id));
+      const rows = new Map((await store.startRequests(jobIds, now)).map((row) => [String(row.id), row]));
+      return jobIds.map((jobId) => {
+        const row = rows.get(jobId);
+        if (!row) return null;
+        return {
+          request: {
+            url: String(row.url),
+            method: String(row.method),
+            headers: readColumn.json<Record<string, string>>(row.headers),
+            body: row.body ? readColumn.buffer(row.body) : null,
+            signing: null,
+            timeoutMs: Number(row.timeout_ms),
+            retryPolicy: readColumn.json<RetryPolicy>(row.retry_policy),
+            acceptedStatuses: (row.accepted_statuses as number[] | null) ?? null,
+          },
+          skip:
+            row.state === 'cancelled'
+              ? { status: 'cancelled' as const, reason: 'not sent: the job was cancelled' }
+              : null,
+          rateLimit: null,
+          context: {
+            id: jobId,
+            url: String(row.url),
+            method: String(row.method),
+            callbackUrl: (row.callback_url as string | null) ?? null,
+          },
+        };
+      });
+    },
+    onOutcome(delivery, outcome, now) {
+      const job = transition(delivery.context, delivery.attempt, outcome, now);
+      return job ? { ...outcome, job } : outcome;
+    },
+  };
+}
 
 function transition(job: JobContext, attempt: number, outcome: AttemptOutcome, now: Date): JobTransition | null {
   switch (outcome.disposition) {
@@ -71,5 +82,5 @@ function transition(job: JobContext, attempt: number, outcome: AttemptOutcome, n
     response: outcome.response,
     error: outcome.error,
   });
-  return { state, callback };
+  return { state, callback: { body: callback, timeoutMs: CALLBACK_TIMEOUT_MS } };
 }

@@ -1,8 +1,9 @@
-import { type Database, type Executor, jobs } from '@switchboard/db';
-import { and, asc, desc, eq, gte, inArray, lt, type SQL } from 'drizzle-orm';
+import { type Database, type Executor, jobs, users } from '@switchboard/db';
+import { and, asc, desc, eq, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import { isAdmin, type Principal } from '../access/principal.ts';
 import { isUuid } from '../shared/crypto.ts';
 import { keysetConditions } from '../shared/cursor.ts';
+import { rowsOf } from '../shared/db-rows.ts';
 import { type Job, jobColumns } from './job-record.ts';
 
 type NewJob = typeof jobs.$inferInsert;
@@ -13,11 +14,17 @@ export interface JobListFilter {
   until?: Date | undefined;
 }
 
-const UNFINISHED: readonly Job['state'][] = ['accepted', 'running', 'retrying'];
+/** How a job ends: its state, and its callback's body and timeout when it has a callback URL. */
+export interface JobEnd {
+  jobId: string;
+  state: 'succeeded' | 'failed' | 'cancelled';
+  callback: { body: Buffer; timeoutMs: number } | null;
+}
 
 /**
  * The `jobs` table's one owner. A job's state also moves with its request's outcomes, in the same
- * statement as they are recorded (packages/db/sql/complete_deliveries.sql and claim_deliveries.sql).
+ * statement as they are recorded (packages/db/sql/complete_deliveries.sql), and a job ends by one
+ * rule whoever ends it (packages/db/sql/end_jobs.sql).
  */
 export class JobStore {
   constructor(private readonly db: Database) {}
@@ -43,9 +50,9 @@ export class JobStore {
   }
 
   /** As they are now, whoever owns them. */
-  async byIds(ids: readonly string[]): Promise<Job[]> {
+  async byIds(ids: readonly string[], db: Executor = this.db): Promise<Job[]> {
     if (ids.length === 0) return [];
-    return (await this.db
+    return (await db
       .select(jobColumns)
       .from(jobs)
       .where(inArray(jobs.id, [...ids]))) as Job[];
@@ -72,18 +79,53 @@ export class JobStore {
     return { rows: rows as Job[] };
   }
 
-  /** Ends a job that has not ended as cancelled; null when it had ended already. */
-  async cancel(db: Executor, id: string, now: Date, notify: boolean): Promise<Job | null> {
-    const [row] = await db
-      .update(jobs)
-      .set({
-        state: 'cancelled',
-        finishedAt: now,
-        updatedAt: now,
-        ...(notify ? { notifyState: 'pending' as const } : {}),
+  /**
+   * Jobs end (those that have not ended yet), each with its callback queued when it has one: the
+   * rule the delivery worker's completion follows too. Answers the jobs that ended.
+   */
+  async end(db: Executor, ends: readonly JobEnd[], now: Date): Promise<string[]> {
+    if (ends.length === 0) return [];
+    const batch = ends.map((end) => ({
+      job: end.jobId,
+      st: end.state,
+      cb: end.callback ? end.callback.body.toString('base64') : null,
+      cbt: end.callback?.timeoutMs ?? null,
+    }));
+    const result = await db.execute(
+      sql`select out_job_id from switchboard_end_jobs(${now.toISOString()}::timestamptz, ${JSON.stringify(batch)}::jsonb)`,
+    );
+    return rowsOf(result).map((row) => String(row.out_job_id));
+  }
+
+  /**
+   * The jobs whose requests were just claimed, as they were (a cancelled one is not sent); those
+   * waiting for an attempt are `running` from now on.
+   */
+  async startRequests(jobIds: readonly string[], now: Date) {
+    const ids = `{${jobIds.join(',')}}`;
+    const result = await this.db.execute(sql`
+      with started as (
+        update jobs set state = 'running', updated_at = ${now.toISOString()}::timestamptz
+         where id = any (${ids}::uuid[]) and state in ('accepted', 'retrying')
+      )
+      select j.id, j.state, j.url, j.method, j.headers, j.body, j.timeout_ms, j.retry_policy, j.accepted_statuses,
+             j.callback_url
+        from jobs j
+       where j.id = any (${ids}::uuid[])`);
+    return rowsOf(result);
+  }
+
+  /** Where the callbacks of these jobs go, and the owner's secret that signs them. */
+  callbackTargets(jobIds: readonly string[]) {
+    return this.db
+      .select({
+        id: jobs.id,
+        callbackUrl: jobs.callbackUrl,
+        callbackRetryPolicy: jobs.callbackRetryPolicy,
+        ownerSecret: users.signingSecret,
       })
-      .where(and(eq(jobs.id, id), inArray(jobs.state, [...UNFINISHED])))
-      .returning(jobColumns);
-    return (row as Job | undefined) ?? null;
+      .from(jobs)
+      .innerJoin(users, eq(users.id, jobs.userId))
+      .where(inArray(jobs.id, [...jobIds]));
   }
 }

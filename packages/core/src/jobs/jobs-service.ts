@@ -15,7 +15,7 @@ import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { findNul } from '../shared/text-input.ts';
-import { buildCallbackBody } from './job-callback.ts';
+import { buildCallbackBody, CALLBACK_TIMEOUT_MS } from './job-callback.ts';
 import { type JobDefinition, jobDefinitionSchema, MAX_JOB_BODY_BYTES } from './job-definition.ts';
 import type { Job } from './job-record.ts';
 import { JobStore } from './job-store.ts';
@@ -121,7 +121,7 @@ export class JobsService {
         createdAt: now,
         updatedAt: now,
       });
-      await enqueueDeliveries(tx, [{ kind: 'job', jobId: inserted.id }], now);
+      await enqueueDeliveries(tx, [{ kind: 'job', jobId: inserted.id, lane: owner, timeoutMs: job.timeoutMs }], now);
       return inserted;
     });
     this.deps.logger.info({ jobId: created.id, url: loggableUrl(created.url), by: actor.user.id }, 'job accepted');
@@ -160,38 +160,44 @@ export class JobsService {
     if (!current) return fail('NOT_FOUND', 'No job with that id exists');
     const now = this.deps.clock.now();
     const cancelled = await this.deps.db.transaction(async (tx) => {
-      // The request's delivery first, then the job: the order a worker's claim takes them in, so
-      // that the two never wait on each other.
+      // The request's delivery first, then the job: the order a worker's claim and completion take
+      // them in, so that the two never wait on each other. With the request locked, no outcome
+      // changes the job's last response until this commits.
       await lockJobRequest(tx, id);
-      const job = await this.store.cancel(tx, id, now, current.callbackUrl !== null);
+      const [job] = await this.store.byIds([id], tx);
       if (!job) return null;
+      const callback = job.callbackUrl
+        ? {
+            body: buildCallbackBody({
+              jobId: job.id,
+              state: 'cancelled',
+              attempts: job.attempts,
+              url: job.url,
+              method: job.method,
+              finishedAt: now,
+              response:
+                job.lastStatusCode === null
+                  ? null
+                  : {
+                      status: job.lastStatusCode,
+                      headers: job.responseHeaders ?? {},
+                      body: job.responseBody,
+                      truncated: job.responseTruncated,
+                    },
+              error: job.lastError,
+            }),
+            timeoutMs: CALLBACK_TIMEOUT_MS,
+          }
+        : null;
+      const ended = await this.store.end(tx, [{ jobId: id, state: 'cancelled', callback }], now);
+      if (ended.length === 0) return null;
       await failPendingDeliveries(
         tx,
         { jobRequestOf: id },
         { status: 'cancelled', error: 'the job was cancelled', now },
       );
-      if (job.callbackUrl) {
-        const body = buildCallbackBody({
-          jobId: job.id,
-          state: 'cancelled',
-          attempts: job.attempts,
-          url: job.url,
-          method: job.method,
-          finishedAt: now,
-          response:
-            job.lastStatusCode === null
-              ? null
-              : {
-                  status: job.lastStatusCode,
-                  headers: job.responseHeaders ?? {},
-                  body: job.responseBody,
-                  truncated: job.responseTruncated,
-                },
-          error: job.lastError,
-        });
-        await enqueueDeliveries(tx, [{ kind: 'callback', jobId: id, body }], now);
-      }
-      return job;
+      const [after] = await this.store.byIds([id], tx);
+      return after ?? null;
     });
     if (!cancelled) return fail('CONFLICT', `The job has already ended (${current.state})`);
     this.deps.logger.info({ jobId: id, by: actor.user.id }, 'job cancelled');

@@ -27,8 +27,8 @@ export interface Prepared<Context> {
   context: Context;
 }
 
-/** A delivery claimed for this worker, whatever its kind. */
-export interface ClaimedDelivery<Context = unknown> extends Prepared<Context> {
+/** A row of the deliveries table as a claim leased it, whatever its kind. */
+export interface ClaimedRecord {
   deliveryId: number;
   kind: DeliveryKind;
   webhookId: string;
@@ -44,17 +44,28 @@ export interface ClaimedDelivery<Context = unknown> extends Prepared<Context> {
   lane: string;
   /** The lane's own cap on requests in flight; null: the worker's default. */
   maxInFlight: number | null;
+  /** The attempt's timeout: the claim's lease lasts this plus the worker's margin. */
+  timeoutMs: number;
+  /** The row's columns as claimed, for those only its kind reads (event_id, job_id, body, ...). */
+  columns: ClaimedRow;
 }
 
+/** A delivery claimed for this worker, whatever its kind, and what its kind made of it. */
+export interface ClaimedDelivery<Context = unknown> extends Omit<ClaimedRecord, 'columns'>, Prepared<Context> {}
+
 /**
- * A kind of delivery, plugged into the engine: it builds the request from the claimed row, and
- * applies its own rules to an outcome before it is recorded. The engine claims, leases, rate
- * limits, signs, sends, schedules retries and records; it knows nothing else about a kind.
+ * A kind of delivery, plugged into the engine: it builds the requests of its claimed rows (loading
+ * what they refer to, in one query per batch), and applies its own rules to an outcome before it is
+ * recorded. The engine claims, leases, rate limits, signs, sends, schedules retries and records; it
+ * knows nothing else about a kind.
  */
 export interface OutboundKind<Context = unknown> {
   readonly kind: DeliveryKind;
-  /** The claimed row's request, skip rule, rate limit and context. */
-  plan(row: ClaimedRow): Prepared<Context>;
+  /**
+   * Each claimed row's request, skip rule, rate limit and context, in the order given; null for a
+   * row whose subject is gone (deleted with its delivery since the claim).
+   */
+  plan(claimed: readonly ClaimedRecord[], now: Date): Promise<Array<Prepared<Context> | null>>;
   /** The kind's own rules, applied to an outcome before it is recorded. */
   onOutcome(delivery: ClaimedDelivery<Context>, outcome: AttemptOutcome, now: Date): AttemptOutcome;
 }
@@ -72,5 +83,37 @@ export class OutboundKinds {
     const found = this.byKind.get(kind);
     if (!found) throw new Error(`No outbound kind "${kind}" is registered`);
     return found;
+  }
+
+  /**
+   * What each kind makes of its claimed rows (each kind's rows in one call), in the order claimed.
+   * A request never waits longer than its claim's lease allows, whatever its kind now says.
+   */
+  async prepare(claimed: readonly ClaimedRecord[], now: Date): Promise<ClaimedDelivery[]> {
+    const byKind = new Map<string, ClaimedRecord[]>();
+    for (const record of claimed) {
+      const rows = byKind.get(record.kind);
+      if (rows) rows.push(record);
+      else byKind.set(record.kind, [record]);
+    }
+    const prepared = new Map<ClaimedRecord, Prepared<unknown>>();
+    await Promise.all(
+      [...byKind].map(async ([kind, records]) => {
+        const plans = await this.get(kind).plan(records, now);
+        records.forEach((record, i) => {
+          const plan = plans[i];
+          if (plan) prepared.set(record, plan);
+        });
+      }),
+    );
+    const out: ClaimedDelivery[] = [];
+    for (const claim of claimed) {
+      const plan = prepared.get(claim);
+      if (!plan) continue;
+      const { columns: _columns, ...record } = claim;
+      const timeoutMs = Math.min(plan.request.timeoutMs, record.timeoutMs);
+      out.push({ ...record, ...plan, request: { ...plan.request, timeoutMs } });
+    }
+    return out;
   }
 }

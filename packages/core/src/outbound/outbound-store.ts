@@ -1,15 +1,16 @@
 import { type Database, type DeliveryKind, deliveries, deliveryAttempts, type Executor } from '@switchboard/db';
 import { and, eq, gte, type SQL, sql } from 'drizzle-orm';
 import { rowsOf } from '../shared/db-rows.ts';
-import { type ClaimedDelivery, type ClaimedRow, type OutboundKinds, readColumn } from './kind.ts';
+import { type ClaimedDelivery, type ClaimedRecord, type ClaimedRow, type OutboundKinds, readColumn } from './kind.ts';
 import type { AttemptOutcome } from './outcome.ts';
 
 /**
  * Claims up to `limit` due deliveries in one statement (`switchboard_claim_deliveries`, see
- * packages/db/sql/claim_deliveries.sql). A claim is a lease: the row becomes `delivering` with `next_attempt_at` moved to
- * when the lease ends (the subscription's timeout plus a margin). Rows locked by another worker are
- * skipped, never waited for. A row claimed again after its lease ran out gets an attempt recorded
- * for the try that was lost.
+ * packages/db/sql/claim_deliveries.sql), then has each kind plan its rows (see OutboundKinds). A
+ * claim is a lease: the row becomes `delivering` with `next_attempt_at` moved to when the lease
+ * ends (the delivery's timeout plus a margin). Rows locked by another worker are skipped, never
+ * waited for. A row claimed again after its lease ran out gets an attempt recorded for the try that
+ * was lost.
  */
 export async function claimDeliveries(
   db: Database,
@@ -33,21 +34,21 @@ export async function claimDeliveries(
                                                ${input.leaseMarginMs}::int, ${input.eventId ?? null}::uuid,
                                                ${input.jobId ?? null}::uuid, ${input.defaultMaxInFlight ?? input.limit}::int,
                                                ${input.laneAhead ?? 0}::int, ${JSON.stringify(input.laneRoom ?? {})}::jsonb)`);
-  return rowsOf(result).map((row) => toClaimed(kinds, row));
+  return kinds.prepare(rowsOf(result).map(toClaimed), input.now);
 }
 
-function toClaimed(kinds: OutboundKinds, row: ClaimedRow): ClaimedDelivery {
-  const kind = String(row.kind) as ClaimedDelivery['kind'];
+function toClaimed(row: ClaimedRow): ClaimedRecord {
   return {
     deliveryId: Number(row.id),
-    kind,
+    kind: String(row.kind),
     webhookId: String(row.webhook_id),
     attempt: Number(row.attempts),
     attemptOffset: Number(row.attempt_offset),
     firstAttemptAt: readColumn.date(row.first_attempt_at),
     lane: String(row.lane),
     maxInFlight: row.max_in_flight === null || row.max_in_flight === undefined ? null : Number(row.max_in_flight),
-    ...kinds.get(kind).plan(row),
+    timeoutMs: Number(row.timeout_ms),
+    columns: row,
   };
 }
 
@@ -89,7 +90,13 @@ function toWire(outcome: AttemptOutcome) {
     tr: response?.truncated ?? false,
     err: outcome.error,
     gone: outcome.endpointGone,
-    ...(job ? { jst: job.state, cb: job.callback ? job.callback.toString('base64') : null } : {}),
+    ...(job
+      ? {
+          jst: job.state,
+          cb: job.callback ? job.callback.body.toString('base64') : null,
+          cbt: job.callback?.timeoutMs ?? null,
+        }
+      : {}),
   };
 }
 
@@ -99,13 +106,10 @@ function toWire(outcome: AttemptOutcome) {
  */
 export async function findNextDue(db: Database, fullLanes: readonly string[] = []): Promise<Date | null> {
   const full = `{${fullLanes.join(',')}}`;
-  // The lanes as in switchboard_claim_deliveries: an event's tested before the join, a job's after.
   const result = await db.execute(sql`
     select d.next_attempt_at as due
-      from deliveries d left join jobs j on j.id = d.job_id
-     where d.claimable
-       and (d.subscription_id is null or d.subscription_id <> all (${full}::uuid[]))
-       and (d.subscription_id is not null or j.user_id <> all (${full}::uuid[]))
+      from deliveries d
+     where d.claimable and d.lane <> all (${full}::uuid[])
      order by d.next_attempt_at
      limit 1`);
   const due = rowsOf(result)[0]?.due;
@@ -117,10 +121,19 @@ export async function findNextDue(db: Database, fullLanes: readonly string[] = [
  * every one is here, so that this file is the tables' one owner. Each kind calls them.
  */
 
-/** New deliveries of any kind, due now. */
+/** New deliveries of any kind, due now, each in its lane (see ClaimedRecord) with its timeout. */
 export async function enqueueDeliveries(
   db: Executor,
-  rows: ReadonlyArray<{ kind: DeliveryKind; eventId?: string; subscriptionId?: string; jobId?: string; body?: Buffer }>,
+  rows: ReadonlyArray<{
+    kind: DeliveryKind;
+    lane: string;
+    timeoutMs: number;
+    maxInFlight?: number | null;
+    eventId?: string;
+    subscriptionId?: string;
+    jobId?: string;
+    body?: Buffer;
+  }>,
   now: Date,
 ): Promise<void> {
   if (rows.length === 0) return;
@@ -142,9 +155,9 @@ export function insertEventDeliveriesSql(
 ): SQL {
   const rows = targets.map((t) => ({ s: t.subscriptionId, l: t.leaseUntil?.toISOString() ?? null }));
   return sql`
-        insert into deliveries (event_id, subscription_id, status, attempts, leased_at, first_attempt_at,
-                                next_attempt_at, created_at, updated_at)
-        select ${eventSource}.id, t.s::uuid,
+        insert into deliveries (event_id, subscription_id, lane, timeout_ms, max_in_flight, status, attempts,
+                                leased_at, first_attempt_at, next_attempt_at, created_at, updated_at)
+        select ${eventSource}.id, s.id, s.id, s.timeout_ms, s.max_in_flight,
                case when t.l is null then 'pending' else 'delivering' end,
                case when t.l is null then 0 else 1 end,
                case when t.l is null then null else ${at}::timestamptz end,
@@ -152,7 +165,7 @@ export function insertEventDeliveriesSql(
                coalesce(t.l::timestamptz, ${at}::timestamptz), ${at}::timestamptz, ${at}::timestamptz
         from ${eventSource}, jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as t(s text, l text)
         -- The matcher's snapshot may hold a subscription deleted a moment ago: it gets nothing.
-        where exists (select 1 from subscriptions s where s.id = t.s::uuid)
+        join subscriptions s on s.id = t.s::uuid
         returning id, webhook_id, subscription_id, status`;
 }
 
@@ -169,10 +182,12 @@ export async function enqueueEventDeliveries(
   if (subscriptionIds.length === 0) return;
   const at = now.toISOString();
   await db.execute(sql`
-    insert into deliveries (event_id, subscription_id, next_attempt_at, created_at, updated_at)
-    select ${eventId}::uuid, s::uuid, ${at}::timestamptz, ${at}::timestamptz, ${at}::timestamptz
+    insert into deliveries (event_id, subscription_id, lane, timeout_ms, max_in_flight, next_attempt_at, created_at,
+                            updated_at)
+    select ${eventId}::uuid, x.id, x.id, x.timeout_ms, x.max_in_flight, ${at}::timestamptz, ${at}::timestamptz,
+           ${at}::timestamptz
     from jsonb_array_elements_text(${JSON.stringify(subscriptionIds)}::jsonb) as s
-    where exists (select 1 from subscriptions x where x.id = s::uuid)`);
+    join subscriptions x on x.id = s::uuid`);
 }
 
 /** A delivery whose first attempt was made before it was written (a blocking subscription's), with that attempt. */
@@ -186,6 +201,9 @@ export async function insertAttemptedDelivery(
     .insert(deliveries)
     .values({
       ...delivery,
+      lane: delivery.subscriptionId,
+      timeoutMs: sql`(select s.timeout_ms from subscriptions s where s.id = ${delivery.subscriptionId}::uuid)`,
+      maxInFlight: sql`(select s.max_in_flight from subscriptions s where s.id = ${delivery.subscriptionId}::uuid)`,
       status: outcome.status,
       attempts: 1,
       leasedAt: now,
@@ -246,6 +264,27 @@ export async function lockJobRequest(db: Executor, jobId: string): Promise<void>
 }
 
 /**
+ * A subscription's timeout and cap changed: its deliveries not yet done take them (a claim held
+ * now keeps its lease).
+ */
+export async function setLaneTerms(
+  db: Executor,
+  subscriptionId: string,
+  terms: { timeoutMs: number; maxInFlight: number | null },
+): Promise<void> {
+  await db
+    .update(deliveries)
+    .set({ timeoutMs: terms.timeoutMs, maxInFlight: terms.maxInFlight })
+    .where(
+      and(
+        eq(deliveries.subscriptionId, subscriptionId),
+        sql`${deliveries.claimable}`,
+        sql`(${deliveries.timeoutMs}, ${deliveries.maxInFlight}) is distinct from (${terms.timeoutMs}::int, ${terms.maxInFlight}::int)`,
+      ),
+    );
+}
+
+/**
  * Due again now, whatever became of them, with the retry policy started afresh; not while an
  * attempt is under way. Answers the ids changed.
  */
@@ -268,6 +307,10 @@ export async function requeueDeliveries(
       status: 'pending',
       nextAttemptAt: now,
       attemptOffset: sql`${deliveries.attempts}`,
+      // The subscription's timeout and cap as they are now (setLaneTerms updates only those not done).
+      timeoutMs: sql`coalesce((select s.timeout_ms from subscriptions s where s.id = ${deliveries.subscriptionId}), ${deliveries.timeoutMs})`,
+      maxInFlight: sql`case when ${deliveries.subscriptionId} is null then ${deliveries.maxInFlight}
+        else (select s.max_in_flight from subscriptions s where s.id = ${deliveries.subscriptionId}) end`,
       firstAttemptAt: null,
       completedAt: null,
       updatedAt: now,

@@ -21,8 +21,8 @@ export type Disposition = 'attempted' | 'skipped' | 'deferred' | 'released' | 'e
 /** A job's transition written with its request's outcome, and the callback to queue with it. */
 export interface JobTransition {
   state: 'succeeded' | 'failed' | 'retrying' | 'accepted';
-  /** The callback's body, when the job has ended and has a callback URL. */
-  callback: Buffer | null;
+  /** The callback to queue (its body and timeout), when the job has ended and has a callback URL. */
+  callback: { body: Buffer; timeoutMs: number } | null;
 }
 
 /**

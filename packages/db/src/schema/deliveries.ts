@@ -6,8 +6,11 @@ import { jobs } from './jobs.ts';
 import { subscriptions } from './subscriptions.ts';
 
 export type DeliveryStatus = 'pending' | 'delivering' | 'succeeded' | 'failed' | 'cancelled';
-/** An event to a subscription; a job's own request; the report of a job's outcome to its callback URL. */
-export type DeliveryKind = 'event' | 'job' | 'callback';
+/**
+ * The name an outbound kind registers under: `event` (an event to a subscription), `job` (a job's
+ * own request), `callback` (the report of a job's outcome to its callback URL). The table holds any.
+ */
+export type DeliveryKind = string;
 
 /**
  * One HTTP request the service owes somebody, and the work queue of the delivery worker:
@@ -27,6 +30,15 @@ export const deliveries = pgTable(
     jobId: uuid('job_id').references(() => jobs.id, { onDelete: 'cascade' }),
     /** What a callback delivery sends (events' deliveries send their event's body). */
     body: bytea('body'),
+    /**
+     * Whose share of the workers the delivery takes: an event's delivery its subscription's, a
+     * job's request and callback their owner's. A worker holds at most `max_in_flight` (or its own
+     * default when null) of one lane's requests at once.
+     */
+    lane: uuid('lane').notNull(),
+    maxInFlight: integer('max_in_flight'),
+    /** An attempt's timeout: a claim's lease lasts this plus the worker's margin. */
+    timeoutMs: integer('timeout_ms').notNull(),
     status: text('status').$type<DeliveryStatus>().notNull().default('pending'),
     /**
      * Whether a worker may claim the row (when `next_attempt_at` comes): pending, or delivering
