@@ -1,3 +1,4 @@
+import type { SubscriptionId } from '@switchboard/core';
 import { type Reply, startReceiver, type TestReceiver } from '@switchboard/core/testing';
 import { subscriptions } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
@@ -74,7 +75,7 @@ describe('delivery address guards and subscription authorization over GraphQL', 
     const [row] = await server()
       .database.client.db.select({ secret: subscriptions.secret, previousSecret: subscriptions.previousSecret })
       .from(subscriptions)
-      .where(eq(subscriptions.id, id));
+      .where(eq(subscriptions.id, id as SubscriptionId));
     return { fields: read.body.data?.subscription, stored: row };
   };
   const deliveriesOf = async (id: string) =>

@@ -1,3 +1,4 @@
+import type { UserId } from '@switchboard/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, basic, factories, gql, startTestServer, type TestServer } from './harness.ts';
 
@@ -30,7 +31,7 @@ describe('event types', () => {
   });
 
   const system = () => ({
-    user: { id: '', username: 'system', role: 'admin' as const },
+    user: { id: '' as UserId, username: 'system', role: 'admin' as const },
     via: 'system' as const,
     scopes: ['admin' as const],
   });

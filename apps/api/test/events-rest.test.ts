@@ -1,3 +1,4 @@
+import type { EventId, UserId } from '@switchboard/core';
 import { headersOf, startReceiver, type TestReceiver } from '@switchboard/core/testing';
 import { deliveries, events } from '@switchboard/db';
 import { count, inArray } from 'drizzle-orm';
@@ -14,7 +15,7 @@ describe('POST /events', () => {
   let publisher: Member;
   let token: string;
   const admin = () => ({
-    user: { id: '', username: ADMIN.username, role: 'admin' as const },
+    user: { id: '' as UserId, username: ADMIN.username, role: 'admin' as const },
     via: 'system' as const,
     scopes: ['admin' as const],
   });
@@ -44,7 +45,7 @@ describe('POST /events', () => {
    * Waits until no delivery of these events is still to be sent: every request they will ever
    * make has then reached the receiver, so what it has not seen by now it will never see.
    */
-  const settled = (eventIds: string[]) =>
+  const settled = (eventIds: EventId[]) =>
     until(
       `the deliveries of ${eventIds.join(', ')} to be done`,
       () =>

@@ -4,6 +4,7 @@ import {
   type IncomingMessage,
   MessageWriter,
   type QueueDefinition,
+  type QueueId,
   type ReadOutcome,
   scopesForRole,
   silentLogger,
@@ -48,7 +49,7 @@ function recordingDatabase() {
 }
 
 const message = (bytes: number): IncomingMessage => ({
-  queueId: '00000000-0000-4000-8000-000000000000',
+  queueId: '00000000-0000-4000-8000-000000000000' as QueueId,
   body: Buffer.alloc(bytes, 0x61),
   contentType: null,
   headers: {},

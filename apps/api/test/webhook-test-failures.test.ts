@@ -1,3 +1,4 @@
+import type { UserId } from '@switchboard/core';
 import { startReceiver, type TestReceiver } from '@switchboard/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, factories, gql, startTestServer, type TestServer } from './harness.ts';
@@ -41,7 +42,7 @@ describe('Webhook test subscriptions: failure_count, is_active and updates', () 
     registration = `Bearer ${(await (await make.user({ role: 'admin' })).token(['admin', 'tokens:write'])).secret}`;
     trigger = `Bearer ${(await (await make.user()).token(['events:publish'])).secret}`;
     const admin = {
-      user: { id: '', username: ADMIN.username, role: 'admin' as const },
+      user: { id: '' as UserId, username: ADMIN.username, role: 'admin' as const },
       via: 'system' as const,
       scopes: ['admin' as const],
     };

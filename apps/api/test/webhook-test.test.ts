@@ -1,3 +1,4 @@
+import type { UserId } from '@switchboard/core';
 import { startReceiver, type TestReceiver } from '@switchboard/core/testing';
 import { apiTokens, events, subscriptions, users } from '@switchboard/db';
 import { count } from 'drizzle-orm';
@@ -42,7 +43,7 @@ describe('Webhook test routes', () => {
     trigger = `Bearer ${(await (await make.user()).token(['events:publish'])).secret}`;
     member = `Bearer ${(await (await make.user()).token(['subscriptions:write', 'tokens:write'])).secret}`;
     const admin = {
-      user: { id: '', username: ADMIN.username, role: 'admin' as const },
+      user: { id: '' as UserId, username: ADMIN.username, role: 'admin' as const },
       via: 'system' as const,
       scopes: ['admin' as const],
     };

@@ -31,6 +31,7 @@ import { QueueRegistry } from './queues/queue-registry.ts';
 import { QueuesService } from './queues/queues-service.ts';
 import { sweepRetention } from './queues/retention.ts';
 import { type Clock, systemClock } from './shared/clock.ts';
+import type { SubscriptionId } from './shared/ids.ts';
 import { type Logger, silentLogger } from './shared/logger.ts';
 import { CoalescedNotifier } from './shared/notifier.ts';
 import { CHANNELS, noPubSub, type PubSub } from './shared/pubsub.ts';
@@ -172,7 +173,7 @@ export function createCore(deps: CoreDeps): Core {
     // Work due at once that no request announced (callbacks queued, claims handed back): other
     // processes' workers hear of it.
     onDue: announceDue,
-    onSubscriptionsDisabled: (disabled: ReadonlyArray<{ subscriptionId: string; reason: string }>) =>
+    onSubscriptionsDisabled: (disabled: ReadonlyArray<{ subscriptionId: SubscriptionId; reason: string }>) =>
       announceDisabledSubscriptions({ ...shared, publisher, subscriptions }, disabled),
   };
   worker = new DeliveryWorker(workerDeps, deps.delivery?.worker);

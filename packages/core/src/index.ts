@@ -50,6 +50,16 @@ export { generateRandomString, isUuid } from './shared/crypto.ts';
 export { decodeKeysetCursor } from './shared/cursor.ts';
 export { describeError, describeErrorForPeople } from './shared/db-errors.ts';
 export { isDatabaseUnavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './shared/db-unavailable.ts';
+export type {
+  ClientId,
+  DeliveryId,
+  EventId,
+  EventTypeId,
+  JobId,
+  QueueId,
+  SubscriptionId,
+  UserId,
+} from './shared/ids.ts';
 export { EARLIEST_INSTANT, parseInstant } from './shared/instant.ts';
 export { silentLogger } from './shared/logger.ts';
 export { CHANNELS } from './shared/pubsub.ts';

@@ -1,6 +1,6 @@
 import { createTestDatabase, type TestDatabase } from '@switchboard/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Core, createCore, type Principal, scopesForRole, systemPrincipal } from '../src/index.ts';
+import { type Core, createCore, type Principal, type QueueId, scopesForRole, systemPrincipal } from '../src/index.ts';
 import { must } from '../src/testing.ts';
 
 /**
@@ -11,7 +11,7 @@ describe('methods the config file uses', () => {
   let database: TestDatabase;
   let core: Core;
   let member: Principal;
-  let queueId: string;
+  let queueId: QueueId;
 
   beforeAll(async () => {
     database = await createTestDatabase();

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { deliveries, deliveryAttempts, subscriptions } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { claimDeliveries, outboundKinds, type Principal } from '../src/index.ts';
+import { claimDeliveries, type DeliveryId, outboundKinds, type Principal, type SubscriptionId } from '../src/index.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
 import { within } from './within.ts';
 
@@ -40,7 +40,7 @@ describe('delivery faults', () => {
       }),
     ).subscription;
 
-  const deliveryOf = async (subscriptionId: string) => {
+  const deliveryOf = async (subscriptionId: SubscriptionId) => {
     const [row] = await h.database.client.db
       .select()
       .from(deliveries)
@@ -61,7 +61,7 @@ describe('delivery faults', () => {
     const [attempt] = await h.database.client.db
       .select()
       .from(deliveryAttempts)
-      .where(eq(deliveryAttempts.deliveryId, (await deliveryOf(kept.id))?.id ?? 0));
+      .where(eq(deliveryAttempts.deliveryId, (await deliveryOf(kept.id))?.id ?? (0 as DeliveryId)));
     expect(attempt).toMatchObject({ number: 1, statusCode: 200, succeeded: true });
   });
 
@@ -96,7 +96,7 @@ describe('delivery faults', () => {
       const [attempt] = await h.database.client.db
         .select()
         .from(deliveryAttempts)
-        .where(eq(deliveryAttempts.deliveryId, delivery?.id ?? 0));
+        .where(eq(deliveryAttempts.deliveryId, delivery?.id ?? (0 as DeliveryId)));
       // Ended by the deadline, not by the 200 whose headers had arrived in time.
       expect(attempt).toMatchObject({
         succeeded: false,
@@ -153,7 +153,7 @@ describe('delivery faults', () => {
     const [row] = await h.database.client.db
       .select()
       .from(deliveries)
-      .where(eq(deliveries.id, callback?.deliveryId ?? 0));
+      .where(eq(deliveries.id, callback?.deliveryId ?? (0 as DeliveryId)));
     expect((row?.nextAttemptAt?.getTime() ?? 0) - now.getTime()).toBe(15_000 + 10_000);
   });
 

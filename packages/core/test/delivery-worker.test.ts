@@ -9,6 +9,7 @@ import {
   outboundKinds,
   type Principal,
   type SubscriptionDefinition,
+  type SubscriptionId,
 } from '../src/index.ts';
 import { headersOf, type ReceivedRequest } from '../src/testing.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
@@ -51,7 +52,7 @@ describe('delivery worker', () => {
     );
   }
 
-  async function deliveryOf(subscriptionId: string) {
+  async function deliveryOf(subscriptionId: SubscriptionId) {
     const [row] = await h.database.client.db
       .select()
       .from(deliveries)

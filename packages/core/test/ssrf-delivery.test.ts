@@ -1,7 +1,7 @@
 import { deliveries, deliveryAttempts } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Principal } from '../src/index.ts';
+import type { DeliveryId, Principal } from '../src/index.ts';
 import { createHttpSender } from '../src/outbound/http-sender.ts';
 import { type ResolveAll, SsrfGuard } from '../src/outbound/ssrf-guard.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
@@ -107,7 +107,7 @@ describe('SSRF guard on deliveries (no DELIVERY_ALLOWED_NETWORKS)', () => {
     const [attempt] = await h.database.client.db
       .select()
       .from(deliveryAttempts)
-      .where(eq(deliveryAttempts.deliveryId, delivery?.id ?? 0));
+      .where(eq(deliveryAttempts.deliveryId, delivery?.id ?? (0 as DeliveryId)));
     expect(attempt?.error).toMatch(/^refused: internal\.test resolves to 127\.0\.0\.1 is a loopback address/);
     expect(attempt?.statusCode).toBeNull();
     expect(h.receiver.requests).toHaveLength(0);

@@ -83,7 +83,7 @@ describe('token look-ups across processes', () => {
     await heardByOther(async () => {
       const demoted = await a.users.updateRole(
         {
-          user: { id: '00000000-0000-0000-0000-000000000000', username: 'root', role: 'admin' },
+          user: { ...systemPrincipal.user, username: 'root' },
           via: 'system',
           scopes: scopesForRole('admin'),
         },

@@ -2,7 +2,14 @@ import { deliveries, jobs, subscriptions } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseConfigFile } from '../src/config/config-file.ts';
-import { type Principal, type SubscriptionDefinition, silentLogger } from '../src/index.ts';
+import {
+  type DeliveryId,
+  type JobId,
+  type Principal,
+  type SubscriptionDefinition,
+  type SubscriptionId,
+  silentLogger,
+} from '../src/index.ts';
 import { type DeliveryHarness, must, startDeliveryHarness } from './delivery-harness.ts';
 
 /** "a"×48 and "!": about two minutes of backtracking for `^(a|aa)+$`, far past the test timeout. */
@@ -35,12 +42,14 @@ describe('user-supplied patterns and headers', () => {
     ...extra,
   });
 
-  async function deliveryOf(where: { subscriptionId?: string; jobId?: string }) {
+  async function deliveryOf(where: { subscriptionId?: SubscriptionId; jobId?: JobId }) {
     const rows = await h.database.client.db
       .select()
       .from(deliveries)
       .where(
-        where.jobId ? eq(deliveries.jobId, where.jobId) : eq(deliveries.subscriptionId, where.subscriptionId as string),
+        where.jobId
+          ? eq(deliveries.jobId, where.jobId)
+          : eq(deliveries.subscriptionId, where.subscriptionId as SubscriptionId),
       );
     return rows;
   }
@@ -200,8 +209,8 @@ describe('user-supplied patterns and headers', () => {
     expect(delivery).toMatchObject({ status: 'failed', attempts: 1 });
     expect(delivery?.lastError).toMatch(/^invalid request: /);
     expect(delivery?.lastError).not.toContain('Injected');
-    const attempts = await h.core.deliveries.attemptsOf([delivery?.id as number]);
-    expect(attempts.get(delivery?.id as number)?.map((a) => a.error)).toEqual([
+    const attempts = await h.core.deliveries.attemptsOf([delivery?.id as DeliveryId]);
+    expect(attempts.get(delivery?.id as DeliveryId)?.map((a) => a.error)).toEqual([
       expect.stringMatching(/^invalid request: /),
     ]);
     expect(h.receiver.requests).toHaveLength(0);

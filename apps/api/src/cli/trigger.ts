@@ -109,7 +109,7 @@ async function trigger(
   const usernames = new Map(ownerIds.map((id, i) => [id, owners[i]?.username ?? id]));
   let failed = 0;
   const rows = state.map(({ delivery, attempt }) => {
-    const subscription = byId.get(delivery.subscriptionId ?? '');
+    const subscription = delivery.subscriptionId ? byId.get(delivery.subscriptionId) : undefined;
     if (delivery.status !== 'succeeded') failed++;
     return [
       subscription?.name ?? delivery.subscriptionId ?? '?',

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import type { UserId } from '../shared/ids.ts';
 import { hasScope, isAdmin, type Principal, scopesForRole } from './principal.ts';
 
 const principal = (role: 'admin' | 'member', scopes: Principal['scopes']): Principal => ({
-  user: { id: 'u', username: 'u', role },
+  user: { id: 'u' as UserId, username: 'u', role },
   via: 'token',
   scopes,
 });

@@ -1,3 +1,5 @@
+import { SYSTEM_USER_ID, type UserId } from '../shared/ids.ts';
+
 export const USER_ROLES = ['admin', 'member'] as const;
 export type UserRole = (typeof USER_ROLES)[number];
 
@@ -21,7 +23,7 @@ export type Scope = (typeof SCOPES)[number];
 export const MEMBER_SCOPES: readonly Scope[] = SCOPES.filter((s) => s !== 'admin');
 
 export interface PrincipalUser {
-  id: string;
+  id: UserId;
   username: string;
   role: UserRole;
 }
@@ -54,7 +56,7 @@ export function isAdmin(principal: Principal): boolean {
 
 /** The operator at the command line: acts with every right, on no user's behalf. */
 export const systemPrincipal: Principal = {
-  user: { id: '00000000-0000-0000-0000-000000000000', username: 'system', role: 'admin' },
+  user: { id: SYSTEM_USER_ID, username: 'system', role: 'admin' },
   via: 'system',
   scopes: SCOPES,
 };

@@ -2,13 +2,14 @@ import { LRUCache } from 'lru-cache';
 import { type Principal, scopesForRole, type UserRole } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { generateRandomString, hashSha256Hex } from '../shared/crypto.ts';
+import type { UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { LoginThrottle, type LoginThrottleOptions } from './login-throttle.ts';
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.ts';
 
 interface Credentials {
-  id: string;
+  id: UserId;
   username: string;
   role: UserRole;
   passwordHash: string;
@@ -17,7 +18,7 @@ interface Credentials {
 /** A console session as it is stored. */
 export interface NewSession {
   id: string;
-  userId: string;
+  userId: UserId;
   createdAt: Date;
   lastSeenAt: Date;
   expiresAt: Date;
@@ -27,14 +28,14 @@ export interface NewSession {
 
 /** What signing in needs of the stored users and their sessions (the user store). */
 export interface AuthStore {
-  findCredentials(id: string): Promise<Credentials | null>;
+  findCredentials(id: UserId): Promise<Credentials | null>;
   findCredentialsByUsername(username: string): Promise<Credentials | null>;
-  upgradePasswordHash(id: string, passwordHash: string): Promise<void>;
+  upgradePasswordHash(id: UserId, passwordHash: string): Promise<void>;
   insertSession(session: NewSession): Promise<void>;
   findLiveSession(
     id: string,
     now: Date,
-  ): Promise<{ lastSeenAt: Date; user: { id: string; username: string; role: UserRole } } | null>;
+  ): Promise<{ lastSeenAt: Date; user: { id: UserId; username: string; role: UserRole } } | null>;
   renewSession(id: string, lastSeenAt: Date, expiresAt: Date): Promise<void>;
   deleteSession(id: string): Promise<void>;
   deleteExpiredSessions(now: Date): Promise<number>;
@@ -70,7 +71,7 @@ export const INVALID_CREDENTIALS = 'Invalid username or password';
 const SESSION_SLIDE_MS = 60 * 60_000;
 
 interface CachedCredential {
-  userId: string;
+  userId: UserId;
   passwordHash: string;
 }
 
@@ -140,7 +141,7 @@ export class AuthService {
     return ok(await this.startSession(verified.value.user.id, client));
   }
 
-  async startSession(userId: string, client: ClientInfo = {}): Promise<SessionStart> {
+  async startSession(userId: UserId, client: ClientInfo = {}): Promise<SessionStart> {
     const user = await this.deps.store.findCredentials(userId);
     if (!user) throw new Error(`startSession: no user ${userId}`);
     const sessionToken = generateRandomString(43);
@@ -183,7 +184,7 @@ export class AuthService {
     return this.deps.store.deleteExpiredSessions(this.deps.clock.now());
   }
 
-  private principalFor(user: { id: string; username: string; role: UserRole }, via: 'password' | 'session'): Principal {
+  private principalFor(user: { id: UserId; username: string; role: UserRole }, via: 'password' | 'session'): Principal {
     return { user: { id: user.id, username: user.username, role: user.role }, via, scopes: scopesForRole(user.role) };
   }
 }

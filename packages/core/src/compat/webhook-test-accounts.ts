@@ -3,6 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { isAdmin, type Principal, type Scope } from '../access/principal.ts';
 import type { SubscriptionDefinition } from '../delivery/subscription-definition.ts';
+import type { UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import type { TokensService } from '../tokens/tokens-service.ts';
@@ -54,7 +55,7 @@ export class WebhookTestAccounts {
   async register(
     actor: Principal,
     username: string,
-  ): Promise<Result<{ userId: string; created: boolean; token: string }>> {
+  ): Promise<Result<{ userId: UserId; created: boolean; token: string }>> {
     // Checked before any look-up, so that a caller who may not register learns nothing of who exists.
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Registering accounts needs an admin token');
     const problem = checkUsername(username);

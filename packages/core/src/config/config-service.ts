@@ -124,7 +124,7 @@ export class ConfigService {
       const listeners = config.users
         .filter((u) => u.queues.includes(name))
         .map((u) => userIds.get(u.username.toLowerCase()))
-        .filter((id): id is string => id !== undefined);
+        .filter((id) => id !== undefined);
       await this.deps.queues.setListeners(systemPrincipal, queueId, listeners);
     }
     // A config user may also be given API-made queues; those keep their other listeners.

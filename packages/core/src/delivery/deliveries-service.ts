@@ -3,7 +3,14 @@ import { hasScope, type Principal } from '../access/principal.ts';
 import { announceDeliveryUpdates } from '../outbound/completion-writer.ts';
 import { requeueDeliveries } from '../outbound/outbound-store.ts';
 import type { Clock } from '../shared/clock.ts';
-import { isUuid } from '../shared/crypto.ts';
+import {
+  type DeliveryId,
+  type EventId,
+  type JobId,
+  parseDeliveryId,
+  parseId,
+  type SubscriptionId,
+} from '../shared/ids.ts';
 import { INSTANT_RANGE_PROBLEM, instantProblems, isStorableInstant } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { PubSub } from '../shared/pubsub.ts';
@@ -53,22 +60,35 @@ export class DeliveriesService {
   async list(actor: Principal, filter: DeliveryFilter, page: DeliveryPage): Promise<Result<Delivery[]>> {
     if (!mayRead(actor)) return fail('FORBIDDEN', 'Reading deliveries needs the subscriptions:read scope');
     // A malformed id matches nothing; in a uuid column it would be a database error instead.
-    for (const id of [filter.subscriptionId, filter.eventId]) if (id && !isUuid(id)) return ok([]);
+    const subscriptionId = filter.subscriptionId ? parseId<SubscriptionId>(filter.subscriptionId) : undefined;
+    const eventId = filter.eventId ? parseId<EventId>(filter.eventId) : undefined;
+    if (subscriptionId === null || eventId === null) return ok([]);
     const problems = instantProblems({ since: filter.since, until: filter.until });
     if (problems.length > 0) return fail('INVALID', 'The time range is not valid', { fields: problems });
-    const rows = await this.store.list(actor, filter, page);
+    const after = page.after === undefined ? undefined : parseDeliveryId(page.after);
+    const before = page.before === undefined ? undefined : parseDeliveryId(page.before);
+    if (after === null || before === null) {
+      const path = after === null ? 'after' : 'before';
+      return fail('INVALID', 'Not a delivery cursor', { fields: [{ path, message: 'is not a delivery id' }] });
+    }
+    const rows = await this.store.list(
+      actor,
+      { ...filter, subscriptionId, eventId },
+      { limit: page.limit, inverted: page.inverted, after, before },
+    );
     return ok(rows);
   }
 
-  async get(actor: Principal, id: number): Promise<Result<Delivery>> {
+  async get(actor: Principal, rawId: number): Promise<Result<Delivery>> {
     if (!mayRead(actor)) return fail('FORBIDDEN', 'Reading deliveries needs the subscriptions:read scope');
-    const found = await this.find(actor, id);
+    const id = parseDeliveryId(rawId);
+    const found = id === null ? null : await this.find(actor, id);
     return found ? ok(found) : fail('NOT_FOUND', 'No such delivery');
   }
 
   /** Each job's request's attempts, by job (for jobs the caller has already been allowed to see). */
-  async attemptsOfJobs(jobIds: readonly string[]): Promise<Map<string, DeliveryAttempt[]>> {
-    const map = new Map<string, DeliveryAttempt[]>(jobIds.map((id) => [id, []]));
+  async attemptsOfJobs(jobIds: readonly JobId[]): Promise<Map<JobId, DeliveryAttempt[]>> {
+    const map = new Map<JobId, DeliveryAttempt[]>(jobIds.map((id) => [id, []]));
     const requests = await this.store.jobRequests(jobIds);
     const attempts = await this.store.attemptsOf(requests.map((r) => r.id));
     for (const request of requests) {
@@ -78,12 +98,12 @@ export class DeliveriesService {
   }
 
   /** The attempts of deliveries the caller has already been allowed to see, oldest first. */
-  attemptsOf(ids: readonly number[]): Promise<Map<number, DeliveryAttempt[]>> {
+  attemptsOf(ids: readonly DeliveryId[]): Promise<Map<DeliveryId, DeliveryAttempt[]>> {
     return this.store.attemptsOf(ids);
   }
 
   /** Deliveries by state, per subscription the caller may already see. */
-  statsOf(subscriptionIds: readonly string[]): Promise<Map<string, DeliveryStats>> {
+  statsOf(subscriptionIds: readonly SubscriptionId[]): Promise<Map<SubscriptionId, DeliveryStats>> {
     return this.store.statsOf(subscriptionIds);
   }
 
@@ -91,18 +111,19 @@ export class DeliveriesService {
    * Sends a delivery again now, whatever became of it; if that fails it follows its retry policy
    * from the start. Not while an attempt is under way, and not to a disabled subscription.
    */
-  async retry(actor: Principal, id: number): Promise<Result<Delivery>> {
+  async retry(actor: Principal, rawId: number): Promise<Result<Delivery>> {
     if (!hasScope(actor, 'subscriptions:write')) {
       return fail('FORBIDDEN', 'Retrying deliveries needs the subscriptions:write scope');
     }
-    const found = await this.find(actor, id);
+    const id = parseDeliveryId(rawId);
+    const found = id === null ? null : await this.find(actor, id);
     if (!found) return fail('NOT_FOUND', 'No such delivery');
     if (found.status === 'delivering') return fail('CONFLICT', 'The delivery is being attempted right now');
     const subscription = found.subscriptionId ? await this.deps.subscriptions.find(actor, found.subscriptionId) : null;
     if (!subscription?.enabled) return fail('CONFLICT', 'The subscription is disabled; enable it first');
-    const changed = await this.requeue({ id });
+    const changed = await this.requeue({ id: found.id });
     if (changed === 0) return fail('CONFLICT', 'The delivery is being attempted right now');
-    return this.get(actor, id);
+    return this.get(actor, found.id);
   }
 
   /** Sends again every failed delivery of a subscription created since a time; answers how many. */
@@ -118,7 +139,7 @@ export class DeliveriesService {
         fields: [{ path: 'since', message: INSTANT_RANGE_PROBLEM }],
       });
     }
-    const count = await this.requeue({ subscriptionId, failedSince: since });
+    const count = await this.requeue({ subscriptionId: subscription.id, failedSince: since });
     this.deps.logger.info({ subscriptionId, since, count, by: actor.user.id }, 'failed deliveries recovered');
     return ok({ count });
   }
@@ -132,7 +153,7 @@ export class DeliveriesService {
     return ids.length;
   }
 
-  private find(actor: Principal, id: number): Promise<Delivery | null> {
+  private find(actor: Principal, id: DeliveryId): Promise<Delivery | null> {
     return this.store.find(actor, id);
   }
 }

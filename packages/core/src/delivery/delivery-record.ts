@@ -1,11 +1,12 @@
 import { type DeliveryStatus, deliveries, deliveryAttempts, events } from '@switchboard/db';
+import type { DeliveryId, EventId, SubscriptionId } from '../shared/ids.ts';
 
 export interface Delivery {
-  id: number;
+  id: DeliveryId;
   webhookId: string;
-  eventId: string | null;
+  eventId: EventId | null;
   eventType: string | null;
-  subscriptionId: string | null;
+  subscriptionId: SubscriptionId | null;
   status: DeliveryStatus;
   attempts: number;
   nextAttemptAt: Date | null;
@@ -20,7 +21,7 @@ export interface Delivery {
 
 export interface DeliveryAttempt {
   id: number;
-  deliveryId: number;
+  deliveryId: DeliveryId;
   number: number;
   startedAt: Date;
   durationMs: number;

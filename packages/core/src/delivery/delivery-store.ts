@@ -1,7 +1,14 @@
-import { type Database, deliveries, deliveryAttempts, events, subscriptions } from '@switchboard/db';
+import {
+  type Database,
+  type DeliveryStatus,
+  deliveries,
+  deliveryAttempts,
+  events,
+  subscriptions,
+} from '@switchboard/db';
 import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, type SQL, sql } from 'drizzle-orm';
 import { isAdmin, type Principal } from '../access/principal.ts';
-import type { DeliveryFilter, DeliveryPage } from './deliveries-service.ts';
+import type { DeliveryId, EventId, JobId, SubscriptionId, UserId } from '../shared/ids.ts';
 import {
   attemptColumns,
   type Delivery,
@@ -10,6 +17,23 @@ import {
   deliveryColumns,
 } from './delivery-record.ts';
 import { subscriptionTargetColumns } from './subscription-record.ts';
+
+/** What a list of deliveries is narrowed by, its ids checked and branded (see DeliveriesService.list). */
+export interface DeliveryListFilter {
+  subscriptionId?: SubscriptionId | undefined;
+  eventId?: EventId | undefined;
+  status?: readonly DeliveryStatus[] | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+/** A page of a list of deliveries: ids are the cursors, newest first. */
+export interface DeliveryListPage {
+  after?: DeliveryId | undefined;
+  before?: DeliveryId | undefined;
+  limit: number;
+  inverted?: boolean | undefined;
+}
 
 /**
  * Event deliveries as their readers see them: each with its event and subscription, visible to
@@ -25,7 +49,7 @@ export class DeliveryStore {
   }
 
   /** Newest first; ids are the cursors. */
-  async list(actor: Principal, filter: DeliveryFilter, page: DeliveryPage): Promise<Delivery[]> {
+  async list(actor: Principal, filter: DeliveryListFilter, page: DeliveryListPage): Promise<Delivery[]> {
     const conditions: Array<SQL | undefined> = [this.visibleTo(actor)];
     if (filter.subscriptionId) conditions.push(eq(deliveries.subscriptionId, filter.subscriptionId));
     if (filter.eventId) conditions.push(eq(deliveries.eventId, filter.eventId));
@@ -44,8 +68,7 @@ export class DeliveryStore {
       .limit(page.limit);
   }
 
-  async find(actor: Principal, id: number): Promise<Delivery | null> {
-    if (!Number.isSafeInteger(id) || id <= 0) return null;
+  async find(actor: Principal, id: DeliveryId): Promise<Delivery | null> {
     const [row] = await this.db
       .select(deliveryColumns)
       .from(deliveries)
@@ -56,7 +79,7 @@ export class DeliveryStore {
   }
 
   /** These deliveries, each with its subscription's owner, whoever reads them (for live updates). */
-  async withOwners(ids: readonly number[]): Promise<Array<{ delivery: Delivery; ownerId: string }>> {
+  async withOwners(ids: readonly DeliveryId[]): Promise<Array<{ delivery: Delivery; ownerId: UserId }>> {
     if (ids.length === 0) return [];
     const rows = await this.db
       .select({ ...deliveryColumns, ownerId: subscriptions.userId })
@@ -68,7 +91,7 @@ export class DeliveryStore {
   }
 
   /** What claimed event deliveries are sent with: each one's event and subscription as they are now. */
-  claimedEvents(ids: readonly number[]) {
+  claimedEvents(ids: readonly DeliveryId[]) {
     return this.db
       .select({
         deliveryId: deliveries.id,
@@ -85,8 +108,8 @@ export class DeliveryStore {
   }
 
   /** The attempts of these deliveries, oldest first (any kind: a job's request's too). */
-  async attemptsOf(ids: readonly number[]): Promise<Map<number, DeliveryAttempt[]>> {
-    const map = new Map<number, DeliveryAttempt[]>(ids.map((id) => [id, []]));
+  async attemptsOf(ids: readonly DeliveryId[]): Promise<Map<DeliveryId, DeliveryAttempt[]>> {
+    const map = new Map<DeliveryId, DeliveryAttempt[]>(ids.map((id) => [id, []]));
     if (ids.length === 0) return map;
     const rows = await this.db
       .select(attemptColumns)
@@ -98,9 +121,9 @@ export class DeliveryStore {
   }
 
   /** Deliveries by state, per subscription. */
-  async statsOf(subscriptionIds: readonly string[]): Promise<Map<string, DeliveryStats>> {
+  async statsOf(subscriptionIds: readonly SubscriptionId[]): Promise<Map<SubscriptionId, DeliveryStats>> {
     const empty = (): DeliveryStats => ({ pending: 0, delivering: 0, succeeded: 0, failed: 0, cancelled: 0 });
-    const map = new Map<string, DeliveryStats>(subscriptionIds.map((id) => [id, empty()]));
+    const map = new Map<SubscriptionId, DeliveryStats>(subscriptionIds.map((id) => [id, empty()]));
     if (subscriptionIds.length === 0) return map;
     const rows = await this.db
       .select({
@@ -119,7 +142,7 @@ export class DeliveryStore {
   }
 
   /** Each job's own request, by job (for reading the job's attempts). */
-  async jobRequests(jobIds: readonly string[]): Promise<Array<{ id: number; jobId: string | null }>> {
+  async jobRequests(jobIds: readonly JobId[]): Promise<Array<{ id: DeliveryId; jobId: JobId | null }>> {
     if (jobIds.length === 0) return [];
     return this.db
       .select({ id: deliveries.id, jobId: deliveries.jobId })
@@ -128,12 +151,12 @@ export class DeliveryStore {
   }
 
   /** The jobs these deliveries (requests or callbacks) belong to. */
-  async jobsOf(ids: readonly number[]): Promise<string[]> {
+  async jobsOf(ids: readonly DeliveryId[]): Promise<JobId[]> {
     if (ids.length === 0) return [];
     const rows = await this.db
       .selectDistinct({ jobId: deliveries.jobId })
       .from(deliveries)
       .where(and(inArray(deliveries.id, [...ids]), isNotNull(deliveries.jobId)));
-    return rows.map((row) => row.jobId as string);
+    return rows.flatMap((row) => (row.jobId === null ? [] : [row.jobId]));
   }
 }

@@ -1,5 +1,6 @@
 import type { Database } from '@switchboard/db';
 import { hasScope, isAdmin, type Principal } from '../access/principal.ts';
+import { parseDeliveryIdList, type UserId } from '../shared/ids.ts';
 import { LiveFeed, parseIds } from '../shared/live-feed.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
@@ -16,10 +17,10 @@ export interface DeliveryUpdateFilter {
 interface Listener {
   filter: DeliveryUpdateFilter;
   /** Null for admins, who see every delivery. */
-  userId: string | null;
+  userId: UserId | null;
 }
 
-type Changed = { delivery: Delivery; ownerId: string };
+type Changed = { delivery: Delivery; ownerId: UserId };
 
 /** A subscriber that reads slower than deliveries change keeps only the newest this many. */
 const MAX_BUFFERED = 1000;
@@ -41,7 +42,10 @@ export class DeliveryUpdates {
       logger: deps.logger,
       name: 'delivery updates',
       channels: [
-        { channel: CHANNELS.deliveryUpdates, changed: (payload) => store.withOwners(parseIds(payload, 'number')) },
+        {
+          channel: CHANNELS.deliveryUpdates,
+          changed: (payload) => store.withOwners(parseDeliveryIdList(parseIds(payload, 'number'))),
+        },
       ],
       route: { accepts: reaches },
       buffer: MAX_BUFFERED,

@@ -3,13 +3,14 @@ import type { OutboundResult } from '../outbound/http-sender.ts';
 import type { ClaimedDelivery, OutboundKind } from '../outbound/kind.ts';
 import type { AttemptOutcome } from '../outbound/outcome.ts';
 import type { RetryPolicy } from '../outbound/retry-policy.ts';
+import { type DeliveryId, type EventId, type SubscriptionId, UNWRITTEN_DELIVERY_ID } from '../shared/ids.ts';
 import { type BodyFormat, formatBody } from './body-format.ts';
 import type { DeliveryStore } from './delivery-store.ts';
 import { toSubscriptionTarget } from './subscription-record.ts';
 
 /** Where and how a subscription is sent to. */
 export interface SubscriptionTarget extends SigningKeys {
-  id: string;
+  id: SubscriptionId;
   url: string;
   headers: Record<string, string>;
   timeoutMs: number;
@@ -20,7 +21,7 @@ export interface SubscriptionTarget extends SigningKeys {
 /** An event's delivery to a subscription: its body, shaped and signed as the subscription asks. */
 export function planForSubscription(
   subscription: SubscriptionTarget,
-  event: { id: string; body: Buffer },
+  event: { id: EventId; body: Buffer },
 ): RequestPlan {
   return {
     url: subscription.url,
@@ -50,7 +51,9 @@ export function settleEventOutcome(outcome: AttemptOutcome): AttemptOutcome {
  * An event's delivery to one subscription: the kind `event` of the outbound engine. Its rows are
  * sent with their event and their subscription as they are when claimed.
  */
-export function eventDeliveries(store: Pick<DeliveryStore, 'claimedEvents'>): OutboundKind<{ subscriptionId: string }> {
+export function eventDeliveries(
+  store: Pick<DeliveryStore, 'claimedEvents'>,
+): OutboundKind<{ subscriptionId: SubscriptionId }> {
   return {
     kind: 'event',
     async plan(claimed) {
@@ -77,14 +80,14 @@ export function eventDeliveries(store: Pick<DeliveryStore, 'claimedEvents'>): Ou
  * over as if claimed, to save the claim's round trip.
  */
 export function leasedEventDelivery(input: {
-  deliveryId: number;
+  deliveryId: DeliveryId;
   webhookId: string;
-  event: { id: string; body: Buffer };
+  event: { id: EventId; body: Buffer };
   subscription: SubscriptionTarget;
   rateLimitPerSecond: number | null;
   maxInFlight: number | null;
   now: Date;
-}): ClaimedDelivery<{ subscriptionId: string }> {
+}): ClaimedDelivery<{ subscriptionId: SubscriptionId }> {
   const subscriptionId = input.subscription.id;
   return {
     deliveryId: input.deliveryId,
@@ -106,12 +109,12 @@ export function leasedEventDelivery(input: {
 /** A blocking subscription's first attempt, made while the publisher waits. */
 export function blockingAttemptTarget(
   subscription: SubscriptionTarget,
-  event: { id: string; body: Buffer },
+  event: { id: EventId; body: Buffer },
   webhookId: string,
   now: Date,
 ): AttemptTarget {
   return {
-    deliveryId: 0,
+    deliveryId: UNWRITTEN_DELIVERY_ID,
     webhookId,
     attempt: 1,
     attemptOffset: 0,

@@ -1,5 +1,6 @@
 import { type Database, subscriptions, users } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
+import type { SubscriptionId, UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import type { SubscriptionTarget } from './event-delivery.ts';
@@ -8,8 +9,8 @@ import { type CompiledFilter, compileFilter, type PayloadFilter } from './payloa
 import { subscriptionTargetColumns, toSubscriptionTarget } from './subscription-record.ts';
 
 export interface MatchCandidate {
-  id: string;
-  userId: string;
+  id: SubscriptionId;
+  userId: UserId;
   ownerIsAdmin: boolean;
   eventTypes: string[];
   filter: PayloadFilter | null;
@@ -24,9 +25,9 @@ export interface MatchCandidate {
 
 export interface MatchScope {
   /** Only this user's subscriptions (and admins') may receive the event. */
-  audienceUserId?: string | null;
+  audienceUserId?: UserId | null;
   /** Only this subscription, if it matches (or `force`). */
-  subscriptionId?: string | null;
+  subscriptionId?: SubscriptionId | null;
   /** With subscriptionId: deliver even if its patterns or filter do not match (a test trigger). */
   force?: boolean;
   /** Only subscriptions of this mode: an event published as `after:x` or `before:x` (hook-phase.ts). */
@@ -48,7 +49,7 @@ export class SubscriptionMatcher {
   private generation = 0;
   private unlisten: (() => Promise<void>) | undefined;
   /** Why each subscription's stored filter could not be compiled, as last logged. */
-  private readonly unusableFilters = new Map<string, string>();
+  private readonly unusableFilters = new Map<SubscriptionId, string>();
 
   constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger }) {}
 
@@ -85,7 +86,7 @@ export class SubscriptionMatcher {
    * A filter stored before a rule it now breaks (a lookahead, say) is compiled once per snapshot
    * and said once per subscription, never with a payload: it matches nothing until it is changed.
    */
-  private compile(subscriptionId: string, filter: PayloadFilter): CompiledFilter {
+  private compile(subscriptionId: SubscriptionId, filter: PayloadFilter): CompiledFilter {
     const compiled = compileFilter(filter);
     if (compiled.ok) {
       this.unusableFilters.delete(subscriptionId);

@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { subscriptions } from '@switchboard/db';
 import type { RetryPolicy } from '../outbound/retry-policy.ts';
 import type { Signing } from '../outbound/signing.ts';
+import type { SubscriptionId, UserId } from '../shared/ids.ts';
 import type { BodyFormat } from './body-format.ts';
 import type { SubscriptionTarget } from './event-delivery.ts';
 import type { PayloadFilter } from './payload-filter.ts';
 
 export interface Subscription {
-  id: string;
-  userId: string;
+  id: SubscriptionId;
+  userId: UserId;
   name: string;
   description: string | null;
   url: string;
@@ -95,7 +96,7 @@ export const subscriptionTargetColumns = {
 };
 
 export function toSubscriptionTarget(row: {
-  id: string;
+  id: SubscriptionId;
   url: string;
   headers: Record<string, string>;
   signing: unknown;

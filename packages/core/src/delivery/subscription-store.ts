@@ -1,7 +1,7 @@
 import { type Database, type Executor, subscriptions } from '@switchboard/db';
 import { and, asc, eq, type SQL } from 'drizzle-orm';
 import { isAdmin, type Principal } from '../access/principal.ts';
-import { isUuid } from '../shared/crypto.ts';
+import type { SubscriptionId, UserId } from '../shared/ids.ts';
 import { type Subscription, subscriptionColumns, toSubscription } from './subscription-record.ts';
 
 type NewSubscription = typeof subscriptions.$inferInsert;
@@ -21,8 +21,7 @@ export class SubscriptionStore {
   }
 
   /** Someone else's subscription is missing to a member, so that ids cannot be probed. */
-  async find(actor: Principal, id: string): Promise<Subscription | null> {
-    if (!isUuid(id)) return null;
+  async find(actor: Principal, id: SubscriptionId): Promise<Subscription | null> {
     const [row] = await this.db
       .select(subscriptionColumns)
       .from(subscriptions)
@@ -31,7 +30,7 @@ export class SubscriptionStore {
   }
 
   /** One user's subscriptions, or everyone's (null), by name. */
-  async list(ownerId: string | null): Promise<Subscription[]> {
+  async list(ownerId: UserId | null): Promise<Subscription[]> {
     const rows = await this.db
       .select(subscriptionColumns)
       .from(subscriptions)
@@ -40,7 +39,7 @@ export class SubscriptionStore {
     return rows.map(toSubscription);
   }
 
-  async findByName(ownerId: string, name: string): Promise<Subscription | null> {
+  async findByName(ownerId: UserId, name: string): Promise<Subscription | null> {
     const [row] = await this.db
       .select(subscriptionColumns)
       .from(subscriptions)
@@ -64,7 +63,7 @@ export class SubscriptionStore {
   }
 
   /** Throws a unique violation when the new name is taken; null when it is gone. */
-  async update(id: string, set: SubscriptionUpdate, db: Executor = this.db): Promise<Subscription | null> {
+  async update(id: SubscriptionId, set: SubscriptionUpdate, db: Executor = this.db): Promise<Subscription | null> {
     const [row] = await db
       .update(subscriptions)
       .set(set)
@@ -74,11 +73,11 @@ export class SubscriptionStore {
   }
 
   /** With its deliveries and their attempts (the foreign keys cascade). */
-  async delete(id: string): Promise<void> {
+  async delete(id: SubscriptionId): Promise<void> {
     await this.db.delete(subscriptions).where(eq(subscriptions.id, id));
   }
 
-  async secretOf(id: string): Promise<string | null> {
+  async secretOf(id: SubscriptionId): Promise<string | null> {
     const [row] = await this.db
       .select({ secret: subscriptions.secret })
       .from(subscriptions)

@@ -7,6 +7,7 @@ import type { SsrfGuard } from '../outbound/ssrf-guard.ts';
 import { toFieldProblems } from '../queues/queue-definition.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
+import { parseId, type SubscriptionId, type UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -75,12 +76,14 @@ export class SubscriptionsService {
     const parsed = this.parse(definition, options.managedBy === 'config');
     if (!parsed.ok) return parsed;
     const { secret: given, ...data } = parsed.value;
+    const ownerId = owner === actor.user.id ? actor.user.id : parseId<UserId>(owner);
+    if (!ownerId) return fail('NOT_FOUND', 'No such user');
     const secret = given ? normaliseSecret(data.signing, given) : generateSigningSecret(data.signing);
     try {
       const subscription = await this.store.insert({
         ...data,
         filter: data.filter ?? null,
-        userId: owner,
+        userId: ownerId,
         secret,
         managedBy: options.managedBy ?? 'api',
       });
@@ -121,7 +124,7 @@ export class SubscriptionsService {
     try {
       const updated = await this.deps.db.transaction(async (tx) => {
         const row = await this.store.update(
-          id,
+          current.id,
           {
             ...data,
             filter: data.filter ?? null,
@@ -133,7 +136,7 @@ export class SubscriptionsService {
         );
         // Deliveries not yet done are leased and capped by what the subscription says now.
         if (row && (row.timeoutMs !== current.timeoutMs || row.maxInFlight !== current.maxInFlight)) {
-          await setLaneTerms(tx, id, { timeoutMs: row.timeoutMs, maxInFlight: row.maxInFlight });
+          await setLaneTerms(tx, current.id, { timeoutMs: row.timeoutMs, maxInFlight: row.maxInFlight });
         }
         return row;
       });
@@ -151,7 +154,7 @@ export class SubscriptionsService {
     if (!current) return fail('NOT_FOUND', 'No such subscription');
     const denied = this.checkWrite(actor, current.userId);
     if (denied) return denied;
-    await this.store.delete(id);
+    await this.store.delete(current.id);
     await this.changed();
     return ok(current);
   }
@@ -169,7 +172,7 @@ export class SubscriptionsService {
     const why = reason?.trim() || `disabled by ${actor.user.username}`;
     const row = await this.deps.db.transaction(async (tx) => {
       const updated = await this.store.update(
-        id,
+        current.id,
         enabled
           ? {
               enabled: true,
@@ -185,7 +188,7 @@ export class SubscriptionsService {
       if (!enabled) {
         await failPendingDeliveries(
           tx,
-          { subscriptionId: id },
+          { subscriptionId: current.id },
           {
             status: 'failed',
             error: `not sent: the subscription was disabled (${why})`,
@@ -215,10 +218,10 @@ export class SubscriptionsService {
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86_400) {
       return fail('INVALID', 'graceSeconds must be between 0 and 2592000 (30 days)');
     }
-    const old = await this.store.secretOf(id);
+    const old = await this.store.secretOf(current.id);
     const secret = generateSigningSecret(current.signing);
     const now = this.deps.clock.now();
-    const row = await this.store.update(id, {
+    const row = await this.store.update(current.id, {
       secret,
       previousSecret: graceSeconds > 0 ? old : null,
       previousSecretExpiresAt: graceSeconds > 0 ? new Date(now.getTime() + graceSeconds * 1000) : null,
@@ -240,13 +243,14 @@ export class SubscriptionsService {
     return row ? ok(row) : fail('NOT_FOUND', 'No such subscription');
   }
 
-  /** Someone else's subscription is reported as missing, so that ids cannot be probed. */
-  find(actor: Principal, id: string): Promise<Subscription | null> {
-    return this.store.find(actor, id);
+  /** Someone else's subscription is reported as missing, so that ids cannot be probed (a malformed id too). */
+  async find(actor: Principal, rawId: string): Promise<Subscription | null> {
+    const id = parseId<SubscriptionId>(rawId);
+    return id ? this.store.find(actor, id) : null;
   }
 
   /** Every subscription the config file made, or (with ownerId) every one of that user. */
-  async listForConfig(actor: Principal, filter: { ownerId: string } | { managedBy: 'config' }) {
+  async listForConfig(actor: Principal, filter: { ownerId: UserId } | { managedBy: 'config' }) {
     if (!isAdmin(actor)) return fail('FORBIDDEN', "Only admins can see everyone's subscriptions");
     return ok('ownerId' in filter ? await this.store.list(filter.ownerId) : await this.store.listManagedByConfig());
   }

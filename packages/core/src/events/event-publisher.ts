@@ -15,6 +15,7 @@ import type { ClaimedDelivery } from '../outbound/kind.ts';
 import type { AttemptOutcome } from '../outbound/outcome.ts';
 import type { Clock } from '../shared/clock.ts';
 import { unlessDatabaseUnavailable } from '../shared/db-unavailable.ts';
+import { type EventId, newId, type SubscriptionId, type UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { hashContent, isSerializable, SYSTEM_EVENT_TYPES } from './event-content.ts';
@@ -36,7 +37,7 @@ export interface PublishInput {
 }
 
 export interface BlockingResult {
-  subscriptionId: string;
+  subscriptionId: SubscriptionId;
   succeeded: boolean;
   statusCode: number | null;
   error: string | null;
@@ -48,7 +49,7 @@ export interface PublishOutcome {
   duplicate: boolean;
   /** Deliveries written for this event (0 for a duplicate). */
   deliveryCount: number;
-  cancellation: { reason: string; subscriptionId: string } | null;
+  cancellation: { reason: string; subscriptionId: SubscriptionId } | null;
   blocking: BlockingResult[];
 }
 
@@ -105,7 +106,7 @@ export class EventPublisher {
   }
 
   /** An event of Switchboard's own (`subscription.disabled`), for one user's subscriptions and admins'. */
-  publishSystem(type: string, payload: unknown, audienceUserId: string | null): Promise<Result<PublishOutcome>> {
+  publishSystem(type: string, payload: unknown, audienceUserId: UserId | null): Promise<Result<PublishOutcome>> {
     return unlessDatabaseUnavailable(() => this.run(null, { type, payload }, { audienceUserId }));
   }
 
@@ -125,14 +126,14 @@ export class EventPublisher {
           { fields: [{ path: 'type', message: `does not reach ${describeHookMode(found.mode)}` }] },
         );
       }
-      const scope = { ...phased.scope, subscriptionId, force: true };
+      const scope = { ...phased.scope, subscriptionId: found.id, force: true };
       return this.run(actor.via === 'system' ? null : actor.user.id, phased.input, scope, input.type);
     });
   }
 
   /** `hashedType` is the type as given, phase included: `before:x` and `after:x` are two events. */
   private async run(
-    publisherId: string | null,
+    publisherId: UserId | null,
     input: PublishInput,
     scope: MatchScope,
     hashedType = input.type,
@@ -169,7 +170,7 @@ export class EventPublisher {
   }
 
   private async store(
-    publisherId: string | null,
+    publisherId: UserId | null,
     input: PublishInput,
     scope: MatchScope,
     contentHash: string,
@@ -179,7 +180,7 @@ export class EventPublisher {
     const envelope = buildEnvelope(input.type, now, input.payload);
     const body = Buffer.from(JSON.stringify(envelope));
     const matched = await this.deps.matcher.match(input.type, envelope, scope);
-    const eventId = randomUUID();
+    const eventId = newId<EventId>();
     const blocking = input.wait ? await this.deliverBlocking({ id: eventId, body }, matched, now) : [];
     const cancelled = blocking.find((b) => b.cancelReason !== null);
     const cancellation = cancelled
@@ -297,7 +298,7 @@ export class EventPublisher {
   }
 
   private async findByKey(
-    publisherId: string,
+    publisherId: UserId,
     key: string,
     contentHash: string,
   ): Promise<Result<PublishOutcome> | null> {
@@ -312,11 +313,11 @@ export class EventPublisher {
 
   /** Blocking subscriptions get their first attempt now, all at once, each within its timeout. */
   private async deliverBlocking(
-    event: { id: string; body: Buffer },
+    event: { id: EventId; body: Buffer },
     matched: MatchCandidate[],
     now: Date,
   ): Promise<
-    Array<{ subscriptionId: string; webhookId: string; outcome: AttemptOutcome; cancelReason: string | null }>
+    Array<{ subscriptionId: SubscriptionId; webhookId: string; outcome: AttemptOutcome; cancelReason: string | null }>
   > {
     const blocking = matched.filter((m) => m.mode === 'blocking');
     return Promise.all(

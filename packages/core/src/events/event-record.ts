@@ -1,16 +1,17 @@
 import { events } from '@switchboard/db';
+import type { EventId, UserId } from '../shared/ids.ts';
 
 export interface EventRecord {
-  id: string;
+  id: EventId;
   type: string;
   /** The `data` the publisher gave. */
   payload: unknown;
   status: 'published' | 'cancelled';
   cancelReason: string | null;
-  publisherId: string | null;
+  publisherId: UserId | null;
   idempotencyKey: string | null;
   /** Set when only this user's (and admins') subscriptions receive the event. */
-  audienceUserId: string | null;
+  audienceUserId: UserId | null;
   createdAt: Date;
 }
 
@@ -32,14 +33,14 @@ export const eventColumns = {
  */
 export function toEventRecord(
   row: {
-    id: string;
+    id: EventId;
     type: string;
     body: Buffer;
     status: 'published' | 'cancelled';
     cancelReason: string | null;
-    publisherId: string | null;
+    publisherId: UserId | null;
     idempotencyKey: string | null;
-    audienceUserId: string | null;
+    audienceUserId: UserId | null;
     createdAt: Date;
   },
   payload: unknown = (JSON.parse(row.body.toString('utf8')) as { data: unknown }).data,

@@ -9,32 +9,33 @@ import {
 import type { AttemptOutcome } from '../outbound/outcome.ts';
 import { keysetConditions } from '../shared/cursor.ts';
 import { rowsOf } from '../shared/db-rows.ts';
+import type { DeliveryId, EventId, SubscriptionId, UserId } from '../shared/ids.ts';
 import { eventColumns } from './event-record.ts';
 
 export interface NewEvent {
-  id: string;
+  id: EventId;
   type: string;
   body: Buffer;
-  publisherId: string | null;
+  publisherId: UserId | null;
   idempotencyKey: string | null;
   contentHash: string;
   status: 'published' | 'cancelled';
   cancelReason: string | null;
-  audienceUserId: string | null;
-  targetSubscriptionId: string | null;
+  audienceUserId: UserId | null;
+  targetSubscriptionId: SubscriptionId | null;
   createdAt: Date;
 }
 
 /** A blocking subscription's delivery, already attempted once while the publisher waited. */
 export interface AttemptedDelivery {
-  subscriptionId: string;
+  subscriptionId: SubscriptionId;
   webhookId: string;
   outcome: AttemptOutcome;
 }
 
 /** A delivery to write: due now, or (with `leaseUntil`) already claimed by this process's worker. */
 export interface NewDelivery {
-  subscriptionId: string;
+  subscriptionId: SubscriptionId;
   leaseUntil?: Date;
 }
 
@@ -42,7 +43,7 @@ export interface InsertedEvent {
   /** False when the publisher's idempotency key was taken: nothing was written. */
   inserted: boolean;
   /** The deliveries written already leased, for this process's worker to send. */
-  leased: Array<{ id: number; webhookId: string; subscriptionId: string }>;
+  leased: Array<{ id: DeliveryId; webhookId: string; subscriptionId: SubscriptionId }>;
 }
 
 /**
@@ -76,7 +77,11 @@ async function insertEvent(
       inserted: returned.length > 0,
       leased: returned
         .filter((r) => r.id !== null && r.id !== undefined)
-        .map((r) => ({ id: Number(r.id), webhookId: String(r.webhook_id), subscriptionId: String(r.subscription_id) })),
+        .map((r) => ({
+          id: Number(r.id) as DeliveryId,
+          webhookId: String(r.webhook_id),
+          subscriptionId: String(r.subscription_id) as SubscriptionId,
+        })),
     };
   }
   return db.transaction(async (tx) => {
@@ -133,7 +138,7 @@ export class EventStore {
     return or(eq(events.publisherId, actor.user.id), exists(toOwnSubscription));
   }
 
-  async find(actor: Principal, id: string) {
+  async find(actor: Principal, id: EventId) {
     const [row] = await this.db
       .select(eventColumns)
       .from(events)
@@ -167,7 +172,7 @@ export class EventStore {
   }
 
   /** The event a publisher stored under an idempotency key, with its content hash. */
-  async findByKey(publisherId: string, key: string) {
+  async findByKey(publisherId: UserId, key: string) {
     const [row] = await this.db
       .select({ ...eventColumns, contentHash: events.contentHash })
       .from(events)

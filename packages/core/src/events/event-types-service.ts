@@ -2,6 +2,7 @@ import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
+import type { EventTypeId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -10,7 +11,7 @@ import { EventTypeStore } from './event-type-store.ts';
 import { checkSchema, validateAgainst } from './json-schema.ts';
 
 export interface EventType {
-  id: string;
+  id: EventTypeId;
   name: string;
   description: string | null;
   schema: Record<string, unknown> | null;

@@ -4,8 +4,8 @@ import type { SubscriptionMatcher } from '../delivery/subscription-matcher.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import { enqueueEventDeliveries } from '../outbound/outbound-store.ts';
 import type { Clock } from '../shared/clock.ts';
-import { isUuid } from '../shared/crypto.ts';
 import { encodeKeysetCursor } from '../shared/cursor.ts';
+import { type EventId, parseId, type SubscriptionId } from '../shared/ids.ts';
 import { instantProblems } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -82,7 +82,7 @@ export class EventsService {
     const event = await this.find(actor, eventId);
     if (!event) return fail('NOT_FOUND', 'No such event');
     if (event.status === 'cancelled') return fail('CONFLICT', 'The event was cancelled; it is not delivered');
-    let targets: string[];
+    let targets: SubscriptionId[];
     if (subscriptionId) {
       const subscription = await this.deps.subscriptions.find(actor, subscriptionId);
       if (!subscription) return fail('NOT_FOUND', 'No such subscription');
@@ -101,15 +101,16 @@ export class EventsService {
       targets = matched.map((m) => m.id);
     }
     if (targets.length > 0) {
-      await enqueueEventDeliveries(this.deps.db, eventId, targets, this.deps.clock.now());
+      await enqueueEventDeliveries(this.deps.db, event.id, targets, this.deps.clock.now());
       this.deps.onDeliveriesDue?.();
     }
     this.deps.logger.info({ eventId, deliveries: targets.length, by: actor.user.id }, 'event replayed');
     return ok({ deliveryCount: targets.length });
   }
 
-  private async find(actor: Principal, id: string) {
-    return isUuid(id) ? this.store.find(actor, id) : null;
+  private async find(actor: Principal, rawId: string) {
+    const id = parseId<EventId>(rawId);
+    return id ? this.store.find(actor, id) : null;
   }
 }
 

@@ -1,6 +1,7 @@
 import { systemPrincipal } from '../access/principal.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { Clock } from '../shared/clock.ts';
+import type { SubscriptionId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { EventPublisher } from './event-publisher.ts';
 
@@ -10,7 +11,7 @@ import type { EventPublisher } from './event-publisher.ts';
  */
 export async function announceDisabledSubscriptions(
   deps: { publisher: EventPublisher; subscriptions: SubscriptionsService; clock: Clock; logger: Logger },
-  disabled: ReadonlyArray<{ subscriptionId: string; reason: string }>,
+  disabled: ReadonlyArray<{ subscriptionId: SubscriptionId; reason: string }>,
 ): Promise<void> {
   await deps.subscriptions.changed();
   for (const { subscriptionId, reason } of disabled) {

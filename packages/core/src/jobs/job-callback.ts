@@ -1,11 +1,12 @@
 import { type OutboundKind, readColumn } from '../outbound/kind.ts';
 import type { RetryPolicy } from '../outbound/retry-policy.ts';
+import type { JobId } from '../shared/ids.ts';
 import type { JobStore } from './job-store.ts';
 
 export type JobEndState = 'succeeded' | 'failed' | 'cancelled';
 
 export interface JobReport {
-  jobId: string;
+  jobId: JobId;
   state: JobEndState;
   attempts: number;
   url: string;
@@ -66,14 +67,16 @@ export const CALLBACK_TIMEOUT_MS = 15_000;
  * ended (see job-request.ts and jobs-service.ts cancel); it is signed with the owner's signing
  * secret.
  */
-export function jobCallbacks(store: Pick<JobStore, 'callbackTargets'>): OutboundKind<{ jobId: string }> {
+export function jobCallbacks(store: Pick<JobStore, 'callbackTargets'>): OutboundKind<{ jobId: JobId }> {
   return {
     kind: 'callback',
     async plan(claimed) {
-      const jobIds = claimed.map((c) => String(c.columns.job_id));
+      // The claim's rows are read by raw SQL: their job ids are branded here.
+      const jobIds = claimed.map((c) => String(c.columns.job_id) as JobId);
       const rows = new Map((await store.callbackTargets(jobIds)).map((row) => [row.id, row]));
       return claimed.map((c, i) => {
-        const row = rows.get(jobIds[i] as string);
+        const jobId = jobIds[i];
+        const row = jobId === undefined ? undefined : rows.get(jobId);
         if (!row?.callbackUrl || !row.ownerSecret) return null;
         return {
           request: {

@@ -1,9 +1,10 @@
 import { type JobNotifyState, type JobState, jobs } from '@switchboard/db';
 import { encodeKeysetCursor } from '../shared/cursor.ts';
+import type { JobId, UserId } from '../shared/ids.ts';
 
 export interface Job {
-  id: string;
-  userId: string;
+  id: JobId;
+  userId: UserId;
   url: string;
   method: string;
   headers: Record<string, string>;

@@ -1,11 +1,12 @@
 import { type OutboundKind, readColumn } from '../outbound/kind.ts';
 import type { AttemptOutcome, JobTransition } from '../outbound/outcome.ts';
 import type { RetryPolicy } from '../outbound/retry-policy.ts';
+import type { JobId } from '../shared/ids.ts';
 import { buildCallbackBody, CALLBACK_TIMEOUT_MS } from './job-callback.ts';
 import type { JobStore } from './job-store.ts';
 
 interface JobContext {
-  id: string;
+  id: JobId;
   url: string;
   method: string;
   callbackUrl: string | null;
@@ -20,7 +21,8 @@ export function jobRequests(store: Pick<JobStore, 'startRequests'>): OutboundKin
   return {
     kind: 'job',
     async plan(claimed, now) {
-      const jobIds = claimed.map((c) => String(c.columns.job_id));
+      // The claim's rows are read by raw SQL: their job ids are branded here.
+      const jobIds = claimed.map((c) => String(c.columns.job_id) as JobId);
       const rows = new Map((await store.startRequests(jobIds, now)).map((row) => [String(row.id), row]));
       return jobIds.map((jobId) => {
         const row = rows.get(jobId);

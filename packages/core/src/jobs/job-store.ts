@@ -1,9 +1,9 @@
 import { type Database, type Executor, jobs, users } from '@switchboard/db';
 import { and, asc, desc, eq, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import { isAdmin, type Principal } from '../access/principal.ts';
-import { isUuid } from '../shared/crypto.ts';
 import { keysetConditions } from '../shared/cursor.ts';
 import { rowsOf } from '../shared/db-rows.ts';
+import type { JobId } from '../shared/ids.ts';
 import { type Job, jobColumns } from './job-record.ts';
 
 type NewJob = typeof jobs.$inferInsert;
@@ -16,7 +16,7 @@ export interface JobListFilter {
 
 /** How a job ends: its state, and its callback's body and timeout when it has a callback URL. */
 export interface JobEnd {
-  jobId: string;
+  jobId: JobId;
   state: 'succeeded' | 'failed' | 'cancelled';
   callback: { body: Buffer; timeoutMs: number } | null;
 }
@@ -40,8 +40,7 @@ export class JobStore {
   }
 
   /** Someone else's job is missing to a member, so that ids cannot be probed. */
-  async find(actor: Principal, id: string): Promise<Job | null> {
-    if (!isUuid(id)) return null;
+  async find(actor: Principal, id: JobId): Promise<Job | null> {
     const [row] = await this.db
       .select(jobColumns)
       .from(jobs)
@@ -50,7 +49,7 @@ export class JobStore {
   }
 
   /** As they are now, whoever owns them. */
-  async byIds(ids: readonly string[], db: Executor = this.db): Promise<Job[]> {
+  async byIds(ids: readonly JobId[], db: Executor = this.db): Promise<Job[]> {
     if (ids.length === 0) return [];
     return (await db
       .select(jobColumns)
@@ -83,7 +82,7 @@ export class JobStore {
    * Jobs end (those that have not ended yet), each with its callback queued when it has one: the
    * rule the delivery worker's completion follows too. Answers the jobs that ended.
    */
-  async end(db: Executor, ends: readonly JobEnd[], now: Date): Promise<string[]> {
+  async end(db: Executor, ends: readonly JobEnd[], now: Date): Promise<JobId[]> {
     if (ends.length === 0) return [];
     const batch = ends.map((end) => ({
       job: end.jobId,
@@ -94,14 +93,14 @@ export class JobStore {
     const result = await db.execute(
       sql`select out_job_id from switchboard_end_jobs(${now.toISOString()}::timestamptz, ${JSON.stringify(batch)}::jsonb)`,
     );
-    return rowsOf(result).map((row) => String(row.out_job_id));
+    return rowsOf(result).map((row) => String(row.out_job_id) as JobId);
   }
 
   /**
    * The jobs whose requests were just claimed, as they were (a cancelled one is not sent); those
    * waiting for an attempt are `running` from now on.
    */
-  async startRequests(jobIds: readonly string[], now: Date) {
+  async startRequests(jobIds: readonly JobId[], now: Date) {
     const ids = `{${jobIds.join(',')}}`;
     const result = await this.db.execute(sql`
       with started as (
@@ -116,7 +115,7 @@ export class JobStore {
   }
 
   /** Where the callbacks of these jobs go, and the owner's secret that signs them. */
-  callbackTargets(jobIds: readonly string[]) {
+  callbackTargets(jobIds: readonly JobId[]) {
     return this.db
       .select({
         id: jobs.id,

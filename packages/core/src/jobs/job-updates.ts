@@ -1,6 +1,7 @@
 import type { Database } from '@switchboard/db';
 import type { Principal } from '../access/principal.ts';
 import { DeliveryStore } from '../delivery/delivery-store.ts';
+import { type JobId, parseDeliveryIdList, parseIdList } from '../shared/ids.ts';
 import { LiveFeed, parseIds } from '../shared/live-feed.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
@@ -15,14 +16,14 @@ import type { JobsService } from './jobs-service.ts';
  * as delivery ids). One listener per process reads the changed jobs once for all subscribers.
  */
 export class JobUpdates {
-  private readonly feed: LiveFeed<string, Job>;
+  private readonly feed: LiveFeed<JobId, Job>;
   private readonly store: JobStore;
 
   constructor(private readonly deps: { db: Database; pubsub: PubSub; logger: Logger; jobs: JobsService }) {
     const store = new JobStore(deps.db);
     const deliveries = new DeliveryStore(deps.db);
     /** The listened jobs among these, as they are now. */
-    const listenedJobs = (ids: string[], listened: (id: string) => boolean) => store.byIds(ids.filter(listened));
+    const listenedJobs = (ids: JobId[], listened: (id: JobId) => boolean) => store.byIds(ids.filter(listened));
     this.store = store;
     this.feed = new LiveFeed({
       pubsub: deps.pubsub,
@@ -31,12 +32,12 @@ export class JobUpdates {
       channels: [
         {
           channel: CHANNELS.jobUpdates,
-          changed: (payload, listened) => listenedJobs(parseIds(payload, 'string'), listened),
+          changed: (payload, listened) => listenedJobs(parseIdList<JobId>(parseIds(payload, 'string')), listened),
         },
         {
           channel: CHANNELS.deliveryUpdates,
           changed: async (payload, listened) =>
-            listenedJobs(await deliveries.jobsOf(parseIds(payload, 'number')), listened),
+            listenedJobs(await deliveries.jobsOf(parseDeliveryIdList(parseIds(payload, 'number'))), listened),
         },
       ],
       route: { keyOf: (job) => job.id },

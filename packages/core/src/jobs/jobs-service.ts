@@ -9,7 +9,7 @@ import { enqueueDeliveries, failPendingDeliveries, lockJobRequest } from '../out
 import type { SsrfGuard } from '../outbound/ssrf-guard.ts';
 import { toFieldProblems } from '../queues/queue-definition.ts';
 import type { Clock } from '../shared/clock.ts';
-import { isUuid } from '../shared/crypto.ts';
+import { type JobId, parseId, type UserId } from '../shared/ids.ts';
 import { instantProblems } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
@@ -48,10 +48,10 @@ export interface JobsServiceDeps {
 }
 
 export interface JobOwners {
-  exists(userId: string): Promise<boolean>;
-  signingSecretOf(userId: string): Promise<string | null>;
+  exists(userId: UserId): Promise<boolean>;
+  signingSecretOf(userId: UserId): Promise<string | null>;
   /** False when the user is gone. */
-  setSigningSecret(userId: string, secret: string, at: Date): Promise<boolean>;
+  setSigningSecret(userId: UserId, secret: string, at: Date): Promise<boolean>;
 }
 
 /** A job's body is stored as bytes, where a NUL is harmless; everything else is text or jsonb. */
@@ -72,13 +72,17 @@ export class JobsService {
   /** A job of the actor's own; an admin (or the command line) may give `userId` to create one for that user. */
   async create(actor: Principal, definition: JobDefinition, options: { userId?: string } = {}): Promise<Result<Job>> {
     if (!hasScope(actor, 'jobs:write')) return fail('FORBIDDEN', 'Creating jobs needs the jobs:write scope');
-    const owner = options.userId ?? actor.user.id;
-    if (owner !== actor.user.id && !isAdmin(actor))
+    const requested = options.userId ?? actor.user.id;
+    if (requested !== actor.user.id && !isAdmin(actor))
       return fail('FORBIDDEN', 'Only admins can create jobs for other users');
-    if (actor.via === 'system' && owner === actor.user.id) return fail('INVALID', 'Jobs belong to a user: give userId');
-    if (owner !== actor.user.id) {
-      const exists = isUuid(owner) && (await this.deps.owners.exists(owner));
-      if (!exists) return fail('NOT_FOUND', 'No such user');
+    if (actor.via === 'system' && requested === actor.user.id) {
+      return fail('INVALID', 'Jobs belong to a user: give userId');
+    }
+    let owner = actor.user.id;
+    if (requested !== actor.user.id) {
+      const other = parseId<UserId>(requested);
+      if (!other || !(await this.deps.owners.exists(other))) return fail('NOT_FOUND', 'No such user');
+      owner = other;
     }
     const parsed = jobDefinitionSchema.safeParse(definition);
     const both = definition.body != null && definition.bodyBase64 != null;
@@ -154,10 +158,11 @@ export class JobsService {
    * Stops a job that has not ended: it is not tried again, and its callback (if any) is told it was
    * cancelled. An attempt already under way runs to its end, but does not change the job.
    */
-  async cancel(actor: Principal, id: string): Promise<Result<Job>> {
+  async cancel(actor: Principal, rawId: string): Promise<Result<Job>> {
     if (!hasScope(actor, 'jobs:write')) return fail('FORBIDDEN', 'Cancelling jobs needs the jobs:write scope');
-    const current = await this.find(actor, id);
+    const current = await this.find(actor, rawId);
     if (!current) return fail('NOT_FOUND', 'No job with that id exists');
+    const id = current.id;
     const now = this.deps.clock.now();
     const cancelled = await this.deps.db.transaction(async (tx) => {
       // The request's delivery first, then the job: the order a worker's claim and completion take
@@ -207,7 +212,7 @@ export class JobsService {
   }
 
   /** Every attempt of each job's request, oldest first (for jobs the caller may already see). */
-  async attemptsOf(jobIds: readonly string[]): Promise<Map<string, DeliveryAttempt[]>> {
+  async attemptsOf(jobIds: readonly JobId[]): Promise<Map<JobId, DeliveryAttempt[]>> {
     return this.deps.deliveries.attemptsOfJobs(jobIds);
   }
 
@@ -229,13 +234,14 @@ export class JobsService {
     return ok(secret);
   }
 
-  /** Someone else's job is reported as missing, so that ids cannot be probed. */
-  find(actor: Principal, id: string): Promise<Job | null> {
-    return this.store.find(actor, id);
+  /** Someone else's job is reported as missing, so that ids cannot be probed (a malformed id too). */
+  async find(actor: Principal, rawId: string): Promise<Job | null> {
+    const id = parseId<JobId>(rawId);
+    return id ? this.store.find(actor, id) : null;
   }
 
   /** Tells job-update streams in every process. */
-  private async changed(id: string): Promise<void> {
+  private async changed(id: JobId): Promise<void> {
     await this.deps.pubsub.notify(CHANNELS.jobUpdates, JSON.stringify([id]));
   }
 }

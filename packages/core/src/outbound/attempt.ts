@@ -1,3 +1,4 @@
+import type { DeliveryId } from '../shared/ids.ts';
 import type { HttpSender, OutboundResult } from './http-sender.ts';
 import type { AttemptOutcome } from './outcome.ts';
 import { type RetryPolicy, scheduleNextAttempt } from './retry-policy.ts';
@@ -27,7 +28,7 @@ export interface RequestPlan {
 
 /** What one attempt needs: the delivery as claimed and the request it makes. */
 export interface AttemptTarget {
-  deliveryId: number;
+  deliveryId: DeliveryId;
   webhookId: string;
   /** Attempts made, this one included. */
   attempt: number;

@@ -1,5 +1,6 @@
 import type { Database } from '@switchboard/db';
 import type { Clock } from '../shared/clock.ts';
+import type { DeliveryId, SubscriptionId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { completeDeliveries } from './outbound-store.ts';
@@ -23,7 +24,7 @@ export interface CompletionWriterDeps {
   clock: Clock;
   logger: Logger;
   pubsub: PubSub;
-  onSubscriptionsDisabled?: (disabled: Array<{ subscriptionId: string; reason: string }>) => Promise<void>;
+  onSubscriptionsDisabled?: (disabled: Array<{ subscriptionId: SubscriptionId; reason: string }>) => Promise<void>;
   observe?: (record: AttemptOutcome) => void;
   /** A batch left work due at once that nobody has announced: a callback queued, a claim handed back. */
   onDue?: () => void;
@@ -39,7 +40,7 @@ export class CompletionWriter {
   /** `alone`: its batch failed; it is written in a batch of its own. */
   private pending: Array<{ record: AttemptOutcome; done: (error?: unknown) => void; alone?: boolean }> = [];
   private flushing: Promise<void> | null = null;
-  private unannounced: number[] = [];
+  private unannounced: DeliveryId[] = [];
   private announceTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: CompletionWriterDeps) {}
@@ -102,7 +103,7 @@ export class CompletionWriter {
   }
 
   /** Gathered for ANNOUNCE_EVERY_MS: one NOTIFY for many batches, not one per batch. */
-  private announce(ids: number[]): void {
+  private announce(ids: DeliveryId[]): void {
     this.unannounced.push(...ids);
     this.announceTimer ??= setTimeout(() => {
       this.announceTimer = undefined;
@@ -120,7 +121,7 @@ export class CompletionWriter {
 }
 
 /** Tells every process's delivery streams that these deliveries changed, a payload-sized chunk at a time. */
-export async function announceDeliveryUpdates(pubsub: PubSub, ids: readonly number[]): Promise<void> {
+export async function announceDeliveryUpdates(pubsub: PubSub, ids: readonly DeliveryId[]): Promise<void> {
   for (let i = 0; i < ids.length; i += IDS_PER_NOTIFICATION) {
     await pubsub.notify(CHANNELS.deliveryUpdates, JSON.stringify(ids.slice(i, i + IDS_PER_NOTIFICATION)));
   }

@@ -1,4 +1,5 @@
 import type { DeliveryKind, DeliveryStatus } from '@switchboard/db';
+import type { DeliveryId } from '../shared/ids.ts';
 import type { RequestPlan } from './attempt.ts';
 import type { AttemptOutcome } from './outcome.ts';
 
@@ -29,7 +30,7 @@ export interface Prepared<Context> {
 
 /** A row of the deliveries table as a claim leased it, whatever its kind. */
 export interface ClaimedRecord {
-  deliveryId: number;
+  deliveryId: DeliveryId;
   kind: DeliveryKind;
   webhookId: string;
   /** Attempts made, this one included. */

@@ -1,6 +1,7 @@
 import { type Database, type DeliveryKind, deliveries, deliveryAttempts, type Executor } from '@switchboard/db';
 import { and, eq, gte, type SQL, sql } from 'drizzle-orm';
 import { rowsOf } from '../shared/db-rows.ts';
+import type { DeliveryId, EventId, JobId, SubscriptionId } from '../shared/ids.ts';
 import { type ClaimedDelivery, type ClaimedRecord, type ClaimedRow, type OutboundKinds, readColumn } from './kind.ts';
 import type { AttemptOutcome } from './outcome.ts';
 
@@ -19,8 +20,8 @@ export async function claimDeliveries(
     now: Date;
     limit: number;
     leaseMarginMs: number;
-    eventId?: string | undefined;
-    jobId?: string | undefined;
+    eventId?: EventId | undefined;
+    jobId?: JobId | undefined;
     /** A lane's cap when its subscription sets none, and every job owner's (default: no cap). */
     defaultMaxInFlight?: number;
     /** Claimed ahead of a lane's cap, for lanes left out of laneRoom (default 0). */
@@ -39,7 +40,7 @@ export async function claimDeliveries(
 
 function toClaimed(row: ClaimedRow): ClaimedRecord {
   return {
-    deliveryId: Number(row.id),
+    deliveryId: Number(row.id) as DeliveryId,
     kind: String(row.kind),
     webhookId: String(row.webhook_id),
     attempt: Number(row.attempts),
@@ -57,13 +58,13 @@ export async function completeDeliveries(
   db: Database,
   now: Date,
   outcomes: readonly AttemptOutcome[],
-): Promise<Array<{ subscriptionId: string; reason: string }>> {
+): Promise<Array<{ subscriptionId: SubscriptionId; reason: string }>> {
   const batch = JSON.stringify(outcomes.map(toWire));
   const result = await db.execute(
     sql`select out_subscription_id, out_reason from switchboard_complete_deliveries(${now.toISOString()}::timestamptz, ${batch}::jsonb)`,
   );
   return rowsOf(result).map((row) => ({
-    subscriptionId: String(row.out_subscription_id),
+    subscriptionId: String(row.out_subscription_id) as SubscriptionId,
     reason: String(row.out_reason),
   }));
 }
@@ -129,9 +130,9 @@ export async function enqueueDeliveries(
     lane: string;
     timeoutMs: number;
     maxInFlight?: number | null;
-    eventId?: string;
-    subscriptionId?: string;
-    jobId?: string;
+    eventId?: EventId;
+    subscriptionId?: SubscriptionId;
+    jobId?: JobId;
     body?: Buffer;
   }>,
   now: Date,
@@ -151,7 +152,7 @@ export async function enqueueDeliveries(
 export function insertEventDeliveriesSql(
   eventSource: SQL,
   at: string,
-  targets: ReadonlyArray<{ subscriptionId: string; leaseUntil?: Date }>,
+  targets: ReadonlyArray<{ subscriptionId: SubscriptionId; leaseUntil?: Date }>,
 ): SQL {
   const rows = targets.map((t) => ({ s: t.subscriptionId, l: t.leaseUntil?.toISOString() ?? null }));
   return sql`
@@ -175,8 +176,8 @@ export function insertEventDeliveriesSql(
  */
 export async function enqueueEventDeliveries(
   db: Executor,
-  eventId: string,
-  subscriptionIds: readonly string[],
+  eventId: EventId,
+  subscriptionIds: readonly SubscriptionId[],
   now: Date,
 ): Promise<void> {
   if (subscriptionIds.length === 0) return;
@@ -193,7 +194,7 @@ export async function enqueueEventDeliveries(
 /** A delivery whose first attempt was made before it was written (a blocking subscription's), with that attempt. */
 export async function insertAttemptedDelivery(
   db: Executor,
-  delivery: { webhookId: string; eventId: string; subscriptionId: string },
+  delivery: { webhookId: string; eventId: EventId; subscriptionId: SubscriptionId },
   outcome: AttemptOutcome,
   now: Date,
 ): Promise<void> {
@@ -218,7 +219,7 @@ export async function insertAttemptedDelivery(
     })
     .returning({ id: deliveries.id });
   await db.insert(deliveryAttempts).values({
-    deliveryId: (row as { id: number }).id,
+    deliveryId: (row as NonNullable<typeof row>).id,
     number: 1,
     startedAt: now,
     durationMs: outcome.durationMs,
@@ -232,7 +233,7 @@ export async function insertAttemptedDelivery(
 }
 
 /** Which deliveries: a subscription's, or a job's own request. */
-type Owner = { subscriptionId: string } | { jobRequestOf: string };
+type Owner = { subscriptionId: SubscriptionId } | { jobRequestOf: JobId };
 
 const ownedBy = (owner: Owner) =>
   'subscriptionId' in owner
@@ -255,7 +256,7 @@ export async function failPendingDeliveries(
  * Locks a job's request row for the rest of the transaction, in the order a worker's claim takes
  * it (the delivery before the job), so that the two never wait on each other.
  */
-export async function lockJobRequest(db: Executor, jobId: string): Promise<void> {
+export async function lockJobRequest(db: Executor, jobId: JobId): Promise<void> {
   await db
     .select({ id: deliveries.id })
     .from(deliveries)
@@ -269,7 +270,7 @@ export async function lockJobRequest(db: Executor, jobId: string): Promise<void>
  */
 export async function setLaneTerms(
   db: Executor,
-  subscriptionId: string,
+  subscriptionId: SubscriptionId,
   terms: { timeoutMs: number; maxInFlight: number | null },
 ): Promise<void> {
   await db
@@ -290,9 +291,9 @@ export async function setLaneTerms(
  */
 export async function requeueDeliveries(
   db: Executor,
-  which: { id: number } | { subscriptionId: string; failedSince: Date },
+  which: { id: DeliveryId } | { subscriptionId: SubscriptionId; failedSince: Date },
   now: Date,
-): Promise<number[]> {
+): Promise<DeliveryId[]> {
   const where =
     'id' in which
       ? and(eq(deliveries.id, which.id), sql`${deliveries.status} <> 'delivering'`)

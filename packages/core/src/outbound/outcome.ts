@@ -1,4 +1,5 @@
 import type { DeliveryStatus } from '@switchboard/db';
+import type { DeliveryId } from '../shared/ids.ts';
 
 /** What the receiver answered, as recorded on the attempt. */
 export interface ReceiverResponse {
@@ -30,7 +31,7 @@ export interface JobTransition {
  * (see outbound-store.ts, the only place that knows the compact form the SQL function reads).
  */
 export interface AttemptOutcome {
-  deliveryId: number;
+  deliveryId: DeliveryId;
   /** Attempts made, this one included. */
   attempt: number;
   disposition: Disposition;
@@ -51,7 +52,7 @@ export interface AttemptOutcome {
 
 /** An outcome that records no attempt: due again at `nextAttemptAt`, or ended with `status`. */
 export function unsent(
-  delivery: { deliveryId: number; attempt: number },
+  delivery: { deliveryId: DeliveryId; attempt: number },
   now: Date,
   fields: Pick<AttemptOutcome, 'disposition' | 'status' | 'nextAttemptAt' | 'error'>,
 ): AttemptOutcome {

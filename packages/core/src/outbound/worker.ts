@@ -1,5 +1,6 @@
 import type { Database } from '@switchboard/db';
 import type { Clock } from '../shared/clock.ts';
+import type { EventId, JobId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { performAttempt } from './attempt.ts';
@@ -20,9 +21,9 @@ export interface DeliveryWorkerOptions {
   /** The longest the worker sleeps without looking, when nothing is due and nobody notifies. */
   idlePollMs?: number;
   /** Only this event's deliveries (the CLI's `trigger`). */
-  eventId?: string;
+  eventId?: EventId;
   /** Only this job's request and callback (the CLI's `jobs create --wait`). */
-  jobId?: string;
+  jobId?: JobId;
   /** Deliveries claimed ahead of the requests in flight (default: 2 × concurrency). */
   prefetch?: number;
   /**

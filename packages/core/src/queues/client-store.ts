@@ -1,11 +1,12 @@
 import { clients, type Database, type Executor, queues } from '@switchboard/db';
 import { and, asc, eq, type SQL, sql } from 'drizzle-orm';
 import type { Principal } from '../access/principal.ts';
+import type { ClientId, QueueId, UserId } from '../shared/ids.ts';
 import type { Client } from './clients-service.ts';
 
 /** Where a client starts reading, and that it is connected. */
 export interface ClientStart {
-  queueId: string;
+  queueId: QueueId;
   queueName: string;
   cursor: number;
 }
@@ -56,7 +57,7 @@ export class ClientStore {
   }
 
   /** Starts the client at `start`; null when the owner already has a client of that name. */
-  async insertIfAbsent(userId: string, name: string, start: ClientStart, now: Date): Promise<Client | null> {
+  async insertIfAbsent(userId: UserId, name: string, start: ClientStart, now: Date): Promise<Client | null> {
     const [row] = await this.db
       .insert(clients)
       .values({ userId, name, ...connected(start, now) })
@@ -66,7 +67,7 @@ export class ClientStore {
   }
 
   /** Connects a disconnected client again, at `start`; null when there is none of that name disconnected. */
-  async reconnect(userId: string, name: string, start: ClientStart, now: Date): Promise<Client | null> {
+  async reconnect(userId: UserId, name: string, start: ClientStart, now: Date): Promise<Client | null> {
     const [row] = await this.db
       .update(clients)
       .set(connected(start, now))
@@ -98,7 +99,7 @@ export class ClientStore {
   }
 
   /** Moves the cursor after a read; `refreshed` also clears the need to refresh. */
-  async moveCursor(db: Executor, id: string, cursor: number, readAt: Date, refreshed: boolean): Promise<void> {
+  async moveCursor(db: Executor, id: ClientId, cursor: number, readAt: Date, refreshed: boolean): Promise<void> {
     await db
       .update(clients)
       .set(refreshed ? { cursor, needsRefresh: false, lastReadAt: readAt } : { cursor, lastReadAt: readAt })
@@ -109,7 +110,7 @@ export class ClientStore {
   async findStreamStart(
     actor: Principal,
     name: string,
-  ): Promise<{ queueId: string | null; cursor: number; state: 'connected' | 'disconnected'; userId: string } | null> {
+  ): Promise<{ queueId: QueueId | null; cursor: number; state: 'connected' | 'disconnected'; userId: UserId } | null> {
     const [row] = await this.db
       .select({ queueId: clients.queueId, cursor: clients.cursor, state: clients.state, userId: clients.userId })
       .from(clients)
@@ -118,7 +119,7 @@ export class ClientStore {
   }
 
   /** The queue's connected clients missed a message: their next read tells them to refresh. */
-  async markNeedsRefresh(queueId: string): Promise<void> {
+  async markNeedsRefresh(queueId: QueueId): Promise<void> {
     await this.db
       .update(clients)
       .set({ needsRefresh: true })
@@ -126,12 +127,12 @@ export class ClientStore {
   }
 
   /** Every client of the queue is disconnected (the queue is going). */
-  async disconnectQueue(db: Executor, queueId: string): Promise<void> {
+  async disconnectQueue(db: Executor, queueId: QueueId): Promise<void> {
     await db.update(clients).set({ state: 'disconnected', queueId: null }).where(eq(clients.queueId, queueId));
   }
 
   /** Clients of the queue whose owner is neither in `userIds` nor an admin are disconnected. */
-  async disconnectAllBut(db: Executor, queueId: string, userIds: readonly string[]): Promise<void> {
+  async disconnectAllBut(db: Executor, queueId: QueueId, userIds: readonly UserId[]): Promise<void> {
     await db.execute(sql`
         update ${clients} set state = 'disconnected', queue_id = null
         where ${clients.queueId} = ${queueId}

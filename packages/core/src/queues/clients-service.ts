@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
+import type { ClientId, QueueId, UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { ClientStore } from './client-store.ts';
@@ -11,10 +12,10 @@ import { QueueStore } from './queue-store.ts';
 import type { QueuesService } from './queues-service.ts';
 
 export interface Client {
-  id: string;
-  userId: string;
+  id: ClientId;
+  userId: UserId;
   name: string;
-  queueId: string | null;
+  queueId: QueueId | null;
   queueName: string;
   cursor: number;
   state: 'connected' | 'disconnected';
@@ -24,7 +25,7 @@ export interface Client {
 }
 
 export interface StoredMessage {
-  queueId: string;
+  queueId: QueueId;
   seq: number;
   body: Buffer;
   contentType: string | null;

@@ -1,6 +1,7 @@
 import { type Database, type Executor, messages } from '@switchboard/db';
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from 'drizzle-orm';
 import { rowsOf } from '../shared/db-rows.ts';
+import type { QueueId } from '../shared/ids.ts';
 import type { StoredMessage } from './clients-service.ts';
 import type { IncomingMessage } from './message-writer.ts';
 
@@ -49,7 +50,7 @@ export class MessageStore {
    * Stores a batch of one queue's messages in one statement, atomic on its own. Messages the
    * answer leaves out were not stored (the queue was removed meanwhile).
    */
-  async append(queueId: string, batch: readonly IncomingMessage[]): Promise<AppendedMessage[]> {
+  async append(queueId: QueueId, batch: readonly IncomingMessage[]): Promise<AppendedMessage[]> {
     // Base64 never needs escaping in JSON, so each body joins the text as it is instead of being
     // scanned and copied once more by JSON.stringify: for a body of megabytes that pass is a pause
     // of the event loop.
@@ -79,7 +80,7 @@ export class MessageStore {
 
   /** Sequence numbers and body sizes of a page, in page order, without the bodies. */
   async sizes(
-    queueId: string,
+    queueId: QueueId,
     query: SizeQuery,
     db: Executor = this.db,
   ): Promise<Array<{ seq: number; size: number }>> {
@@ -96,7 +97,7 @@ export class MessageStore {
   }
 
   /** The messages after `after` up to `through`, oldest first. */
-  async after(queueId: string, after: number, through: number, db: Executor = this.db): Promise<StoredMessage[]> {
+  async after(queueId: QueueId, after: number, through: number, db: Executor = this.db): Promise<StoredMessage[]> {
     return db
       .select(messageColumns)
       .from(messages)
@@ -105,7 +106,7 @@ export class MessageStore {
   }
 
   /** The messages from `first` to `last`, both included. */
-  async range(queueId: string, first: number, last: number, newestFirst: boolean): Promise<StoredMessage[]> {
+  async range(queueId: QueueId, first: number, last: number, newestFirst: boolean): Promise<StoredMessage[]> {
     return this.db
       .select(messageColumns)
       .from(messages)
@@ -119,7 +120,7 @@ export class MessageStore {
    */
   async deleteOldest(
     db: Executor,
-    queueId: string,
+    queueId: QueueId,
     receivedBefore: Date | undefined,
     limit: number,
   ): Promise<Array<{ seq: number; size: number }>> {

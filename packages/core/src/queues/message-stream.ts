@@ -1,5 +1,6 @@
 import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
+import { parseId, type QueueId } from '../shared/ids.ts';
 import { LiveFeed } from '../shared/live-feed.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
@@ -42,7 +43,7 @@ const STREAM_BATCH = 500;
  */
 export class MessageStreams {
   /** Tells each stream of a queue that it has new messages: the queue's id. */
-  private readonly news: LiveFeed<string, string>;
+  private readonly news: LiveFeed<QueueId, QueueId>;
   private readonly store: MessageStore;
   private readonly queueStore: QueueStore;
   private readonly clients: ClientStore;
@@ -83,7 +84,7 @@ export class MessageStreams {
    * Up to `limit` messages and MAX_READ_BYTES of bodies (at least one message): a page of large
    * messages is never loaded, nor answered, whole. Sizes are read first, without the bodies.
    */
-  async pageOf(queueId: string, args: PageArgs): Promise<MessagePage> {
+  async pageOf(queueId: QueueId, args: PageArgs): Promise<MessagePage> {
     const sizes = await this.store.sizes(queueId, {
       after: args.after,
       before: args.before,
@@ -105,7 +106,7 @@ export class MessageStreams {
     actor: Principal,
     queueName: string,
     after: number | undefined,
-  ): Promise<Result<{ queueId: string; start: number }>> {
+  ): Promise<Result<{ queueId: QueueId; start: number }>> {
     const queue = await this.deps.queues.getByName(actor, queueName);
     if (!queue.ok) return queue;
     return ok({ queueId: queue.value.id, start: after ?? queue.value.lastSeq });
@@ -116,7 +117,7 @@ export class MessageStreams {
     actor: Principal,
     clientName: string,
     after: number | undefined,
-  ): Promise<Result<{ queueId: string; start: number }>> {
+  ): Promise<Result<{ queueId: QueueId; start: number }>> {
     const client = await this.clients.findStreamStart(actor, clientName);
     if (!client) return fail('NOT_FOUND', `You have no client named "${clientName}"`);
     if (client.state !== 'connected' || !client.queueId) {
@@ -129,7 +130,7 @@ export class MessageStreams {
   }
 
   /** The backlog after `start`, then live messages, until `signal` aborts. */
-  async *follow(queueId: string, start: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
+  async *follow(queueId: QueueId, start: number, signal: AbortSignal): AsyncGenerator<StreamEvent> {
     let cursor = start;
     // Each notice (the first comes at once, the next ones with news or after a quiet while) has the
     // stream read what follows its cursor. Notices are registered before reading, so that a commit
@@ -161,10 +162,11 @@ export class MessageStreams {
 }
 
 /** The queue a `switchboard_messages` notification names. */
-function queueOf(payload: string): string[] {
+function queueOf(payload: string): QueueId[] {
   try {
     const { queueId } = JSON.parse(payload) as { queueId?: unknown };
-    return typeof queueId === 'string' ? [queueId] : [];
+    const id = typeof queueId === 'string' ? parseId<QueueId>(queueId) : null;
+    return id ? [id] : [];
   } catch {
     return [];
   }

@@ -1,9 +1,10 @@
 import type { Database } from '@switchboard/db';
+import type { QueueId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { MessageStore } from './message-store.ts';
 
 export interface IncomingMessage {
-  queueId: string;
+  queueId: QueueId;
   body: Buffer;
   contentType: string | null;
   headers: Record<string, string>;
@@ -54,8 +55,8 @@ function statementBytes(message: IncomingMessage): number {
  * that is when ingest may answer 2xx.
  */
 export class MessageWriter {
-  private pending = new Map<string, Pending[]>();
-  private writing = new Set<string>();
+  private pending = new Map<QueueId, Pending[]>();
+  private writing = new Set<QueueId>();
   private readonly maxBatch: number;
   private readonly maxBatchBytes: number;
   private readonly maxConcurrent: number;
@@ -113,7 +114,7 @@ export class MessageWriter {
     return count;
   }
 
-  private async flush(queueId: string, batch: Pending[]): Promise<void> {
+  private async flush(queueId: QueueId, batch: Pending[]): Promise<void> {
     const appended = await this.store.append(
       queueId,
       batch.map((item) => item.message),

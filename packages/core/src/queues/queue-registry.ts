@@ -1,4 +1,5 @@
 import type { Database } from '@switchboard/db';
+import type { QueueId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { compileAllowlist } from '../shared/network.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
@@ -8,7 +9,7 @@ import type { Verification } from './verification/types.ts';
 
 /** What ingest needs of a queue, compiled once instead of read on every POST. */
 export interface CompiledQueue {
-  id: string;
+  id: QueueId;
   name: string;
   verification: Verification;
   isAllowed: (address: string | undefined) => boolean;

@@ -1,6 +1,7 @@
 import { type Database, type Executor, queueListeners, queues } from '@switchboard/db';
 import { and, asc, eq, inArray, isNotNull, type SQL, sql } from 'drizzle-orm';
 import { isAdmin, type Principal } from '../access/principal.ts';
+import type { QueueId, UserId } from '../shared/ids.ts';
 import type { Queue } from './queues-service.ts';
 
 type NewQueue = typeof queues.$inferInsert;
@@ -13,7 +14,7 @@ export type QueueValues = Omit<
 
 /** What ingest needs of a queue's row. */
 export interface IngestQueueRow {
-  id: string;
+  id: QueueId;
   name: string;
   verification: Record<string, unknown>;
   allowedNetworks: string[];
@@ -80,7 +81,7 @@ export class QueueStore {
   }
 
   /** Any queue by name, whoever asks: for checks that tell a missing queue from a forbidden one. */
-  async findPosition(name: string): Promise<{ id: string; name: string; lastSeq: number } | null> {
+  async findPosition(name: string): Promise<{ id: QueueId; name: string; lastSeq: number } | null> {
     const [row] = await this.db
       .select({ id: queues.id, name: queues.name, lastSeq: queues.lastSeq })
       .from(queues)
@@ -89,7 +90,7 @@ export class QueueStore {
   }
 
   /** The newest sequence number and the dropped-through mark; null when the queue is gone. */
-  async position(id: string): Promise<{ lastSeq: number; droppedThroughSeq: number } | null> {
+  async position(id: QueueId): Promise<{ lastSeq: number; droppedThroughSeq: number } | null> {
     const [row] = await this.db
       .select({ lastSeq: queues.lastSeq, droppedThroughSeq: queues.droppedThroughSeq })
       .from(queues)
@@ -97,7 +98,7 @@ export class QueueStore {
     return row ?? null;
   }
 
-  async findVerification(id: string): Promise<Record<string, unknown> | null> {
+  async findVerification(id: QueueId): Promise<Record<string, unknown> | null> {
     const [row] = await this.db.select({ verification: queues.verification }).from(queues).where(eq(queues.id, id));
     return row ? row.verification : null;
   }
@@ -117,14 +118,14 @@ export class QueueStore {
   }
 
   /** Queues that keep messages for a limited age. */
-  async listWithRetention(): Promise<Array<{ id: string; name: string; retentionSeconds: number | null }>> {
+  async listWithRetention(): Promise<Array<{ id: QueueId; name: string; retentionSeconds: number | null }>> {
     return this.db
       .select({ id: queues.id, name: queues.name, retentionSeconds: queues.retentionSeconds })
       .from(queues)
       .where(isNotNull(queues.retentionSeconds));
   }
 
-  async findIdsByNames(names: readonly string[]): Promise<Map<string, string>> {
+  async findIdsByNames(names: readonly string[]): Promise<Map<string, QueueId>> {
     if (names.length === 0) return new Map();
     const rows = await this.db
       .select({ id: queues.id, name: queues.name })
@@ -143,7 +144,7 @@ export class QueueStore {
   }
 
   /** Throws a unique violation when the new name is taken; null when the queue is gone. */
-  async update(id: string, values: QueueValues, updatedAt: Date): Promise<Queue | null> {
+  async update(id: QueueId, values: QueueValues, updatedAt: Date): Promise<Queue | null> {
     const [row] = await this.db
       .update(queues)
       .set({ ...values, updatedAt })
@@ -152,12 +153,12 @@ export class QueueStore {
     return row ? toQueue(row) : null;
   }
 
-  async setManagedBy(id: string, managedBy: 'api' | 'config'): Promise<void> {
+  async setManagedBy(id: QueueId, managedBy: 'api' | 'config'): Promise<void> {
     await this.db.update(queues).set({ managedBy }).where(eq(queues.id, id));
   }
 
   /** Null when it was already gone. Its listeners go with it (cascade). */
-  async delete(id: string, db: Executor = this.db): Promise<Queue | null> {
+  async delete(id: QueueId, db: Executor = this.db): Promise<Queue | null> {
     const [row] = await db.delete(queues).where(eq(queues.id, id)).returning(queueColumns);
     return row ? toQueue(row) : null;
   }
@@ -166,7 +167,7 @@ export class QueueStore {
    * Locks the queue's row for the removal of some of its messages (taken before the messages
    * are touched, as the writer takes it); null when the queue is gone.
    */
-  async lockForRemoval(db: Executor, id: string): Promise<{ droppedThroughSeq: number } | null> {
+  async lockForRemoval(db: Executor, id: QueueId): Promise<{ droppedThroughSeq: number } | null> {
     const [row] = await db
       .select({ droppedThroughSeq: queues.droppedThroughSeq })
       .from(queues)
@@ -178,7 +179,7 @@ export class QueueStore {
   /** Counts removed messages out of the queue's counters and moves its dropped-through mark. */
   async recordRemoved(
     db: Executor,
-    id: string,
+    id: QueueId,
     removed: { count: number; bytes: number; droppedThroughSeq: number },
   ): Promise<void> {
     await db
@@ -191,7 +192,7 @@ export class QueueStore {
       .where(eq(queues.id, id));
   }
 
-  async listListenerIds(queueId: string): Promise<string[]> {
+  async listListenerIds(queueId: QueueId): Promise<UserId[]> {
     const rows = await this.db
       .select({ userId: queueListeners.userId })
       .from(queueListeners)
@@ -199,7 +200,7 @@ export class QueueStore {
     return rows.map((r) => r.userId);
   }
 
-  async isListener(userId: string, queueId: string): Promise<boolean> {
+  async isListener(userId: UserId, queueId: QueueId): Promise<boolean> {
     const [row] = await this.db
       .select({ userId: queueListeners.userId })
       .from(queueListeners)
@@ -208,13 +209,13 @@ export class QueueStore {
   }
 
   /** Whether the queue exists, read in `db` (a transaction that goes on to change its listeners). */
-  async exists(db: Executor, id: string): Promise<boolean> {
+  async exists(db: Executor, id: QueueId): Promise<boolean> {
     const [row] = await db.select({ id: queues.id }).from(queues).where(eq(queues.id, id));
     return row !== undefined;
   }
 
   /** The queue's listeners become exactly `userIds`. */
-  async replaceListeners(db: Executor, queueId: string, userIds: readonly string[]): Promise<void> {
+  async replaceListeners(db: Executor, queueId: QueueId, userIds: readonly UserId[]): Promise<void> {
     await db.delete(queueListeners).where(eq(queueListeners.queueId, queueId));
     if (userIds.length > 0) {
       await db.insert(queueListeners).values(userIds.map((userId) => ({ queueId, userId })));
@@ -222,7 +223,7 @@ export class QueueStore {
   }
 
   /** Adds one listener, keeping the others; nothing changes when they already listen. */
-  async addListener(queueId: string, userId: string): Promise<void> {
+  async addListener(queueId: QueueId, userId: UserId): Promise<void> {
     await this.db.insert(queueListeners).values({ queueId, userId }).onConflictDoNothing();
   }
 }

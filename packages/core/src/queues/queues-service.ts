@@ -1,8 +1,8 @@
 import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
-import { isUuid } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
+import { parseId, parseIdList, type QueueId, type UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -15,7 +15,7 @@ import { removeMessages } from './retention.ts';
 import type { Verification } from './verification/types.ts';
 
 export interface Queue {
-  id: string;
+  id: QueueId;
   name: string;
   description: string | null;
   verification: Verification;
@@ -100,9 +100,10 @@ export class QueuesService {
   }
 
   /** Replaces the queue's definition (but for a missing `verification`); its messages, sequence and clients stay. */
-  async update(actor: Principal, id: string, definition: QueueDefinition): Promise<Result<Queue>> {
+  async update(actor: Principal, rawId: string, definition: QueueDefinition): Promise<Result<Queue>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change queues');
-    if (!isUuid(id)) return fail('NOT_FOUND', 'No such queue');
+    const id = parseId<QueueId>(rawId);
+    if (!id) return fail('NOT_FOUND', 'No such queue');
     const verification = await this.store.findVerification(id);
     if (!verification) return fail('NOT_FOUND', 'No such queue');
     // Secrets are never shown, so an edit that leaves verification out keeps the current one.
@@ -119,17 +120,17 @@ export class QueuesService {
   }
 
   /** The queue belongs to the config file from here on: a file that stops naming it removes it. */
-  async adoptForConfig(actor: Principal, id: string): Promise<Result<void>> {
+  async adoptForConfig(actor: Principal, id: QueueId): Promise<Result<void>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change queues');
-    if (!isUuid(id)) return fail('NOT_FOUND', 'No such queue');
     await this.store.setManagedBy(id, 'config');
     return ok(undefined);
   }
 
   /** Removes the queue with its messages; its clients stay, `disconnected`. */
-  async delete(actor: Principal, id: string): Promise<Result<Queue>> {
+  async delete(actor: Principal, rawId: string): Promise<Result<Queue>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can delete queues');
-    if (!isUuid(id)) return fail('NOT_FOUND', 'No such queue');
+    const id = parseId<QueueId>(rawId);
+    if (!id) return fail('NOT_FOUND', 'No such queue');
     // The cascade over a large backlog would be one statement past the statement deadline, so the
     // messages go in batches first; the few that arrive meanwhile go with the queue.
     await removeMessages(
@@ -148,23 +149,25 @@ export class QueuesService {
     return ok(deleted);
   }
 
-  async listListeners(actor: Principal, queueId: string): Promise<Result<string[]>> {
+  async listListeners(actor: Principal, rawQueueId: string): Promise<Result<UserId[]>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can see who may listen');
-    if (!isUuid(queueId)) return ok([]);
+    const queueId = parseId<QueueId>(rawQueueId);
+    if (!queueId) return ok([]);
     return ok(await this.store.listListenerIds(queueId));
   }
 
   /**
    * Sets who may listen. Users who lose the right have their clients of this queue disconnected.
    */
-  async setListeners(actor: Principal, queueId: string, userIds: readonly string[]): Promise<Result<string[]>> {
+  async setListeners(actor: Principal, rawQueueId: string, rawUserIds: readonly string[]): Promise<Result<UserId[]>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change who may listen');
-    if (!isUuid(queueId)) return fail('NOT_FOUND', 'No such queue');
-    const bad = userIds.filter((id) => !isUuid(id));
+    const queueId = parseId<QueueId>(rawQueueId);
+    if (!queueId) return fail('NOT_FOUND', 'No such queue');
+    const bad = rawUserIds.filter((id) => !parseId<UserId>(id));
     if (bad.length > 0) return fail('INVALID', `Not user ids: ${bad.join(', ')}`);
-    const wanted = [...new Set(userIds)];
+    const wanted = [...new Set(parseIdList<UserId>(rawUserIds))];
     return this.deps.db.transaction(async (tx) => {
-      if (!(await this.store.exists(tx, queueId))) return fail<string[]>('NOT_FOUND', 'No such queue');
+      if (!(await this.store.exists(tx, queueId))) return fail<UserId[]>('NOT_FOUND', 'No such queue');
       await this.store.replaceListeners(tx, queueId, wanted);
       // Admins keep their clients; anyone else no longer listed is disconnected.
       await this.clients.disconnectAllBut(tx, queueId, wanted);
@@ -175,24 +178,22 @@ export class QueuesService {
   /** Gives users the right to listen to queues, keeping everyone who has it already. */
   async addListeners(
     actor: Principal,
-    pairs: ReadonlyArray<{ queueId: string; userId: string }>,
+    pairs: ReadonlyArray<{ queueId: QueueId; userId: UserId }>,
   ): Promise<Result<void>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change who may listen');
-    const bad = pairs.flatMap((p) => [p.queueId, p.userId]).filter((id) => !isUuid(id));
-    if (bad.length > 0) return fail('INVALID', `Not ids: ${bad.join(', ')}`);
     for (const { queueId, userId } of pairs) await this.store.addListener(queueId, userId);
     return ok(undefined);
   }
 
-  async mayListen(userId: string, queueId: string): Promise<boolean> {
+  async mayListen(userId: UserId, queueId: QueueId): Promise<boolean> {
     return this.store.isListener(userId, queueId);
   }
 
-  async findIdsByNames(names: readonly string[]): Promise<Map<string, string>> {
+  async findIdsByNames(names: readonly string[]): Promise<Map<string, QueueId>> {
     return this.store.findIdsByNames(names);
   }
 
-  private async announce(queueId: string): Promise<void> {
+  private async announce(queueId: QueueId): Promise<void> {
     await this.deps.pubsub.notify(CHANNELS.queues, queueId);
     await this.deps.registry?.reload();
   }

@@ -1,5 +1,6 @@
 import type { Database, Executor } from '@switchboard/db';
 import type { Clock } from '../shared/clock.ts';
+import type { QueueId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { MessageStore } from './message-store.ts';
 import { QueueStore } from './queue-store.ts';
@@ -46,7 +47,7 @@ export async function sweepRetention(deps: {
  */
 export async function removeMessages(
   stores: RemovalStores,
-  queueId: string,
+  queueId: QueueId,
   receivedBefore: Date | undefined,
   batchSize = REMOVAL_BATCH_SIZE,
 ): Promise<number> {
@@ -64,7 +65,7 @@ export async function removeMessages(
 async function removeBatch(
   stores: RemovalStores,
   tx: Executor,
-  queueId: string,
+  queueId: QueueId,
   receivedBefore: Date | undefined,
   limit: number,
 ): Promise<number> {

@@ -1,10 +1,11 @@
 import { apiTokens, type Database, users } from '@switchboard/db';
 import { and, desc, eq, isNull, type SQL, sql } from 'drizzle-orm';
 import { isAdmin, type Principal, type Scope, type UserRole } from '../access/principal.ts';
+import type { UserId } from '../shared/ids.ts';
 
 export interface ApiToken {
   id: string;
-  userId: string;
+  userId: UserId;
   name: string;
   scopes: Scope[];
   createdAt: Date;
@@ -17,12 +18,12 @@ export interface ApiToken {
 export interface TokenRow {
   token: ApiToken;
   secretHash: string;
-  user: { id: string; username: string; role: UserRole };
+  user: { id: UserId; username: string; role: UserRole };
 }
 
 export interface NewToken {
   id: string;
-  userId: string;
+  userId: UserId;
   name: string;
   scopes: string[];
   secretHash: string;
@@ -84,7 +85,7 @@ export class TokenStore {
   }
 
   /** One user's tokens, or everyone's (null), newest first. */
-  async list(userId: string | null, includeRevoked: boolean): Promise<ApiToken[]> {
+  async list(userId: UserId | null, includeRevoked: boolean): Promise<ApiToken[]> {
     const conditions = [
       userId === null ? undefined : eq(apiTokens.userId, userId),
       includeRevoked ? undefined : isNull(apiTokens.revokedAt),

@@ -9,8 +9,9 @@ import {
   type UserRole,
 } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
-import { compareConstantTime, generateRandomString, hashSha256Hex, isUuid } from '../shared/crypto.ts';
+import { compareConstantTime, generateRandomString, hashSha256Hex } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
+import { parseId, type UserId } from '../shared/ids.ts';
 import { INSTANT_RANGE_PROBLEM, isStorableInstant } from '../shared/instant.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
@@ -26,7 +27,7 @@ export interface TokensServiceDeps {
   logger: Logger;
   pubsub?: PubSub;
   /** The role of a token's would-be owner; null when there is no such user (the user store). */
-  owners: { roleOf(userId: string): Promise<UserRole | null> };
+  owners: { roleOf(userId: UserId): Promise<UserRole | null> };
 }
 
 /** A token checked against the database is believed this long, unless a change is announced first. */
@@ -69,13 +70,14 @@ export class TokensService {
     actor: Principal,
     input: { name: string; scopes: readonly string[]; userId?: string | undefined; expiresAt?: Date | null },
   ): Promise<Result<{ token: ApiToken; secret: string }>> {
-    const userId = input.userId ?? actor.user.id;
+    const rawUserId = input.userId ?? actor.user.id;
     if (!hasScope(actor, 'tokens:write')) return fail('FORBIDDEN', 'Creating tokens needs the tokens:write scope');
-    if (userId !== actor.user.id && !isAdmin(actor)) {
+    if (rawUserId !== actor.user.id && !isAdmin(actor)) {
       return fail('FORBIDDEN', 'Only admins can create tokens for other users');
     }
-    const ownerRole = isUuid(userId) ? await this.deps.owners.roleOf(userId) : null;
-    if (!ownerRole) return fail('NOT_FOUND', 'No such user');
+    const userId = parseId<UserId>(rawUserId);
+    const ownerRole = userId ? await this.deps.owners.roleOf(userId) : null;
+    if (!userId || !ownerRole) return fail('NOT_FOUND', 'No such user');
 
     const problems = this.checkInput(input, ownerRole, actor);
     if (problems.length > 0) return fail('INVALID', 'The token is not valid', { fields: problems });
@@ -104,11 +106,12 @@ export class TokensService {
     actor: Principal,
     filter: { userId?: string | null | undefined; includeRevoked?: boolean } = {},
   ): Promise<Result<ApiToken[]>> {
-    const userId = filter.userId === undefined ? actor.user.id : filter.userId;
-    if (userId !== actor.user.id && !isAdmin(actor)) {
+    const rawUserId = filter.userId === undefined ? actor.user.id : filter.userId;
+    if (rawUserId !== actor.user.id && !isAdmin(actor)) {
       return fail('FORBIDDEN', "Only admins can see other users' tokens");
     }
-    if (userId !== null && !isUuid(userId)) return ok([]);
+    const userId = rawUserId === null ? null : parseId<UserId>(rawUserId);
+    if (rawUserId !== null && userId === null) return ok([]);
     return ok(await this.store.list(userId, filter.includeRevoked ?? false));
   }
 

@@ -2,10 +2,11 @@ import { type Database, sessions, users } from '@switchboard/db';
 import { and, asc, count, eq, gt, inArray, lt, ne, type SQL, sql } from 'drizzle-orm';
 import { isAdmin, type Principal, type UserRole } from '../access/principal.ts';
 import type { NewSession } from '../auth/auth-service.ts';
+import type { UserId } from '../shared/ids.ts';
 import { hasNul } from '../shared/text-input.ts';
 
 export interface User {
-  id: string;
+  id: UserId;
   username: string;
   role: UserRole;
   createdAt: Date;
@@ -27,7 +28,7 @@ export interface ConfigManagedAccount extends UserAccount {
 
 /** What signing in needs: never leaves core. */
 export interface UserCredentials {
-  id: string;
+  id: UserId;
   username: string;
   role: UserRole;
   passwordHash: string;
@@ -35,7 +36,7 @@ export interface UserCredentials {
 
 export interface LiveSession {
   lastSeenAt: Date;
-  user: { id: string; username: string; role: UserRole };
+  user: { id: UserId; username: string; role: UserRole };
 }
 
 type NewUser = typeof users.$inferInsert;
@@ -77,7 +78,7 @@ export class UserStore {
     return isAdmin(actor) ? undefined : eq(users.id, actor.user.id);
   }
 
-  async find(actor: Principal, id: string): Promise<User | null> {
+  async find(actor: Principal, id: UserId): Promise<User | null> {
     const [user] = await this.db
       .select(userColumns)
       .from(users)
@@ -86,7 +87,7 @@ export class UserStore {
   }
 
   /** Users by id (uuids only), in no particular order. */
-  async loadByIds(ids: readonly string[]): Promise<User[]> {
+  async loadByIds(ids: readonly UserId[]): Promise<User[]> {
     return this.db
       .select(userColumns)
       .from(users)
@@ -128,22 +129,22 @@ export class UserStore {
     return row ?? null;
   }
 
-  async findCredentials(id: string): Promise<UserCredentials | null> {
+  async findCredentials(id: UserId): Promise<UserCredentials | null> {
     const [user] = await this.db.select(credentialColumns).from(users).where(eq(users.id, id));
     return user ?? null;
   }
 
-  async exists(id: string): Promise<boolean> {
+  async exists(id: UserId): Promise<boolean> {
     const [row] = await this.db.select({ id: users.id }).from(users).where(eq(users.id, id));
     return row !== undefined;
   }
 
-  async roleOf(id: string): Promise<UserRole | null> {
+  async roleOf(id: UserId): Promise<UserRole | null> {
     const [row] = await this.db.select({ role: users.role }).from(users).where(eq(users.id, id));
     return row?.role ?? null;
   }
 
-  async countAdminsExcept(id: string): Promise<number> {
+  async countAdminsExcept(id: UserId): Promise<number> {
     const [others] = await this.db
       .select({ n: count() })
       .from(users)
@@ -162,17 +163,17 @@ export class UserStore {
     return row ?? null;
   }
 
-  async canReload(id: string): Promise<boolean> {
+  async canReload(id: UserId): Promise<boolean> {
     const [row] = await this.db.select({ canReload: users.canReload }).from(users).where(eq(users.id, id));
     return row?.canReload ?? false;
   }
 
   /** Every user's id and username. */
-  async listUsernames(): Promise<Array<{ id: string; username: string }>> {
+  async listUsernames(): Promise<Array<{ id: UserId; username: string }>> {
     return this.db.select({ id: users.id, username: users.username }).from(users);
   }
 
-  async listManagedByConfig(): Promise<Array<{ id: string; username: string }>> {
+  async listManagedByConfig(): Promise<Array<{ id: UserId; username: string }>> {
     return this.db.select({ id: users.id, username: users.username }).from(users).where(eq(users.managedBy, 'config'));
   }
 
@@ -184,7 +185,7 @@ export class UserStore {
   }
 
   /** Changes anything but the password (see setPassword); null when the user is gone. */
-  async update(id: string, set: { role?: UserRole; canReload?: boolean; updatedAt: Date }): Promise<User | null> {
+  async update(id: UserId, set: { role?: UserRole; canReload?: boolean; updatedAt: Date }): Promise<User | null> {
     const [user] = await this.db.update(users).set(set).where(eq(users.id, id)).returning(userColumns);
     return user ?? null;
   }
@@ -194,7 +195,7 @@ export class UserStore {
    * records the config file's own value alongside. Null when the user is gone.
    */
   async setPassword(
-    id: string,
+    id: UserId,
     passwordHash: string,
     at: Date,
     config?: { configPassHash: string; canReload: boolean },
@@ -212,17 +213,17 @@ export class UserStore {
   }
 
   /** The same password stored in a stronger hash: not a new password, so sessions stay. */
-  async upgradePasswordHash(id: string, passwordHash: string): Promise<void> {
+  async upgradePasswordHash(id: UserId, passwordHash: string): Promise<void> {
     await this.db.update(users).set({ passwordHash }).where(eq(users.id, id));
   }
 
   /** Null when the user is gone; their tokens and sessions go with them (the foreign keys cascade). */
-  async delete(id: string): Promise<User | null> {
+  async delete(id: UserId): Promise<User | null> {
     const [user] = await this.db.delete(users).where(eq(users.id, id)).returning(userColumns);
     return user ?? null;
   }
 
-  async deleteMany(ids: readonly string[]): Promise<void> {
+  async deleteMany(ids: readonly UserId[]): Promise<void> {
     await this.db.delete(users).where(inArray(users.id, [...ids]));
   }
 
@@ -238,13 +239,13 @@ export class UserStore {
     });
   }
 
-  async signingSecretOf(id: string): Promise<string | null> {
+  async signingSecretOf(id: UserId): Promise<string | null> {
     const [row] = await this.db.select({ secret: users.signingSecret }).from(users).where(eq(users.id, id));
     return row?.secret ?? null;
   }
 
   /** False when the user is gone. */
-  async setSigningSecret(id: string, secret: string, at: Date): Promise<boolean> {
+  async setSigningSecret(id: UserId, secret: string, at: Date): Promise<boolean> {
     const [row] = await this.db
       .update(users)
       .set({ signingSecret: secret, updatedAt: at })

@@ -2,8 +2,9 @@ import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal, systemPrincipal, USER_ROLES, type UserRole } from '../access/principal.ts';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from '../auth/passwords.ts';
 import type { Clock } from '../shared/clock.ts';
-import { generateRandomString, isUuid } from '../shared/crypto.ts';
+import { generateRandomString } from '../shared/crypto.ts';
 import { isUniqueViolation } from '../shared/db-errors.ts';
+import { parseId, parseIdList, type UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { clampPage, type Page, type PageRequest } from '../shared/pagination.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -35,19 +36,20 @@ export class UsersService {
     this.store = new UserStore(deps);
   }
 
-  async getById(actor: Principal, id: string): Promise<Result<User>> {
-    if (actor.user.id !== id && !isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can see other users');
-    if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
+  async getById(actor: Principal, rawId: string): Promise<Result<User>> {
+    if (actor.user.id !== rawId && !isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can see other users');
+    const id = parseId<UserId>(rawId);
+    if (!id) return fail('NOT_FOUND', 'No such user');
     const user = await this.store.find(actor, id);
     return user ? ok(user) : fail('NOT_FOUND', 'No such user');
   }
 
   /** Users by id in the order asked, null where none; the caller has already authorized the read. */
   async loadByIds(ids: readonly string[]): Promise<Array<User | null>> {
-    const valid = ids.filter(isUuid);
+    const valid = parseIdList<UserId>(ids);
     if (valid.length === 0) return ids.map(() => null);
     const rows = await this.store.loadByIds(valid);
-    const byId = new Map(rows.map((row) => [row.id, row]));
+    const byId = new Map<string, User>(rows.map((row) => [row.id, row]));
     return ids.map((id) => byId.get(id) ?? null);
   }
 
@@ -89,10 +91,11 @@ export class UsersService {
     }
   }
 
-  async updateRole(actor: Principal, id: string, role: UserRole): Promise<Result<User>> {
+  async updateRole(actor: Principal, rawId: string, role: UserRole): Promise<Result<User>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change roles');
     if (!USER_ROLES.includes(role)) return fail('INVALID', `The role must be one of ${USER_ROLES.join(', ')}`);
-    if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
+    const id = parseId<UserId>(rawId);
+    if (!id) return fail('NOT_FOUND', 'No such user');
     const result = await this.store.withRoleLock(async (store) => {
       if (role !== 'admin' && (await isLastAdmin(store, id))) {
         return fail<User>('CONFLICT', 'This is the last admin; make another admin first');
@@ -105,10 +108,11 @@ export class UsersService {
     return result;
   }
 
-  async delete(actor: Principal, id: string): Promise<Result<User>> {
+  async delete(actor: Principal, rawId: string): Promise<Result<User>> {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can delete users');
-    if (actor.user.id === id) return fail('CONFLICT', 'You cannot delete yourself');
-    if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
+    if (actor.user.id === rawId) return fail('CONFLICT', 'You cannot delete yourself');
+    const id = parseId<UserId>(rawId);
+    if (!id) return fail('NOT_FOUND', 'No such user');
     const result = await this.store.withRoleLock(async (store) => {
       if (await isLastAdmin(store, id)) {
         return fail<User>('CONFLICT', 'This is the last admin; make another admin first');
@@ -189,7 +193,7 @@ export class UsersService {
   }
 
   /** Every user's id and username; the caller has already authorized the read. */
-  async listUsernames(): Promise<Array<{ id: string; username: string }>> {
+  async listUsernames(): Promise<Array<{ id: UserId; username: string }>> {
     return this.store.listUsernames();
   }
 
@@ -241,8 +245,9 @@ export class UsersService {
     return ok(changes);
   }
 
-  private async writePassword(id: string, password: string): Promise<Result<User>> {
-    if (!isUuid(id)) return fail('NOT_FOUND', 'No such user');
+  private async writePassword(rawId: string, password: string): Promise<Result<User>> {
+    const id = parseId<UserId>(rawId);
+    if (!id) return fail('NOT_FOUND', 'No such user');
     const problem = checkPasswordPolicy(password);
     if (problem) {
       return fail('INVALID', `The new password ${problem}`, { fields: [{ path: 'password', message: problem }] });
@@ -256,7 +261,7 @@ export class UsersService {
   }
 }
 
-async function isLastAdmin(store: UserStore, id: string): Promise<boolean> {
+async function isLastAdmin(store: UserStore, id: UserId): Promise<boolean> {
   if ((await store.roleOf(id)) !== 'admin') return false;
   return (await store.countAdminsExcept(id)) === 0;
 }

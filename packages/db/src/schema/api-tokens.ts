@@ -1,5 +1,6 @@
 import { relations, sql } from 'drizzle-orm';
 import { index, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { UserId } from '../ids.ts';
 import { users } from './users.ts';
 
 export const apiTokens = pgTable(
@@ -8,6 +9,7 @@ export const apiTokens = pgTable(
     /** The public part of the token, shown in listings and used to find the row. */
     id: text('id').primaryKey(),
     userId: uuid('user_id')
+      .$type<UserId>()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     name: text('name').notNull(),

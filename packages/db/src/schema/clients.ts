@@ -1,5 +1,6 @@
 import { relations } from 'drizzle-orm';
 import { bigint, boolean, index, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { ClientId, QueueId, UserId } from '../ids.ts';
 import { timestamps } from './columns.ts';
 import { queues } from './queues.ts';
 import { users } from './users.ts';
@@ -8,13 +9,16 @@ import { users } from './users.ts';
 export const clients = pgTable(
   'clients',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').$type<ClientId>().primaryKey().defaultRandom(),
     userId: uuid('user_id')
+      .$type<UserId>()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     name: text('name').notNull(),
     /** Null once the queue is gone; the client is then `disconnected`. */
-    queueId: uuid('queue_id').references(() => queues.id, { onDelete: 'set null' }),
+    queueId: uuid('queue_id')
+      .$type<QueueId>()
+      .references(() => queues.id, { onDelete: 'set null' }),
     /** The queue's name when last connected, to say what a disconnected client was reading. */
     queueName: text('queue_name').notNull(),
     cursor: bigint('cursor', { mode: 'number' }).notNull().default(0),

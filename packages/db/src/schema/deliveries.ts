@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import type { DeliveryId, EventId, JobId, SubscriptionId } from '../ids.ts';
 import { bytea } from './columns.ts';
 import { events } from './events.ts';
 import { jobs } from './jobs.ts';
@@ -21,13 +22,19 @@ export type DeliveryKind = string;
 export const deliveries = pgTable(
   'deliveries',
   {
-    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    id: bigint('id', { mode: 'number' }).$type<DeliveryId>().primaryKey().generatedAlwaysAsIdentity(),
     /** Sent as `webhook-id` on every attempt, so that receivers can de-duplicate. */
     webhookId: text('webhook_id').notNull().default(sql`'msg_' || replace(gen_random_uuid()::text, '-', '')`),
     kind: text('kind').$type<DeliveryKind>().notNull().default('event'),
-    eventId: uuid('event_id').references(() => events.id, { onDelete: 'cascade' }),
-    subscriptionId: uuid('subscription_id').references(() => subscriptions.id, { onDelete: 'cascade' }),
-    jobId: uuid('job_id').references(() => jobs.id, { onDelete: 'cascade' }),
+    eventId: uuid('event_id')
+      .$type<EventId>()
+      .references(() => events.id, { onDelete: 'cascade' }),
+    subscriptionId: uuid('subscription_id')
+      .$type<SubscriptionId>()
+      .references(() => subscriptions.id, { onDelete: 'cascade' }),
+    jobId: uuid('job_id')
+      .$type<JobId>()
+      .references(() => jobs.id, { onDelete: 'cascade' }),
     /** What a callback delivery sends (events' deliveries send their event's body). */
     body: bytea('body'),
     /**

@@ -1,4 +1,5 @@
 import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import type { DeliveryId } from '../ids.ts';
 import { bytea } from './columns.ts';
 import { deliveries } from './deliveries.ts';
 
@@ -8,6 +9,7 @@ export const deliveryAttempts = pgTable(
   {
     id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
     deliveryId: bigint('delivery_id', { mode: 'number' })
+      .$type<DeliveryId>()
       .notNull()
       .references(() => deliveries.id, { onDelete: 'cascade' }),
     /** 1 for the first attempt of the delivery. */

@@ -1,11 +1,12 @@
 import { jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { EventTypeId } from '../ids.ts';
 import { timestamps } from './columns.ts';
 
 /** A kind of event publishers may publish (`invoice.paid`), with an optional JSON Schema for its payload. */
 export const eventTypes = pgTable(
   'event_types',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').$type<EventTypeId>().primaryKey().defaultRandom(),
     name: text('name').notNull(),
     description: text('description'),
     /** A JSON Schema (draft 2020-12) that payloads must satisfy; null accepts any JSON. */

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { EventId, SubscriptionId, UserId } from '../ids.ts';
 import { bytea } from './columns.ts';
 import { subscriptions } from './subscriptions.ts';
 import { users } from './users.ts';
@@ -8,12 +9,14 @@ import { users } from './users.ts';
 export const events = pgTable(
   'events',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').$type<EventId>().primaryKey().defaultRandom(),
     type: text('type').notNull(),
     /** The JSON every delivery sends, exactly: `{"type", "timestamp", "data"}`. Signatures are over these bytes. */
     body: bytea('body').notNull(),
     /** Null for events Switchboard publishes itself (`subscription.disabled`). */
-    publisherId: uuid('publisher_id').references(() => users.id, { onDelete: 'set null' }),
+    publisherId: uuid('publisher_id')
+      .$type<UserId>()
+      .references(() => users.id, { onDelete: 'set null' }),
     /** The publisher's Idempotency-Key, or `content:<hash>` when de-duplication by content was asked for. */
     idempotencyKey: text('idempotency_key'),
     /** SHA-256 of the type and the canonical JSON of the payload. */
@@ -21,9 +24,13 @@ export const events = pgTable(
     status: text('status').$type<'published' | 'cancelled'>().notNull().default('published'),
     cancelReason: text('cancel_reason'),
     /** Set when only this user's (and admins') subscriptions may receive the event. */
-    audienceUserId: uuid('audience_user_id').references(() => users.id, { onDelete: 'cascade' }),
+    audienceUserId: uuid('audience_user_id')
+      .$type<UserId>()
+      .references(() => users.id, { onDelete: 'cascade' }),
     /** Set when the event was sent to one subscription only (a trigger, a test). */
-    targetSubscriptionId: uuid('target_subscription_id').references(() => subscriptions.id, { onDelete: 'set null' }),
+    targetSubscriptionId: uuid('target_subscription_id')
+      .$type<SubscriptionId>()
+      .references(() => subscriptions.id, { onDelete: 'set null' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [

@@ -1,4 +1,5 @@
 import { boolean, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import type { JobId, UserId } from '../ids.ts';
 import { bytea, timestamps } from './columns.ts';
 import { users } from './users.ts';
 
@@ -14,8 +15,9 @@ export type JobNotifyState = 'pending' | 'notified' | 'notify_failed';
 export const jobs = pgTable(
   'jobs',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').$type<JobId>().primaryKey().defaultRandom(),
     userId: uuid('user_id')
+      .$type<UserId>()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     url: text('url').notNull(),

@@ -1,5 +1,6 @@
 import { relations, sql } from 'drizzle-orm';
 import { bigint, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { QueueId } from '../ids.ts';
 import { bytea } from './columns.ts';
 import { queues } from './queues.ts';
 
@@ -7,6 +8,7 @@ export const messages = pgTable(
   'messages',
   {
     queueId: uuid('queue_id')
+      .$type<QueueId>()
       .notNull()
       .references(() => queues.id, { onDelete: 'cascade' }),
     /** 1, 2, 3... within the queue, in commit order. */

@@ -1,5 +1,6 @@
 import { relations } from 'drizzle-orm';
 import { index, pgTable, primaryKey, uuid } from 'drizzle-orm/pg-core';
+import type { QueueId, UserId } from '../ids.ts';
 import { queues } from './queues.ts';
 import { users } from './users.ts';
 
@@ -8,9 +9,11 @@ export const queueListeners = pgTable(
   'queue_listeners',
   {
     queueId: uuid('queue_id')
+      .$type<QueueId>()
       .notNull()
       .references(() => queues.id, { onDelete: 'cascade' }),
     userId: uuid('user_id')
+      .$type<UserId>()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
   },

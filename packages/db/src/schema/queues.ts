@@ -1,5 +1,6 @@
 import { relations } from 'drizzle-orm';
 import { bigint, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { QueueId } from '../ids.ts';
 import { clients } from './clients.ts';
 import { timestamps } from './columns.ts';
 import { messages } from './messages.ts';
@@ -8,7 +9,7 @@ import { queueListeners } from './queue-listeners.ts';
 export const queues = pgTable(
   'queues',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').$type<QueueId>().primaryKey().defaultRandom(),
     name: text('name').notNull(),
     description: text('description'),
     /** How providers prove themselves; its shape is core's `Verification`, checked there. */

@@ -1,5 +1,6 @@
 import { relations } from 'drizzle-orm';
 import { index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import type { UserId } from '../ids.ts';
 import { users } from './users.ts';
 
 export const sessions = pgTable(
@@ -8,6 +9,7 @@ export const sessions = pgTable(
     /** SHA-256 (hex) of the cookie value; the cookie value itself is never stored. */
     id: text('id').primaryKey(),
     userId: uuid('user_id')
+      .$type<UserId>()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),

@@ -10,6 +10,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import type { SubscriptionId, UserId } from '../ids.ts';
 import { timestamps } from './columns.ts';
 import { users } from './users.ts';
 
@@ -17,8 +18,9 @@ import { users } from './users.ts';
 export const subscriptions = pgTable(
   'subscriptions',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').$type<SubscriptionId>().primaryKey().defaultRandom(),
     userId: uuid('user_id')
+      .$type<UserId>()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     name: text('name').notNull(),

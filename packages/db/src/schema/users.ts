@@ -1,5 +1,6 @@
 import { relations, sql } from 'drizzle-orm';
 import { boolean, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import type { UserId } from '../ids.ts';
 import { apiTokens } from './api-tokens.ts';
 import { timestamps } from './columns.ts';
 import { sessions } from './sessions.ts';
@@ -9,7 +10,7 @@ export const userRole = pgEnum('user_role', ['admin', 'member']);
 export const users = pgTable(
   'users',
   {
-    id: uuid('id').primaryKey().defaultRandom(),
+    id: uuid('id').$type<UserId>().primaryKey().defaultRandom(),
     username: text('username').notNull(),
     /** An argon2id PHC string; legacy formats are upgraded on the first successful login. */
     passwordHash: text('password_hash').notNull(),

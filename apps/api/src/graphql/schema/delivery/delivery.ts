@@ -1,5 +1,5 @@
 import { type DefaultConnectionArguments, resolveCursorConnection } from '@pothos/plugin-relay';
-import type { Delivery, DeliveryFilter } from '@switchboard/core';
+import type { Delivery, DeliveryFilter, DeliveryId } from '@switchboard/core';
 import { abortable } from '../../abortable.ts';
 import { builder } from '../../builder.ts';
 import { type GraphQLContext, requirePrincipal } from '../../context.ts';
@@ -44,7 +44,7 @@ export const DeliveryRef = builder.objectRef<Delivery>('Delivery').implement({
       // A graphql-ws subscription keeps one context for all its events: a cache would show the
       // attempts of the first update of a delivery on every later one.
       loaderOptions: { cache: false },
-      load: async (ids: number[], ctx: GraphQLContext) => {
+      load: async (ids: DeliveryId[], ctx: GraphQLContext) => {
         const attempts = await ctx.core.deliveries.attemptsOf(ids);
         return ids.map((id) => attempts.get(id) ?? []);
       },

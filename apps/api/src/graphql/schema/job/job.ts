@@ -1,5 +1,5 @@
 import { resolveCursorConnection } from '@pothos/plugin-relay';
-import { JOB_METHODS, type Job, jobCursor, type RetryPolicy } from '@switchboard/core';
+import { JOB_METHODS, type Job, type JobId, jobCursor, type RetryPolicy } from '@switchboard/core';
 import { abortable } from '../../abortable.ts';
 import { builder } from '../../builder.ts';
 import { type GraphQLContext, requirePrincipal } from '../../context.ts';
@@ -101,7 +101,7 @@ export const JobRef = builder.objectRef<Job>('Job').implement({
       description: 'Every attempt of the request, oldest first.',
       // Not cached: a graphql-ws subscription keeps one context for all its updates (see Delivery.attempts).
       loaderOptions: { cache: false },
-      load: async (ids: string[], ctx: GraphQLContext) => {
+      load: async (ids: JobId[], ctx: GraphQLContext) => {
         const attempts = await ctx.core.jobs.attemptsOf(ids);
         return ids.map((id) => attempts.get(id) ?? []);
       },

@@ -1,4 +1,4 @@
-import type { DeliveryStats, RetryPolicy, Signing, Subscription } from '@switchboard/core';
+import type { DeliveryStats, RetryPolicy, Signing, Subscription, SubscriptionId } from '@switchboard/core';
 import { builder } from '../../builder.ts';
 import { type GraphQLContext, requirePrincipal } from '../../context.ts';
 import { unwrap, unwrapQuery } from '../../errors.ts';
@@ -104,7 +104,7 @@ export const WebhookSubscriptionRef = builder.objectRef<Subscription>('WebhookSu
       type: DeliveryStatsRef,
       // Not cached: see Delivery.attempts.
       loaderOptions: { cache: false },
-      load: async (ids: string[], ctx: GraphQLContext) => {
+      load: async (ids: SubscriptionId[], ctx: GraphQLContext) => {
         const stats = await ctx.core.deliveries.statsOf(ids);
         return ids.map((id) => stats.get(id) ?? { pending: 0, delivering: 0, succeeded: 0, failed: 0, cancelled: 0 });
       },
