@@ -1,8 +1,7 @@
 # syntax=docker/dockerfile:1
 
-# Targets:
-#   api      (the default) runs `switchboard serve`; ROLE chooses api, worker or all.
-#   console  runs the Next.js web console on port 3000.
+# One target, `api`: runs `switchboard serve`; ROLE chooses api, worker or all. The web console is
+# a static export built here and served by the API process at `/`.
 # The API has no build step: its TypeScript sources run through tsx.
 
 FROM node:20-bookworm-slim AS base
@@ -25,25 +24,15 @@ COPY packages/db/package.json packages/db/
 RUN npm ci --no-audit --no-fund
 COPY . .
 
-FROM deps AS console-build
+FROM deps AS build
 RUN npm run build -w @switchboard/console
-
-FROM base AS console
-ENV NODE_ENV=production
-COPY --from=console-build /app /app
-# next start writes its cache under .next.
-RUN chown -R node:node /app/apps/console/.next
-WORKDIR /app/apps/console
-USER node
-EXPOSE 3000
-CMD ["/app/node_modules/.bin/next", "start", "-H", "0.0.0.0", "-p", "3000"]
 
 FROM base AS api
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=4000 \
     DATA_DIR=/data
-COPY --from=deps /app /app
+COPY --from=build /app /app
 # The embedded database's folder, used only when DATABASE_URL is unset (one process only).
 RUN mkdir -p /data && chown node:node /data
 USER node

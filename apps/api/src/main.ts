@@ -25,16 +25,21 @@ export async function serve(): Promise<void> {
     process.exit(1);
   }
 
+  await switchboard.app.listen({ port: env.PORT, host: env.HOST });
+
+  const shownHost =
+    env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
+  const consoleUrl = `http://${shownHost}:${env.PORT}/`;
   if (switchboard.generatedAdminPassword) {
     // Shown once, on the terminal only: it is not written to the logs.
     process.stdout.write(
       `\n  Switchboard created the admin user "${env.ADMIN_USERNAME}".\n` +
         `  Password: ${switchboard.generatedAdminPassword}\n` +
-        '  It is shown only this once; change it with `switchboard users passwd`.\n\n',
+        '  It is shown only this once; change it with `switchboard users passwd`.\n' +
+        (env.ROLE === 'worker' ? '\n' : `  Sign in to the console at ${consoleUrl}\n\n`),
     );
   }
-
-  await switchboard.app.listen({ port: env.PORT, host: env.HOST });
+  if (env.ROLE !== 'worker') logger.info({ url: consoleUrl }, 'console and API ready');
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -14,6 +14,7 @@ import { registerWebhookServiceRoutes } from './http/compat/webhook-as-a-service
 import { registerWebhookQueueRoutes } from './http/compat/webhook-queue.ts';
 import { registerWebhookTestRoutes } from './http/compat/webhook-test.ts';
 import { capConnections } from './http/connection-cap.ts';
+import { defaultConsoleDir, registerConsole, wantsPage } from './http/console.ts';
 import { registerEventRoutes } from './http/events.ts';
 import { registerHealthRoutes } from './http/health.ts';
 import { registerIngestRoutes } from './http/ingest.ts';
@@ -44,6 +45,8 @@ export interface ServerDeps {
   startedAt?: Date;
   /** Metrics of this process; the delivery worker's are registered in it already. */
   metrics?: Registry;
+  /** The console's static export (apps/console/out unless given). */
+  consoleDir?: string;
 }
 
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
@@ -91,9 +94,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     }
     return reply.code(status).send({ error: error.message });
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: `No route for ${request.method} ${request.url.split('?')[0]}` }),
-  );
+  let consolePages: Awaited<ReturnType<typeof registerConsole>> | undefined;
+  app.setNotFoundHandler((request, reply) => {
+    if (consolePages?.notFound(request, reply)) return reply;
+    return reply.code(404).send({ error: `No route for ${request.method} ${request.url.split('?')[0]}` });
+  });
 
   await app.register(fastifyCookie);
   // Forms are read as text; the routes that take them parse what they need.
@@ -128,6 +133,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
           userAgent: request.headers['user-agent'],
         });
         if (outcome.kind === 'refused') return sendRefusal(reply, outcome);
+        // A signed-out browser opening /graphql is sent to sign in, then back to GraphiQL.
+        if (outcome.kind !== 'authenticated' && wantsPage(request) && !('query' in (request.query as object))) {
+          return reply.redirect(`/login/?next=${encodeURIComponent(yoga.graphqlEndpoint)}`);
+        }
         const sessionCookie = createSessionCookieWriter(request, reply, deps.env.COOKIE_SECURE);
         const renewedUntil = outcome.kind === 'authenticated' ? outcome.principal.sessionRenewedUntil : undefined;
         const presented = request.cookies[SESSION_COOKIE];
@@ -150,6 +159,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       },
     });
   });
+
+  consolePages = await registerConsole(app, deps.consoleDir ?? defaultConsoleDir());
 
   const websockets = createGraphQLWebSocketServer(yoga, core, logger, {
     origins,

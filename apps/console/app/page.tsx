@@ -1,11 +1,16 @@
+'use client';
+
+import { Center, Loader } from '@mantine/core';
+import { useRouter } from 'next/navigation';
+import { useEffect } from 'react';
+
+/** The console opens on the queues. */
 export default function HomePage() {
+  const router = useRouter();
+  useEffect(() => router.replace('/queues/'), [router]);
   return (
-    <main>
-      <h1>Switchboard</h1>
-      <p>
-        The web console is on its way. Until then, the API serves GraphQL at <code>/graphql</code> on port 4000, and the{' '}
-        <code>switchboard</code> command line manages users and tokens.
-      </p>
-    </main>
+    <Center h="100vh">
+      <Loader aria-label="Loading" />
+    </Center>
   );
 }

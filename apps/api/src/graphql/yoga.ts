@@ -1,4 +1,5 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { Core, Principal } from '@switchboard/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GraphQLError, ValidationContext } from 'graphql';
@@ -65,7 +66,13 @@ export function createSwitchboardYoga(core: Core, logger: Logger, options: YogaO
       if (!origin || !options.origins.isListed(origin)) return false;
       return { origin: [origin], credentials: true, methods: ['GET', 'POST'], maxAge: 600 };
     },
-    graphiql: false,
+    // A browser that opens /graphql signed in gets GraphiQL (its assets bundled, no CDN); anyone
+    // else gets the API (the route sends a signed-out browser to the sign-in page first).
+    graphiql: (_request, context) =>
+      context?.principal
+        ? { title: 'Switchboard GraphiQL', subscriptionsProtocol: 'WS', credentials: 'same-origin' }
+        : false,
+    renderGraphiQL,
     logging: {
       debug: (...args) => logger.debug(args.length === 1 ? args[0] : args),
       info: (...args) => logger.info(args.length === 1 ? args[0] : args),
