@@ -56,6 +56,8 @@ function samples(): Record<string, Sample | 'covered elsewhere'> {
     'POST /webhooks/account': { auth: 'bearer', body: { user_id: 'walker-account', user_email: 'a@example.com' } },
     'POST /webhooks/subscribe': { auth: 'bearer', body: { event: 'fixture.created', url: 'https://example.com/s' } },
     'POST /webhooks/trigger': { auth: 'bearer', body: { event: 'fixture.created', payload: { n: 1 } } },
+    // The console's files (apps/console/out), by any path the API's routes leave.
+    'GET *': { auth: 'none', params: { '*': 'queues/' } },
     'GET /graphql': 'covered elsewhere',
     'POST /graphql': 'covered elsewhere',
     'OPTIONS /graphql': 'covered elsewhere',
@@ -123,7 +125,11 @@ function probesFor(route: string, sample: Sample): Probe[] {
         ? token.authorization
         : undefined;
   const url = (params: Record<string, string>, query: Record<string, string>) => {
-    const path = pattern.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(params[name] ?? 'x'));
+    // `:name` parameters, and a trailing `*` (the console's files: any path) as the parameter `*`.
+    const filled = pattern.replace(/:(\w+)|\*$/g, (_, name: string | undefined) =>
+      name === undefined ? encodeURI(params['*'] ?? 'x') : encodeURIComponent(params[name] ?? 'x'),
+    );
+    const path = filled.startsWith('/') ? filled : `/${filled}`;
     const search = new URLSearchParams(query).toString();
     return search ? `${path}?${search}` : path;
   };
