@@ -52,6 +52,8 @@ export async function createSwitchboard(options: {
   core?: Parameters<typeof createCore>[0]['auth'];
   /** Tests give their own resolver or sender. */
   delivery?: Parameters<typeof createCore>[0]['delivery'];
+  /** The console's static export (apps/console/out unless given). */
+  consoleDir?: string;
 }): Promise<Switchboard> {
   const { env, logger } = options;
   const database = options.database ?? (await openDatabase(env, logger));
@@ -97,7 +99,16 @@ export async function createSwitchboard(options: {
   // `api` processes leave deliveries to `worker` processes; `all` does both.
   await core.start({ worker: env.ROLE !== 'api' });
 
-  const app = await buildServer({ core, database, env, logger, role: env.ROLE, startedAt: new Date(), metrics });
+  const app = await buildServer({
+    core,
+    database,
+    env,
+    logger,
+    role: env.ROLE,
+    startedAt: new Date(),
+    metrics,
+    consoleDir: options.consoleDir,
+  });
   return {
     app,
     core,

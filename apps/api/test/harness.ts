@@ -21,7 +21,12 @@ export interface TestServer {
  * an ephemeral loopback port, with the first admin created from ADMIN.
  */
 export async function startTestServer(
-  options: { env?: Record<string, string>; core?: Parameters<typeof createSwitchboard>[0]['core'] } = {},
+  options: {
+    env?: Record<string, string>;
+    core?: Parameters<typeof createSwitchboard>[0]['core'];
+    /** The console's files; the real build (apps/console/out) unless given. */
+    consoleDir?: string;
+  } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
   const env = loadEnv({
@@ -35,6 +40,7 @@ export async function startTestServer(
     logger: createLogger(env.LOG_LEVEL),
     database: database.client,
     core: options.core,
+    consoleDir: options.consoleDir,
   });
   await switchboard.app.listen({ port: 0, host: '127.0.0.1' });
   const address = switchboard.app.server.address();

@@ -5,6 +5,7 @@ import { useDisclosure } from '@mantine/hooks';
 import { IconPlus } from '@tabler/icons-react';
 import { useState } from 'react';
 import { useMutation, useQuery } from 'urql';
+import { Loading } from '../../src/components/loading';
 import { usePaged } from '../../src/components/pager';
 import { ErrorNote, fieldError, problemOf } from '../../src/components/problems';
 import { useSocket } from '../../src/components/providers';
@@ -166,6 +167,7 @@ function Clients() {
         Listen to a queue
       </Button>
       <ErrorNote error={error ?? unlistened.error} problem={problemOf(unlistened.data?.unlisten)} />
+      {fetching && !data && <Loading what="clients" />}
       {!fetching && clients.length === 0 && !error && (
         <Paper withBorder p="lg">
           <Text>

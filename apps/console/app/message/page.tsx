@@ -18,6 +18,7 @@ import CodeMirror, { EditorView } from '@uiw/react-codemirror';
 import { useSearchParams } from 'next/navigation';
 import { Suspense } from 'react';
 import { useQuery } from 'urql';
+import { Loading } from '../../src/components/loading';
 import { ErrorNote } from '../../src/components/problems';
 import { ConsoleShell } from '../../src/components/shell';
 import { graphql } from '../../src/gql';
@@ -63,7 +64,7 @@ function Inspector({ queue, seq }: { queue: string; seq: number }) {
   });
   const message = data?.queue.messages.edges[0]?.node;
   if (!message || message.seq !== seq) {
-    if (fetching) return null;
+    if (fetching) return <Loading what="the message" />;
     return (
       <ErrorNote
         error={error}

@@ -18,11 +18,12 @@ import {
 import { useDisclosure } from '@mantine/hooks';
 import { IconPlayerPause, IconPlayerPlay, IconRefreshAlert } from '@tabler/icons-react';
 import { useRouter, useSearchParams } from 'next/navigation';
-import { Suspense, useState } from 'react';
+import { Suspense, useEffect, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
+import { Loading } from '../../src/components/loading';
 import { ErrorNote, problemOf } from '../../src/components/problems';
 import { useSocket } from '../../src/components/providers';
-import { QueueForm, type QueueFormValues } from '../../src/components/queue-form';
+import { QueueForm, queueFormValues } from '../../src/components/queue-form';
 import { ConsoleShell, useMe } from '../../src/components/shell';
 import { graphql } from '../../src/gql';
 import type { QueuePageQuery } from '../../src/gql/graphql';
@@ -39,27 +40,15 @@ const QueuePageDocument = graphql(`
       lastSeq
       messageCount
       totalBytes
-      allowedNetworks
       maxMessageCount
       maxMessageSize
       maxQueueBytes
       retentionSeconds
       managedBy
-      dedup {
-        header
-        bodyHash
-      }
       verification {
         method
-        header
-        prefix
-        algorithm
-        encoding
-        query
-        username
-        process
-        toleranceSeconds
       }
+      ...QueueSettings
       messages(last: 50) {
         edges {
           node {
@@ -96,6 +85,31 @@ const QueueStreamDocument = graphql(`
   }
 `);
 
+const QueueStatsDocument = graphql(`
+  query QueueStats($name: String!) {
+    queue(name: $name) {
+      id
+      messageCount
+      totalBytes
+    }
+  }
+`);
+
+/** What the queue stores now, read again every few seconds while the page is open. */
+function StoredNow({ name, initial }: { name: string; initial: { messageCount: number; totalBytes: number } }) {
+  const [{ data }, reexecute] = useQuery({ query: QueueStatsDocument, variables: { name }, pause: true });
+  useEffect(() => {
+    const timer = setInterval(() => reexecute({ requestPolicy: 'network-only' }), 5000);
+    return () => clearInterval(timer);
+  }, [reexecute]);
+  const stats = data?.queue ?? initial;
+  return (
+    <>
+      {stats.messageCount.toLocaleString('en')} messages, {formatBytes(stats.totalBytes)}
+    </>
+  );
+}
+
 const UpdateQueueDocument = graphql(`
   mutation UpdateQueue($id: ID!, $input: QueueInput!) {
     updateQueue(id: $id, input: $input) {
@@ -131,31 +145,6 @@ const DeleteQueueDocument = graphql(`
 `);
 
 type Queue = NonNullable<QueuePageQuery['queue']>;
-
-function toFormValues(queue: Queue): QueueFormValues {
-  const v = queue.verification;
-  return {
-    id: queue.id,
-    name: queue.name,
-    description: queue.description ?? null,
-    method: v.method,
-    header: v.header ?? null,
-    prefix: v.prefix ?? null,
-    algorithm: v.algorithm ?? null,
-    encoding: v.encoding ?? null,
-    query: v.query ?? null,
-    username: v.username ?? null,
-    process: v.process ?? null,
-    toleranceSeconds: v.toleranceSeconds ?? null,
-    allowedNetworks: queue.allowedNetworks,
-    maxMessageCount: queue.maxMessageCount ?? null,
-    maxMessageSize: queue.maxMessageSize ?? null,
-    maxQueueBytes: queue.maxQueueBytes ?? null,
-    retentionSeconds: queue.retentionSeconds ?? null,
-    dedupHeader: queue.dedup?.header ?? null,
-    dedupBodyHash: queue.dedup?.bodyHash ?? false,
-  };
-}
 
 function preview(body: string): string {
   const flat = body.replace(/\s+/g, ' ').trim();
@@ -279,7 +268,7 @@ function QueueView({ name }: { name: string }) {
   const [deleting, del] = useDisclosure(false);
   const [confirm, setConfirm] = useState('');
   const queue = data?.queue;
-  if (!queue) return fetching ? null : <ErrorNote error={error} />;
+  if (!queue) return fetching ? <Loading what="the queue" /> : <ErrorNote error={error} />;
   const isAdmin = me.role === 'ADMIN';
   const limits = [
     queue.maxMessageCount !== null &&
@@ -310,7 +299,7 @@ function QueueView({ name }: { name: string }) {
             Stored
           </Text>
           <Text>
-            {queue.messageCount.toLocaleString('en')} messages, {formatBytes(queue.totalBytes)}
+            <StoredNow name={queue.name} initial={queue} />
             {limits.length > 0 ? ` (limits: ${limits.join(', ')})` : ''}
           </Text>
         </Paper>
@@ -333,7 +322,7 @@ function QueueView({ name }: { name: string }) {
       <LiveMessages key={queue.id} queue={queue} />
       <Modal opened={editing} onClose={edit.close} title={`Edit ${queue.name}`} size="lg">
         <QueueForm
-          initial={toFormValues(queue)}
+          initial={queueFormValues(queue)}
           submitLabel="Save"
           busy={updated.fetching}
           problem={problemOf(updated.data?.updateQueue) ?? (updated.error ? { message: updated.error.message } : null)}

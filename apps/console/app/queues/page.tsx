@@ -5,6 +5,7 @@ import { useDisclosure } from '@mantine/hooks';
 import { IconPlus } from '@tabler/icons-react';
 import { useRouter } from 'next/navigation';
 import { useMutation, useQuery } from 'urql';
+import { Loading } from '../../src/components/loading';
 import { usePaged } from '../../src/components/pager';
 import { ErrorNote, problemOf } from '../../src/components/problems';
 import { EMPTY_QUEUE, QueueForm } from '../../src/components/queue-form';
@@ -76,6 +77,7 @@ function Queues() {
         </Button>
       )}
       <ErrorNote error={error} />
+      {fetching && !data && <Loading what="queues" />}
       {!fetching && queues.length === 0 && !error && (
         <Paper withBorder p="lg">
           <Text>

@@ -18,8 +18,10 @@ import {
 } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import { IconCopy, IconPlus } from '@tabler/icons-react';
-import { useState } from 'react';
+import { useRouter, useSearchParams } from 'next/navigation';
+import { Suspense, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
+import { Loading } from '../../src/components/loading';
 import { usePaged } from '../../src/components/pager';
 import { ErrorNote, fieldError, problemOf } from '../../src/components/problems';
 import { ConsoleShell, useMe } from '../../src/components/shell';
@@ -85,8 +87,18 @@ const RevokeTokenDocument = graphql(`
 function Tokens() {
   const me = useMe();
   const isAdmin = me.role === 'ADMIN';
-  const [everyone, setEveryone] = useState(false);
-  const [includeRevoked, setIncludeRevoked] = useState(false);
+  // The filters live in the address, so that a view can be shared or bookmarked.
+  const params = useSearchParams();
+  const router = useRouter();
+  const everyone = params.get('everyone') === '1';
+  const includeRevoked = params.get('revoked') === '1';
+  const setFilter = (name: 'everyone' | 'revoked', on: boolean) => {
+    const next = new URLSearchParams(params.toString());
+    if (on) next.set(name, '1');
+    else next.delete(name);
+    const query = next.toString();
+    router.replace(query ? `/tokens/?${query}` : '/tokens/');
+  };
   const [{ data, error, fetching }, reload] = useQuery({
     query: TokensDocument,
     variables: { allUsers: isAdmin && everyone, includeRevoked },
@@ -116,15 +128,20 @@ function Tokens() {
           New token
         </Button>
         {isAdmin && (
-          <Switch label="Everyone's tokens" checked={everyone} onChange={(e) => setEveryone(e.currentTarget.checked)} />
+          <Switch
+            label="Everyone's tokens"
+            checked={everyone}
+            onChange={(e) => setFilter('everyone', e.currentTarget.checked)}
+          />
         )}
         <Switch
           label="Show revoked"
           checked={includeRevoked}
-          onChange={(e) => setIncludeRevoked(e.currentTarget.checked)}
+          onChange={(e) => setFilter('revoked', e.currentTarget.checked)}
         />
       </Group>
       <ErrorNote error={error ?? revoked.error} problem={problemOf(revoked.data?.revokeToken)} />
+      {fetching && !data && <Loading what="tokens" />}
       {!fetching && tokens.length === 0 && !error && (
         <Paper withBorder p="lg">
           <Text>
@@ -283,7 +300,9 @@ function Tokens() {
 export default function TokensPage() {
   return (
     <ConsoleShell title="Tokens">
-      <Tokens />
+      <Suspense>
+        <Tokens />
+      </Suspense>
     </ConsoleShell>
   );
 }

@@ -2,6 +2,7 @@
 
 import { Button, Checkbox, Group, NumberInput, PasswordInput, Select, Stack, Textarea, TextInput } from '@mantine/core';
 import { useState } from 'react';
+import { type FragmentType, getFragmentData, graphql } from '../gql';
 import type { QueueInput, VerificationMethod } from '../gql/graphql';
 import { ErrorNote, fieldError, type Problem } from './problems';
 
@@ -21,6 +22,62 @@ const METHODS: Array<{ value: VerificationMethod; label: string }> = [
 
 const WITH_SECRET: VerificationMethod[] = ['GITHUB', 'STRIPE', 'SHOPIFY', 'SLACK', 'STANDARD_WEBHOOKS', 'HMAC'];
 const WITH_TOLERANCE: VerificationMethod[] = ['STRIPE', 'SLACK', 'STANDARD_WEBHOOKS'];
+
+/** What the form shows of a stored queue: its settings, never its secret. */
+export const QueueSettingsFragment = graphql(`
+  fragment QueueSettings on Queue {
+    id
+    name
+    description
+    allowedNetworks
+    maxMessageCount
+    maxMessageSize
+    maxQueueBytes
+    retentionSeconds
+    dedup {
+      header
+      bodyHash
+    }
+    verification {
+      method
+      header
+      prefix
+      algorithm
+      encoding
+      query
+      username
+      process
+      toleranceSeconds
+    }
+  }
+`);
+
+/** The form's values for a stored queue. */
+export function queueFormValues(fragment: FragmentType<typeof QueueSettingsFragment>): QueueFormValues {
+  const queue = getFragmentData(QueueSettingsFragment, fragment);
+  const v = queue.verification;
+  return {
+    id: queue.id,
+    name: queue.name,
+    description: queue.description ?? null,
+    method: v.method,
+    header: v.header ?? null,
+    prefix: v.prefix ?? null,
+    algorithm: v.algorithm ?? null,
+    encoding: v.encoding ?? null,
+    query: v.query ?? null,
+    username: v.username ?? null,
+    process: v.process ?? null,
+    toleranceSeconds: v.toleranceSeconds ?? null,
+    allowedNetworks: queue.allowedNetworks,
+    maxMessageCount: queue.maxMessageCount ?? null,
+    maxMessageSize: queue.maxMessageSize ?? null,
+    maxQueueBytes: queue.maxQueueBytes ?? null,
+    retentionSeconds: queue.retentionSeconds ?? null,
+    dedupHeader: queue.dedup?.header ?? null,
+    dedupBodyHash: queue.dedup?.bodyHash ?? false,
+  };
+}
 
 export interface QueueFormValues {
   id?: string;
