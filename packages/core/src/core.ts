@@ -3,7 +3,6 @@ import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
 import { WebhookTestAccounts } from './compat/webhook-test-accounts.ts';
 import { ConfigService } from './config/config-service.ts';
 import { DeliveriesService } from './delivery/deliveries-service.ts';
-import { DeliveryStore } from './delivery/delivery-store.ts';
 import { DeliveryUpdates } from './delivery/delivery-updates.ts';
 import { eventDeliveries } from './delivery/event-delivery.ts';
 import { SubscriptionMatcher } from './delivery/subscription-matcher.ts';
@@ -42,7 +41,7 @@ import { UsersService } from './users/users-service.ts';
 /** The kinds of delivery the outbound engine sends: a new kind is one more entry here. */
 export function outboundKinds(db: Database): OutboundKinds {
   const jobStore = new JobStore(db);
-  return new OutboundKinds([eventDeliveries(new DeliveryStore(db)), jobRequests(jobStore), jobCallbacks(jobStore)]);
+  return new OutboundKinds([eventDeliveries, jobRequests(jobStore), jobCallbacks(jobStore)]);
 }
 
 export interface CoreDeps {

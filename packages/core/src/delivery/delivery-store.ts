@@ -16,7 +16,6 @@ import {
   type DeliveryStats,
   deliveryColumns,
 } from './delivery-record.ts';
-import { subscriptionTargetColumns } from './subscription-record.ts';
 
 /** What a list of deliveries is narrowed by, its ids checked and branded (see DeliveriesService.list). */
 export interface DeliveryListFilter {
@@ -34,6 +33,20 @@ export interface DeliveryListPage {
   limit: number;
   inverted?: boolean | undefined;
 }
+
+/**
+ * What a claimed event delivery (the claim's row `c`) is sent with: its event and its
+ * subscription as they are at the claim, read in the claim's own statement (see
+ * OutboundKind.claimJoin). The columns are prefixed, as they sit beside the delivery's own.
+ */
+export const CLAIMED_EVENT_COLUMNS = sql`
+  select e.body as ev_body, s.url as ev_url, s.headers as ev_headers, s.signing as ev_signing,
+         s.secret as ev_secret, s.previous_secret as ev_previous_secret,
+         s.previous_secret_expires_at as ev_previous_secret_expires_at, s.timeout_ms as ev_timeout_ms,
+         s.retry_policy as ev_retry_policy, s.body_format as ev_body_format, s.enabled as ev_enabled,
+         s.rate_limit_per_second as ev_rate_limit_per_second
+    from events e join subscriptions s on s.id = c.subscription_id
+   where c.kind = 'event' and e.id = c.event_id`;
 
 /**
  * Event deliveries as their readers see them: each with its event and subscription, visible to
@@ -88,23 +101,6 @@ export class DeliveryStore {
       .leftJoin(events, eq(events.id, deliveries.eventId))
       .where(inArray(deliveries.id, [...ids]));
     return rows.map(({ ownerId, ...delivery }) => ({ delivery, ownerId }));
-  }
-
-  /** What claimed event deliveries are sent with: each one's event and subscription as they are now. */
-  claimedEvents(ids: readonly DeliveryId[]) {
-    return this.db
-      .select({
-        deliveryId: deliveries.id,
-        eventId: events.id,
-        eventBody: events.body,
-        enabled: subscriptions.enabled,
-        rateLimitPerSecond: subscriptions.rateLimitPerSecond,
-        ...subscriptionTargetColumns,
-      })
-      .from(deliveries)
-      .innerJoin(events, eq(events.id, deliveries.eventId))
-      .innerJoin(subscriptions, eq(subscriptions.id, deliveries.subscriptionId))
-      .where(inArray(deliveries.id, [...ids]));
   }
 
   /** The attempts of these deliveries, oldest first (any kind: a job's request's too). */

@@ -1,12 +1,12 @@
 import type { AttemptTarget, RequestPlan, SigningKeys } from '../outbound/attempt.ts';
 import type { OutboundResult } from '../outbound/http-sender.ts';
-import type { ClaimedDelivery, OutboundKind } from '../outbound/kind.ts';
+import { type ClaimedDelivery, type OutboundKind, readColumn } from '../outbound/kind.ts';
 import type { AttemptOutcome } from '../outbound/outcome.ts';
 import type { RetryPolicy } from '../outbound/retry-policy.ts';
+import type { Signing } from '../outbound/signing.ts';
 import { type DeliveryId, type EventId, type SubscriptionId, UNWRITTEN_DELIVERY_ID } from '../shared/ids.ts';
 import { type BodyFormat, formatBody } from './body-format.ts';
-import type { DeliveryStore } from './delivery-store.ts';
-import { toSubscriptionTarget } from './subscription-record.ts';
+import { CLAIMED_EVENT_COLUMNS } from './delivery-store.ts';
 
 /** Where and how a subscription is sent to. */
 export interface SubscriptionTarget extends SigningKeys {
@@ -51,29 +51,43 @@ export function settleEventOutcome(outcome: AttemptOutcome): AttemptOutcome {
  * An event's delivery to one subscription: the kind `event` of the outbound engine. Its rows are
  * sent with their event and their subscription as they are when claimed.
  */
-export function eventDeliveries(
-  store: Pick<DeliveryStore, 'claimedEvents'>,
-): OutboundKind<{ subscriptionId: SubscriptionId }> {
-  return {
-    kind: 'event',
-    async plan(claimed) {
-      const rows = new Map((await store.claimedEvents(claimed.map((c) => c.deliveryId))).map((r) => [r.deliveryId, r]));
-      return claimed.map(({ deliveryId }) => {
-        const row = rows.get(deliveryId);
-        if (!row) return null;
-        const subscriptionId = row.id;
-        const perSecond = row.rateLimitPerSecond;
-        return {
-          request: planForSubscription(toSubscriptionTarget(row), { id: row.eventId, body: row.eventBody }),
-          skip: row.enabled ? null : { status: 'failed' as const, reason: 'not sent: the subscription is disabled' },
-          rateLimit: perSecond === null ? null : { key: subscriptionId, perSecond },
-          context: { subscriptionId },
-        };
-      });
-    },
-    onOutcome: (_delivery, outcome) => settleEventOutcome(outcome),
-  };
-}
+export const eventDeliveries: OutboundKind<{ subscriptionId: SubscriptionId }> = {
+  kind: 'event',
+  claimJoin: { as: 'ev', query: CLAIMED_EVENT_COLUMNS },
+  async plan(claimed) {
+    return claimed.map(({ columns: row }) => {
+      // Gone with its event or subscription since the claim: nothing to send.
+      if (row.ev_url === null || row.ev_url === undefined) return null;
+      // The claim's rows are read by raw SQL: their ids are branded here.
+      const subscriptionId = String(row.subscription_id) as SubscriptionId;
+      const target: SubscriptionTarget = {
+        id: subscriptionId,
+        url: String(row.ev_url),
+        headers: readColumn.json<Record<string, string>>(row.ev_headers),
+        signing: readColumn.json<Signing>(row.ev_signing),
+        secret: String(row.ev_secret),
+        previousSecret: (row.ev_previous_secret as string | null) ?? null,
+        previousSecretExpiresAt: row.ev_previous_secret_expires_at
+          ? readColumn.date(row.ev_previous_secret_expires_at)
+          : null,
+        timeoutMs: Number(row.ev_timeout_ms),
+        retryPolicy: readColumn.json<RetryPolicy>(row.ev_retry_policy),
+        bodyFormat: String(row.ev_body_format) as BodyFormat,
+      };
+      const perSecond = row.ev_rate_limit_per_second === null ? null : Number(row.ev_rate_limit_per_second);
+      return {
+        request: planForSubscription(target, {
+          id: String(row.event_id) as EventId,
+          body: readColumn.buffer(row.ev_body),
+        }),
+        skip: row.ev_enabled ? null : { status: 'failed' as const, reason: 'not sent: the subscription is disabled' },
+        rateLimit: perSecond === null ? null : { key: subscriptionId, perSecond },
+        context: { subscriptionId },
+      };
+    });
+  },
+  onOutcome: (_delivery, outcome) => settleEventOutcome(outcome),
+};
 
 /**
  * A delivery this process wrote already leased to its own worker (see EventPublisher): handed

@@ -30,11 +30,19 @@ export async function claimDeliveries(
     laneRoom?: Readonly<Record<string, number>>;
   },
 ): Promise<ClaimedDelivery[]> {
+  // Each kind's claim join reads what its rows refer to in this same statement. Each is fenced
+  // (offset 0) so that it runs per claimed row by primary key, never as a scan of its tables.
+  const joins = kinds.claimJoins();
+  const selected = joins.map((j) => sql`, ${sql.identifier(j.as)}.*`);
+  const joined = joins.map(
+    (j) => sql` left join lateral (${j.query} offset 0) ${sql.identifier(j.as)} on true`,
+  );
   const result = await db.execute(sql`
-    select * from switchboard_claim_deliveries(${input.now.toISOString()}::timestamptz, ${input.limit}::int,
-                                               ${input.leaseMarginMs}::int, ${input.eventId ?? null}::uuid,
-                                               ${input.jobId ?? null}::uuid, ${input.defaultMaxInFlight ?? input.limit}::int,
-                                               ${input.laneAhead ?? 0}::int, ${JSON.stringify(input.laneRoom ?? {})}::jsonb)`);
+    select c.*${sql.join(selected)}
+      from switchboard_claim_deliveries(${input.now.toISOString()}::timestamptz, ${input.limit}::int,
+                                        ${input.leaseMarginMs}::int, ${input.eventId ?? null}::uuid,
+                                        ${input.jobId ?? null}::uuid, ${input.defaultMaxInFlight ?? input.limit}::int,
+                                        ${input.laneAhead ?? 0}::int, ${JSON.stringify(input.laneRoom ?? {})}::jsonb) c${sql.join(joined)}`);
   return kinds.prepare(rowsOf(result).map(toClaimed), input.now);
 }
 
