@@ -2,6 +2,7 @@
 // Builds the console's static export (out/) when its sources, its dependencies or the API's schema
 // changed since the last build, and does nothing otherwise: `npm start` runs this first, so that a
 // fresh checkout serves the console and a restart does not wait for a build it already has.
+// `npm run build` runs it with --strict: there a failed build is an error.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -48,6 +49,8 @@ const built = spawnSync('npm', ['run', 'build'], {
   env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
 });
 if (built.status !== 0) {
+  // `--strict` (CI, `npm run build`): a failed build fails. Otherwise the API starts without it.
+  if (process.argv.includes('--strict')) process.exit(built.status ?? 1);
   process.stderr.write('The console did not build; the API starts without it. See the output above.\n');
   process.exit(0);
 }
