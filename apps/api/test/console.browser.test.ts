@@ -94,7 +94,9 @@ describe.skipIf(process.env.TEST_DB === 'pglite')('the console in a browser', { 
 
   beforeAll(async () => {
     // The console's production build, made once per change of its sources (as npm start does).
-    const built = spawnSync('node', [join(root, 'apps/console/scripts/ensure-build.mjs'), '--strict'], { encoding: 'utf8' });
+    const built = spawnSync('node', [join(root, 'apps/console/scripts/ensure-build.mjs'), '--strict'], {
+      encoding: 'utf8',
+    });
     if (built.status !== 0) throw new Error(`the console did not build:\n${built.stdout}\n${built.stderr}`);
     mkdirSync(SCREENSHOTS, { recursive: true });
     server = await startTestServer();

@@ -34,9 +34,7 @@ export async function claimDeliveries(
   // (offset 0) so that it runs per claimed row by primary key, never as a scan of its tables.
   const joins = kinds.claimJoins();
   const selected = joins.map((j) => sql`, ${sql.identifier(j.as)}.*`);
-  const joined = joins.map(
-    (j) => sql` left join lateral (${j.query} offset 0) ${sql.identifier(j.as)} on true`,
-  );
+  const joined = joins.map((j) => sql` left join lateral (${j.query} offset 0) ${sql.identifier(j.as)} on true`);
   const result = await db.execute(sql`
     select c.*${sql.join(selected)}
       from switchboard_claim_deliveries(${input.now.toISOString()}::timestamptz, ${input.limit}::int,
