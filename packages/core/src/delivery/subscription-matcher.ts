@@ -1,12 +1,13 @@
 import { type Database, subscriptions, users } from '@switchboard/db';
 import { eq } from 'drizzle-orm';
+import type { RetryPolicy } from '../outbound/retry-policy.ts';
+import type { Signing } from '../outbound/signing.ts';
 import type { SubscriptionId, UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import type { SubscriptionTarget } from './event-delivery.ts';
 import { matchesPattern } from './patterns.ts';
 import { type CompiledFilter, compileFilter, type PayloadFilter } from './payload-filter.ts';
-import { subscriptionTargetColumns, toSubscriptionTarget } from './subscription-record.ts';
 
 export interface MatchCandidate {
   id: SubscriptionId;
@@ -108,12 +109,21 @@ export class SubscriptionMatcher {
     const generation = this.generation;
     const loading = this.deps.db
       .select({
+        id: subscriptions.id,
         userId: subscriptions.userId,
         role: users.role,
         eventTypes: subscriptions.eventTypes,
         filter: subscriptions.filter,
         mode: subscriptions.mode,
-        ...subscriptionTargetColumns,
+        url: subscriptions.url,
+        headers: subscriptions.headers,
+        signing: subscriptions.signing,
+        secret: subscriptions.secret,
+        previousSecret: subscriptions.previousSecret,
+        previousSecretExpiresAt: subscriptions.previousSecretExpiresAt,
+        timeoutMs: subscriptions.timeoutMs,
+        retryPolicy: subscriptions.retryPolicy,
+        bodyFormat: subscriptions.bodyFormat,
         rateLimitPerSecond: subscriptions.rateLimitPerSecond,
         maxInFlight: subscriptions.maxInFlight,
       })
@@ -131,7 +141,18 @@ export class SubscriptionMatcher {
           mode: row.mode,
           rateLimitPerSecond: row.rateLimitPerSecond,
           maxInFlight: row.maxInFlight,
-          target: toSubscriptionTarget(row),
+          target: {
+            id: row.id,
+            url: row.url,
+            headers: row.headers,
+            signing: row.signing as Signing,
+            secret: row.secret,
+            previousSecret: row.previousSecret,
+            previousSecretExpiresAt: row.previousSecretExpiresAt,
+            timeoutMs: row.timeoutMs,
+            retryPolicy: row.retryPolicy as RetryPolicy,
+            bodyFormat: row.bodyFormat,
+          },
         })),
       );
     this.snapshot = loading;

@@ -4,7 +4,6 @@ import type { RetryPolicy } from '../outbound/retry-policy.ts';
 import type { Signing } from '../outbound/signing.ts';
 import type { SubscriptionId, UserId } from '../shared/ids.ts';
 import type { BodyFormat } from './body-format.ts';
-import type { SubscriptionTarget } from './event-delivery.ts';
 import type { PayloadFilter } from './payload-filter.ts';
 
 export interface Subscription {
@@ -79,44 +78,4 @@ export const toSubscription = (row: Record<string, unknown>) => row as unknown a
 export function generateSigningSecret(signing: Signing): string {
   const bytes = randomBytes(24).toString('base64');
   return signing.scheme === 'standard-webhooks' ? `whsec_${bytes}` : bytes;
-}
-
-/** The columns a subscription is sent to with (see SubscriptionTarget). */
-export const subscriptionTargetColumns = {
-  id: subscriptions.id,
-  url: subscriptions.url,
-  headers: subscriptions.headers,
-  signing: subscriptions.signing,
-  secret: subscriptions.secret,
-  previousSecret: subscriptions.previousSecret,
-  previousSecretExpiresAt: subscriptions.previousSecretExpiresAt,
-  timeoutMs: subscriptions.timeoutMs,
-  retryPolicy: subscriptions.retryPolicy,
-  bodyFormat: subscriptions.bodyFormat,
-};
-
-export function toSubscriptionTarget(row: {
-  id: SubscriptionId;
-  url: string;
-  headers: Record<string, string>;
-  signing: unknown;
-  secret: string;
-  previousSecret: string | null;
-  previousSecretExpiresAt: Date | null;
-  timeoutMs: number;
-  retryPolicy: unknown;
-  bodyFormat: BodyFormat;
-}): SubscriptionTarget {
-  return {
-    id: row.id,
-    url: row.url,
-    headers: row.headers,
-    signing: row.signing as Signing,
-    secret: row.secret,
-    previousSecret: row.previousSecret,
-    previousSecretExpiresAt: row.previousSecretExpiresAt,
-    timeoutMs: row.timeoutMs,
-    retryPolicy: row.retryPolicy as RetryPolicy,
-    bodyFormat: row.bodyFormat,
-  };
 }

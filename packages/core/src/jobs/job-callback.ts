@@ -62,6 +62,11 @@ export function buildCallbackBody(report: JobReport): Buffer {
 /** A callback is sent within this, and retried on the job's callback policy. */
 export const CALLBACK_TIMEOUT_MS = 15_000;
 
+/** The callback to queue when a job ends (see switchboard_end_jobs): its body and its timeout. */
+export function callbackFor(report: JobReport): { body: Buffer; timeoutMs: number } {
+  return { body: buildCallbackBody(report), timeoutMs: CALLBACK_TIMEOUT_MS };
+}
+
 /**
  * A job's callback: the kind `callback` of the outbound engine. Its body was built when the job
  * ended (see job-request.ts and jobs-service.ts cancel); it is signed with the owner's signing

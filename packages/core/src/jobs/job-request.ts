@@ -2,7 +2,7 @@ import { type OutboundKind, readColumn } from '../outbound/kind.ts';
 import type { AttemptOutcome, JobTransition } from '../outbound/outcome.ts';
 import type { RetryPolicy } from '../outbound/retry-policy.ts';
 import type { JobId } from '../shared/ids.ts';
-import { buildCallbackBody, CALLBACK_TIMEOUT_MS } from './job-callback.ts';
+import { callbackFor } from './job-callback.ts';
 import type { JobStore } from './job-store.ts';
 
 interface JobContext {
@@ -74,7 +74,7 @@ function transition(job: JobContext, attempt: number, outcome: AttemptOutcome, n
   }
   const state = outcome.succeeded ? 'succeeded' : outcome.status === 'failed' ? 'failed' : 'retrying';
   if (state === 'retrying' || !job.callbackUrl) return { state, callback: null };
-  const callback = buildCallbackBody({
+  const callback = callbackFor({
     jobId: job.id,
     state,
     attempts: outcome.attempt,
@@ -84,5 +84,5 @@ function transition(job: JobContext, attempt: number, outcome: AttemptOutcome, n
     response: outcome.response,
     error: outcome.error,
   });
-  return { state, callback: { body: callback, timeoutMs: CALLBACK_TIMEOUT_MS } };
+  return { state, callback };
 }

@@ -15,7 +15,7 @@ import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { findNul } from '../shared/text-input.ts';
-import { buildCallbackBody, CALLBACK_TIMEOUT_MS } from './job-callback.ts';
+import { callbackFor } from './job-callback.ts';
 import { type JobDefinition, jobDefinitionSchema, MAX_JOB_BODY_BYTES } from './job-definition.ts';
 import type { Job } from './job-record.ts';
 import { JobStore } from './job-store.ts';
@@ -172,27 +172,24 @@ export class JobsService {
       const [job] = await this.store.byIds([id], tx);
       if (!job) return null;
       const callback = job.callbackUrl
-        ? {
-            body: buildCallbackBody({
-              jobId: job.id,
-              state: 'cancelled',
-              attempts: job.attempts,
-              url: job.url,
-              method: job.method,
-              finishedAt: now,
-              response:
-                job.lastStatusCode === null
-                  ? null
-                  : {
-                      status: job.lastStatusCode,
-                      headers: job.responseHeaders ?? {},
-                      body: job.responseBody,
-                      truncated: job.responseTruncated,
-                    },
-              error: job.lastError,
-            }),
-            timeoutMs: CALLBACK_TIMEOUT_MS,
-          }
+        ? callbackFor({
+            jobId: job.id,
+            state: 'cancelled',
+            attempts: job.attempts,
+            url: job.url,
+            method: job.method,
+            finishedAt: now,
+            response:
+              job.lastStatusCode === null
+                ? null
+                : {
+                    status: job.lastStatusCode,
+                    headers: job.responseHeaders ?? {},
+                    body: job.responseBody,
+                    truncated: job.responseTruncated,
+                  },
+            error: job.lastError,
+          })
         : null;
       const ended = await this.store.end(tx, [{ jobId: id, state: 'cancelled', callback }], now);
       if (ended.length === 0) return null;
