@@ -37,15 +37,7 @@ const ListenDocument = graphql(`
   mutation Listen($client: String!, $queue: String!) {
     listen(client: $client, queue: $queue) {
       __typename
-      ... on Error {
-        message
-      }
-      ... on ValidationError {
-        fields {
-          path
-          message
-        }
-      }
+      ...Problem
     }
   }
 `);
@@ -54,9 +46,7 @@ const UnlistenDocument = graphql(`
   mutation Unlisten($client: String!) {
     unlisten(client: $client) {
       __typename
-      ... on Error {
-        message
-      }
+      ...Problem
     }
   }
 `);
@@ -83,9 +73,7 @@ const ReadClientDocument = graphql(`
           }
         }
       }
-      ... on Error {
-        message
-      }
+      ...Problem
     }
   }
 `);
@@ -95,12 +83,7 @@ const ClientStreamDocument = graphql(`
     clientMessages(client: $client, after: $after) {
       __typename
       ... on Message {
-        seq
-        receivedAt
-        size
-        contentType
-        sourceIp
-        body
+        ...StreamedMessage
       }
       ... on RefreshSignal {
         currentSeq

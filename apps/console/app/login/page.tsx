@@ -4,7 +4,7 @@ import { Alert, Button, Center, Paper, PasswordInput, Stack, TextInput, Title } 
 import { useSearchParams } from 'next/navigation';
 import { Suspense, useState } from 'react';
 import { useMutation } from 'urql';
-import { ErrorNote } from '../../src/components/problems';
+import { ErrorNote, problemOf } from '../../src/components/problems';
 import { graphql } from '../../src/gql';
 
 const LoginDocument = graphql(`
@@ -20,9 +20,7 @@ const LoginDocument = graphql(`
         message
         retryAfterSeconds
       }
-      ... on Error {
-        message
-      }
+      ...Problem
     }
   }
 `);
@@ -50,8 +48,8 @@ function LoginForm() {
               window.location.assign(next);
             } else if (data?.__typename === 'RateLimitedError') {
               setRefusal(`${data.message} (try again in ${data.retryAfterSeconds} s)`);
-            } else if (data && 'message' in data) {
-              setRefusal(data.message);
+            } else {
+              setRefusal(problemOf(data)?.message ?? null);
             }
           }}
         >

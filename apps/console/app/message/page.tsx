@@ -21,8 +21,9 @@ import { useQuery } from 'urql';
 import { Loading } from '../../src/components/loading';
 import { ErrorNote } from '../../src/components/problems';
 import { ConsoleShell } from '../../src/components/shell';
+import { Stat } from '../../src/components/stat';
 import { graphql } from '../../src/gql';
-import { formatBytes, formatTime, presentBody, shellQuote } from '../../src/lib/format';
+import { formatBytes, formatTime, methodLabel, presentBody, shellQuote } from '../../src/lib/format';
 
 const MessageDocument = graphql(`
   query MessagePage($queue: String!, $after: String!) {
@@ -91,32 +92,14 @@ function Inspector({ queue, seq }: { queue: string; seq: number }) {
   return (
     <Stack>
       <SimpleGrid cols={{ base: 2, sm: 4 }}>
-        <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">
-            Received
-          </Text>
-          <Text size="sm">{formatTime(message.receivedAt)}</Text>
-        </Paper>
-        <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">
-            Size
-          </Text>
-          <Text size="sm">{formatBytes(message.size)}</Text>
-        </Paper>
-        <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">
-            From
-          </Text>
-          <Text size="sm">{message.sourceIp ?? 'unknown'}</Text>
-        </Paper>
-        <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">
-            Verification
-          </Text>
+        <Stat label="Received">{formatTime(message.receivedAt)}</Stat>
+        <Stat label="Size">{formatBytes(message.size)}</Stat>
+        <Stat label="From">{message.sourceIp ?? 'unknown'}</Stat>
+        <Stat label="Verification">
           <Badge color="green" variant="dot">
-            passed: {data?.queue.verification.method.replaceAll('_', ' ').toLowerCase()}
+            passed: {methodLabel(data?.queue.verification.method ?? '')}
           </Badge>
-        </Paper>
+        </Stat>
       </SimpleGrid>
       <Group>
         <CopyButton value={curl}>

@@ -25,10 +25,11 @@ import { ErrorNote, problemOf } from '../../src/components/problems';
 import { useSocket } from '../../src/components/providers';
 import { QueueForm, queueFormValues } from '../../src/components/queue-form';
 import { ConsoleShell, useMe } from '../../src/components/shell';
-import { graphql } from '../../src/gql';
+import { Stat } from '../../src/components/stat';
+import { getFragmentData, graphql } from '../../src/gql';
 import type { QueuePageQuery } from '../../src/gql/graphql';
-import { formatBytes, formatTime } from '../../src/lib/format';
-import { type StreamEvent, type StreamedMessage, useMessageStream } from '../../src/lib/message-stream';
+import { formatBytes, formatTime, methodLabel } from '../../src/lib/format';
+import { type StreamEvent, StreamedMessageFragmentDoc, useMessageStream } from '../../src/lib/message-stream';
 
 const QueuePageDocument = graphql(`
   query QueuePage($name: String!) {
@@ -52,12 +53,7 @@ const QueuePageDocument = graphql(`
       messages(last: 50) {
         edges {
           node {
-            seq
-            receivedAt
-            size
-            contentType
-            sourceIp
-            body
+            ...StreamedMessage
           }
         }
       }
@@ -70,12 +66,7 @@ const QueueStreamDocument = graphql(`
     queueMessages(queue: $queue, after: $after) {
       __typename
       ... on Message {
-        seq
-        receivedAt
-        size
-        contentType
-        sourceIp
-        body
+        ...StreamedMessage
       }
       ... on RefreshSignal {
         currentSeq
@@ -120,15 +111,7 @@ const UpdateQueueDocument = graphql(`
           name
         }
       }
-      ... on Error {
-        message
-      }
-      ... on ValidationError {
-        fields {
-          path
-          message
-        }
-      }
+      ...Problem
     }
   }
 `);
@@ -137,9 +120,7 @@ const DeleteQueueDocument = graphql(`
   mutation DeleteQueue($id: ID!) {
     deleteQueue(id: $id) {
       __typename
-      ... on Error {
-        message
-      }
+      ...Problem
     }
   }
 `);
@@ -154,7 +135,7 @@ function preview(body: string): string {
 function LiveMessages({ queue }: { queue: Queue }) {
   const socket = useSocket();
   const [paused, setPaused] = useState(false);
-  const loaded: StreamedMessage[] = queue.messages.edges.map((e) => e.node).reverse();
+  const loaded = queue.messages.edges.map((e) => getFragmentData(StreamedMessageFragmentDoc, e.node)).reverse();
   const stream = useMessageStream({
     socket,
     document: QueueStreamDocument,
@@ -282,27 +263,14 @@ function QueueView({ name }: { name: string }) {
   return (
     <Stack>
       <SimpleGrid cols={{ base: 1, sm: 3 }}>
-        <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">
-            Providers post to
-          </Text>
+        <Stat label="Providers post to">
           <Code>{queue.ingestPath}</Code>
-        </Paper>
-        <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">
-            Verification
-          </Text>
-          <Text>{queue.verification.method.replaceAll('_', ' ').toLowerCase()}</Text>
-        </Paper>
-        <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">
-            Stored
-          </Text>
-          <Text>
-            <StoredNow name={queue.name} initial={queue} />
-            {limits.length > 0 ? ` (limits: ${limits.join(', ')})` : ''}
-          </Text>
-        </Paper>
+        </Stat>
+        <Stat label="Verification">{methodLabel(queue.verification.method)}</Stat>
+        <Stat label="Stored">
+          <StoredNow name={queue.name} initial={queue} />
+          {limits.length > 0 ? ` (limits: ${limits.join(', ')})` : ''}
+        </Stat>
       </SimpleGrid>
       {isAdmin && (
         <Group>

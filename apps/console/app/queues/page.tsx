@@ -11,7 +11,7 @@ import { ErrorNote, problemOf } from '../../src/components/problems';
 import { EMPTY_QUEUE, QueueForm } from '../../src/components/queue-form';
 import { ConsoleShell, useMe } from '../../src/components/shell';
 import { graphql } from '../../src/gql';
-import { formatAgo, formatBytes } from '../../src/lib/format';
+import { formatAgo, formatBytes, methodLabel } from '../../src/lib/format';
 
 const QueuesDocument = graphql(`
   query Queues {
@@ -46,15 +46,7 @@ const CreateQueueDocument = graphql(`
           name
         }
       }
-      ... on Error {
-        message
-      }
-      ... on ValidationError {
-        fields {
-          path
-          message
-        }
-      }
+      ...Problem
     }
   }
 `);
@@ -111,7 +103,7 @@ function Queues() {
                     )}
                   </Table.Td>
                   <Table.Td>
-                    <Badge variant="light">{queue.verification.method.replaceAll('_', ' ').toLowerCase()}</Badge>
+                    <Badge variant="light">{methodLabel(queue.verification.method)}</Badge>
                   </Table.Td>
                   <Table.Td ta="right">{queue.messageCount.toLocaleString('en')}</Table.Td>
                   <Table.Td ta="right">{formatBytes(queue.totalBytes)}</Table.Td>

@@ -60,15 +60,7 @@ const CreateTokenDocument = graphql(`
           }
         }
       }
-      ... on Error {
-        message
-      }
-      ... on ValidationError {
-        fields {
-          path
-          message
-        }
-      }
+      ...Problem
     }
   }
 `);
@@ -77,9 +69,7 @@ const RevokeTokenDocument = graphql(`
   mutation RevokeToken($id: ID!) {
     revokeToken(id: $id) {
       __typename
-      ... on Error {
-        message
-      }
+      ...Problem
     }
   }
 `);

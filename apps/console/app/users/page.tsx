@@ -61,15 +61,7 @@ const CreateUserDocument = graphql(`
   mutation CreateUser($input: CreateUserInput!) {
     createUser(input: $input) {
       __typename
-      ... on Error {
-        message
-      }
-      ... on ValidationError {
-        fields {
-          path
-          message
-        }
-      }
+      ...Problem
     }
   }
 `);
@@ -78,9 +70,7 @@ const UpdateUserRoleDocument = graphql(`
   mutation UpdateUserRole($id: ID!, $role: UserRole!) {
     updateUserRole(id: $id, role: $role) {
       __typename
-      ... on Error {
-        message
-      }
+      ...Problem
     }
   }
 `);
@@ -89,15 +79,7 @@ const SetUserPasswordDocument = graphql(`
   mutation SetUserPassword($id: ID!, $password: String!) {
     setUserPassword(id: $id, password: $password) {
       __typename
-      ... on Error {
-        message
-      }
-      ... on ValidationError {
-        fields {
-          path
-          message
-        }
-      }
+      ...Problem
     }
   }
 `);
@@ -106,9 +88,7 @@ const DeleteUserDocument = graphql(`
   mutation DeleteUser($id: ID!) {
     deleteUser(id: $id) {
       __typename
-      ... on Error {
-        message
-      }
+      ...Problem
     }
   }
 `);
@@ -117,9 +97,7 @@ const SetQueueListenersDocument = graphql(`
   mutation SetQueueListeners($id: ID!, $userIds: [ID!]!) {
     setQueueListeners(id: $id, userIds: $userIds) {
       __typename
-      ... on Error {
-        message
-      }
+      ...Problem
     }
   }
 `);
@@ -259,7 +237,7 @@ function Users() {
       </Table.ScrollContainer>
       <Group justify="space-between">
         <Text size="sm" c="dimmed">
-          {data?.users.totalCount ?? 0} users
+          {data?.users.totalCount === 1 ? '1 user' : `${data?.users.totalCount ?? 0} users`}
         </Text>
         <Group gap="xs">
           <Button

@@ -3,6 +3,24 @@
 import { Alert, List } from '@mantine/core';
 import { IconAlertTriangle } from '@tabler/icons-react';
 import type { CombinedError } from 'urql';
+import { graphql } from '../gql';
+
+/**
+ * What every failed mutation answers, whatever its result type: the error's message and, for a
+ * ValidationError, each field's problem. Spread it into a result union (`...Problem`); read it
+ * with problemOf.
+ */
+export const ProblemFragment = graphql(`
+  fragment Problem on Error {
+    message
+    ... on ValidationError {
+      fields {
+        path
+        message
+      }
+    }
+  }
+`);
 
 /** What a mutation's union answers when it fails: an error type with a message, maybe fields. */
 export interface Problem {

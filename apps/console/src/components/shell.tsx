@@ -60,7 +60,7 @@ export function useMe(): Me {
 }
 
 const NAV = [
-  { href: '/queues/', label: 'Queues', icon: IconInbox },
+  { href: '/queues/', label: 'Queues', icon: IconInbox, also: ['/queue/', '/message/'] },
   { href: '/clients/', label: 'Clients', icon: IconPlugConnected },
   { href: '/tokens/', label: 'Tokens', icon: IconKey },
   { href: '/users/', label: 'Users', icon: IconUsers, adminOnly: true },
@@ -164,7 +164,7 @@ export function ConsoleShell({
               href={item.href}
               label={item.label}
               leftSection={<item.icon size={18} />}
-              active={pathname?.startsWith(item.href.replace(/\/$/, '')) ?? false}
+              active={[item.href, ...(item.also ?? [])].some((href) => pathname?.startsWith(href.replace(/\/$/, '')))}
               onClick={close}
             />
           ))}

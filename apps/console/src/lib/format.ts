@@ -45,3 +45,8 @@ export function presentBody(body: string, base64: string, contentType: string | 
 export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
+
+/** A verification method as people read it: `STANDARD_WEBHOOKS` → "standard webhooks". */
+export function methodLabel(method: string): string {
+  return method.replaceAll('_', ' ').toLowerCase();
+}

@@ -4,16 +4,22 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import type { Client as WsClient } from 'graphql-ws';
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { graphql } from '../gql';
+import type { StreamedMessageFragment } from '../gql/graphql';
 
-/** A message as the live pages list it. */
-export interface StreamedMessage {
-  seq: number;
-  receivedAt: string;
-  size: number;
-  contentType?: string | null;
-  sourceIp?: string | null;
-  body: string;
-}
+/** A message as the live pages list it: what a stream sends of each, and what a page loads. */
+export const StreamedMessageFragmentDoc = graphql(`
+  fragment StreamedMessage on Message {
+    seq
+    receivedAt
+    size
+    contentType
+    sourceIp
+    body
+  }
+`);
+
+export type StreamedMessage = StreamedMessageFragment;
 
 /** One event of a message stream: a message, or the refresh signal. */
 export type StreamEvent =
