@@ -81,14 +81,7 @@ const ReadClientDocument = graphql(`
 const ClientStreamDocument = graphql(`
   subscription ClientStream($client: String!, $after: Int) {
     clientMessages(client: $client, after: $after) {
-      __typename
-      ... on Message {
-        ...StreamedMessage
-      }
-      ... on RefreshSignal {
-        currentSeq
-        message
-      }
+      ...StreamEvent
     }
   }
 `);

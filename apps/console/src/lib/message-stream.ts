@@ -7,8 +7,11 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { graphql } from '../gql';
 import type { StreamedMessageFragment } from '../gql/graphql';
 
-/** A message as the live pages list it: what a stream sends of each, and what a page loads. */
-export const StreamedMessageFragmentDoc = graphql(`
+/**
+ * A message as the live pages list it. Declared here for the documents that spread it (the
+ * stream subscriptions below, by way of StreamEvent); its type is StreamedMessage.
+ */
+graphql(`
   fragment StreamedMessage on Message {
     seq
     receivedAt
@@ -20,6 +23,20 @@ export const StreamedMessageFragmentDoc = graphql(`
 `);
 
 export type StreamedMessage = StreamedMessageFragment;
+
+/** One event of any message stream (a queue's, a client's): a message, or the refresh signal. */
+graphql(`
+  fragment StreamEvent on MessageStreamEvent {
+    __typename
+    ... on Message {
+      ...StreamedMessage
+    }
+    ... on RefreshSignal {
+      currentSeq
+      message
+    }
+  }
+`);
 
 /** One event of a message stream: a message, or the refresh signal. */
 export type StreamEvent =
