@@ -8,7 +8,10 @@
 -- lock, the sequence numbers of one queue commit in order, without gaps.
 --
 -- p_batch: [{"i": index, "b": base64 body, "ct": content type, "h": {headers}, "ip": source,
---            "t": received at, "k": de-duplication key or null}, ...]
+--            "t": received at, "k": de-duplication key or null, "rq": {method, path, query} or null,
+--            "a": true when the queue's actions are to run for it in the worker}, ...]
+-- A message with "a" gets its row in message_runs in the same statement, so that no stored message
+-- can miss its actions; the runners are woken on commit (NOTIFY switchboard_runs).
 -- Returns one row per element: its index, its sequence number (for a repeat: the stored
 -- message's), and whether it was a repeat. Nothing when the queue does not exist.
 CREATE OR REPLACE FUNCTION switchboard_append_messages(p_queue uuid, p_batch jsonb)
@@ -25,6 +28,7 @@ DECLARE
   v_cut bigint := 0;
   v_added integer := 0;
   v_keys jsonb := '{}'::jsonb;
+  v_runs integer := 0;
 BEGIN
   SELECT last_seq, message_count, total_bytes, max_message_count, max_queue_bytes, dropped_through_seq
     INTO q FROM queues WHERE id = p_queue FOR UPDATE;
@@ -36,8 +40,9 @@ BEGIN
   v_bytes := q.total_bytes;
 
   FOR r IN
-    SELECT x.i, decode(x.b, 'base64') AS body, x.ct, x.h, x.ip, x.t, x.k
-    FROM jsonb_to_recordset(p_batch) AS x(i integer, b text, ct text, h jsonb, ip text, t timestamptz, k text)
+    SELECT x.i, decode(x.b, 'base64') AS body, x.ct, x.h, x.ip, x.t, x.k, x.rq, x.a
+    FROM jsonb_to_recordset(p_batch)
+      AS x(i integer, b text, ct text, h jsonb, ip text, t timestamptz, k text, rq jsonb, a boolean)
     ORDER BY x.i
   LOOP
     v_existing := NULL;
@@ -53,8 +58,12 @@ BEGIN
       CONTINUE;
     END IF;
     v_seq := v_seq + 1;
-    INSERT INTO messages (queue_id, seq, body, content_type, headers, source_ip, received_at, size, dedup_key)
-      VALUES (p_queue, v_seq, r.body, r.ct, r.h, r.ip, r.t, length(r.body), r.k);
+    INSERT INTO messages (queue_id, seq, body, content_type, headers, source_ip, received_at, size, dedup_key, request)
+      VALUES (p_queue, v_seq, r.body, r.ct, r.h, r.ip, r.t, length(r.body), r.k, r.rq);
+    IF r.a THEN
+      INSERT INTO message_runs (queue_id, seq, due_at) VALUES (p_queue, v_seq, r.t);
+      v_runs := v_runs + 1;
+    END IF;
     IF r.k IS NOT NULL THEN
       v_keys := v_keys || jsonb_build_object(r.k, v_seq);
     END IF;
@@ -94,5 +103,8 @@ BEGIN
          dropped_through_seq = greatest(q.dropped_through_seq, v_cut)
    WHERE id = p_queue;
   PERFORM pg_notify('switchboard_messages', json_build_object('queueId', p_queue, 'lastSeq', v_seq)::text);
+  IF v_runs > 0 THEN
+    PERFORM pg_notify('switchboard_runs', p_queue::text);
+  END IF;
 END;
 $$;

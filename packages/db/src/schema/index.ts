@@ -1,3 +1,4 @@
+export * from './action-runs.ts';
 export * from './api-tokens.ts';
 export * from './clients.ts';
 export * from './deliveries.ts';
@@ -5,9 +6,11 @@ export * from './delivery-attempts.ts';
 export * from './event-types.ts';
 export * from './events.ts';
 export * from './jobs.ts';
+export * from './message-runs.ts';
 export * from './messages.ts';
 export * from './queue-listeners.ts';
 export * from './queues.ts';
+export * from './rejected-messages.ts';
 export * from './sessions.ts';
 export * from './subscriptions.ts';
 export * from './users.ts';

@@ -20,6 +20,8 @@ export const messages = pgTable(
     receivedAt: timestamp('received_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
     size: integer('size').notNull(),
     dedupKey: text('dedup_key'),
+    /** The request line, for a queue whose actions read it: `{method, path, query}`. */
+    request: jsonb('request').$type<{ method: string; path: string; query: Record<string, string> }>(),
   },
   (t) => [
     primaryKey({ columns: [t.queueId, t.seq] }),
