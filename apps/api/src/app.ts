@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type Core, createCore, systemPrincipal } from '@switchboard/core';
 import { createDatabaseClient, type DatabaseClient, migrateDatabase } from '@switchboard/db';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
-import type { Env } from './env.ts';
+import { type Env, templateEnvironment } from './env.ts';
+import { createActionMetrics } from './http/action-metrics.ts';
 import { createDeliveryMetrics } from './http/metrics.ts';
 import { buildServer } from './server.ts';
 
@@ -54,6 +56,8 @@ export async function createSwitchboard(options: {
   delivery?: Parameters<typeof createCore>[0]['delivery'];
   /** The console's static export (apps/console/out unless given). */
   consoleDir?: string;
+  /** Tests give their own environment for templates, or a Docker host. */
+  actions?: Parameters<typeof createCore>[0]['actions'];
 }): Promise<Switchboard> {
   const { env, logger } = options;
   const database = options.database ?? (await openDatabase(env, logger));
@@ -69,6 +73,14 @@ export async function createSwitchboard(options: {
     auth: options.core,
     readConfig: configPath ? () => readFile(configPath, 'utf8') : undefined,
     ingest: { maxInflightBytes: env.INGEST_MAX_INFLIGHT_BYTES },
+    actions: {
+      allowCommands: env.ALLOW_COMMANDS,
+      dockerHost: env.DOCKER_HOST,
+      env: templateEnvironment(),
+      readFile: readSmallFile,
+      metrics: createActionMetrics(metrics),
+      ...options.actions,
+    },
     delivery: {
       allowedNetworks: env.DELIVERY_ALLOWED_NETWORKS,
       worker: { concurrency: env.DELIVERY_CONCURRENCY },
@@ -120,4 +132,14 @@ export async function createSwitchboard(options: {
       if (!options.database) await database.close();
     },
   };
+}
+
+/** Files that `read_config` and compose actions read: small text files (secrets, compose files), at most 1 MiB. */
+function readSmallFile(path: string): string | null {
+  try {
+    const text = readFileSync(path);
+    return text.length > 1024 * 1024 ? null : text.toString('utf8');
+  } catch {
+    return null;
+  }
 }

@@ -171,6 +171,25 @@ export const envSchema = z.object({
   MAX_CONNECTIONS: boundedInt(1, 1_000_000, 10_000),
   /** Operations running at once on one graphql-ws socket; one more closes it with 4429. */
   WS_MAX_OPERATIONS_PER_SOCKET: boundedInt(1, 10_000, 100),
+  /**
+   * Whether queues' `execute`, `docker` and `docker-compose` actions may run (true/false): off, an
+   * admin's config cannot turn a webhook into a command on this host.
+   */
+  ALLOW_COMMANDS: z.preprocess(
+    blankAsUnset,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => ['true', '1', 'yes', 'on'].includes(v)),
+  ),
+  /** Where the Docker Engine API answers for docker actions: unix:///var/run/docker.sock (default) or tcp://host:port. */
+  DOCKER_HOST: z.preprocess(
+    blankAsUnset,
+    z
+      .string()
+      .regex(/^(unix|tcp|http|https):\/\//, 'must be unix:///path or tcp://host:port')
+      .optional(),
+  ),
   /** Who may introspect the GraphQL schema: callers with credentials, anyone, or nobody. */
   GRAPHQL_INTROSPECTION: z
     .enum(['authenticated', 'open', 'off'], { error: 'must be one of authenticated, open, off' })
@@ -188,6 +207,16 @@ export class EnvError extends Error {
 
 /** Settings whose values may hold a secret: an error names them but never repeats the value. */
 const SECRET_SETTINGS = new Set(['ADMIN_PASSWORD', 'DATABASE_URL']);
+
+/**
+ * The environment that queues' templates may read with `read_config` (webhook-proxy reads secrets
+ * such as GITHUB_SECRET there). Only admins and config files write templates.
+ */
+export function templateEnvironment(
+  source: Record<string, string | undefined> = process.env,
+): Readonly<Record<string, string | undefined>> {
+  return Object.freeze({ ...source });
+}
 
 export function loadEnv(source: Record<string, string | undefined> = process.env): Env {
   const result = envSchema.safeParse(source);

@@ -51,6 +51,14 @@ export interface ServerDeps {
 
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
 
+function rewriteQueuePath(core: Core, url: string): string {
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  if (path.startsWith('/q/') || path === '/') return url;
+  const queue = core.registry.byPath(path);
+  return queue ? `/q/${encodeURIComponent(queue.name)}${query === -1 ? '' : url.slice(query)}` : url;
+}
+
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const { core, database, logger } = deps;
   const requestTimeout = deps.env.REQUEST_TIMEOUT_MS;
@@ -75,6 +83,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     },
     // The client address comes from the socket, unless the request came through a trusted proxy.
     trustProxy: deps.env.TRUSTED_PROXIES.length > 0 ? deps.env.TRUSTED_PROXIES : false,
+    // A queue served at its own path (webhook-proxy's `/github`) is ingested as `/q/:name`; the
+    // request keeps its original URL for the queue's templates. Queues cannot take the server's
+    // own paths (RESERVED_PATHS in core's queue-definition.ts).
+    rewriteUrl: (req) => rewriteQueuePath(core, req.url ?? '/'),
   });
 
   capConnections(app.server, deps.env.MAX_CONNECTIONS, logger);

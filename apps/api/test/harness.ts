@@ -26,6 +26,8 @@ export async function startTestServer(
     core?: Parameters<typeof createSwitchboard>[0]['core'];
     /** The console's files; the real build (apps/console/out) unless given. */
     consoleDir?: string;
+    /** What queues' actions may use (their templates' environment, a Docker host, commands). */
+    actions?: Parameters<typeof createSwitchboard>[0]['actions'];
   } = {},
 ): Promise<TestServer> {
   const database = await createTestDatabase();
@@ -41,6 +43,7 @@ export async function startTestServer(
     database: database.client,
     core: options.core,
     consoleDir: options.consoleDir,
+    actions: options.actions,
   });
   await switchboard.app.listen({ port: 0, host: '127.0.0.1' });
   const address = switchboard.app.server.address();

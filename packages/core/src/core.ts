@@ -1,4 +1,5 @@
 import type { Database } from '@switchboard/db';
+import { systemPrincipal } from './access/principal.ts';
 import { AuthService, type AuthServiceDeps } from './auth/auth-service.ts';
 import { WebhookTestAccounts } from './compat/webhook-test-accounts.ts';
 import { ConfigService } from './config/config-service.ts';
@@ -21,9 +22,15 @@ import { OutboundKinds } from './outbound/kind.ts';
 import type { AttemptOutcome } from './outbound/outcome.ts';
 import { type ResolveAll, SsrfGuard } from './outbound/ssrf-guard.ts';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './outbound/worker.ts';
+import { ActionRunsService } from './queues/action-runs-service.ts';
+import { actionRequests } from './queues/actions/action-request.ts';
+import { ActionRunStore } from './queues/actions/action-run-store.ts';
+import { ActionRunner, type ActionRunnerOptions } from './queues/actions/action-runner.ts';
+import type { ActionMetrics, ActionServices } from './queues/actions/action-types.ts';
 import { ClientsService } from './queues/clients-service.ts';
 import { IngestBudget } from './queues/ingest-budget.ts';
 import { IngestService } from './queues/ingest-service.ts';
+import { InlineActions } from './queues/inline-actions.ts';
 import { MessageStreams } from './queues/message-stream.ts';
 import { MessageWriter, type MessageWriterOptions } from './queues/message-writer.ts';
 import { QueueRegistry } from './queues/queue-registry.ts';
@@ -41,7 +48,12 @@ import { UsersService } from './users/users-service.ts';
 /** The kinds of delivery the outbound engine sends: a new kind is one more entry here. */
 export function outboundKinds(db: Database): OutboundKinds {
   const jobStore = new JobStore(db);
-  return new OutboundKinds([eventDeliveries, jobRequests(jobStore), jobCallbacks(jobStore)]);
+  return new OutboundKinds([
+    eventDeliveries,
+    jobRequests(jobStore),
+    jobCallbacks(jobStore),
+    actionRequests(new ActionRunStore(db)),
+  ]);
 }
 
 export interface CoreDeps {
@@ -56,6 +68,16 @@ export interface CoreDeps {
   ingest?: { maxInflightBytes?: number };
   /** Reads the declarative config file, when there is one. */
   readConfig?: () => Promise<string | null>;
+  /** What queues' actions may use; commands and Docker stay off unless `allowCommands`. */
+  actions?: {
+    allowCommands?: boolean;
+    dockerHost?: string;
+    /** What `read_config` reads; nothing by default. */
+    env?: Readonly<Record<string, string | undefined>>;
+    readFile?: (path: string) => string | null;
+    metrics?: ActionMetrics;
+    runner?: ActionRunnerOptions;
+  };
   delivery?: {
     /** CIDRs that outbound requests may reach although private (DELIVERY_ALLOWED_NETWORKS). */
     allowedNetworks?: readonly string[];
@@ -93,6 +115,9 @@ export interface Core {
   deliveryUpdates: DeliveryUpdates;
   /** This process's worker: running once `start({ worker: true })` has started it. */
   worker: DeliveryWorker;
+  /** Runs queues' actions after their messages are answered: running once `start({ worker: true })` has started it. */
+  actionRunner: ActionRunner;
+  actionRuns: ActionRunsService;
   jobs: JobsService;
   jobUpdates: JobUpdates;
   webhookTestAccounts: WebhookTestAccounts;
@@ -116,6 +141,11 @@ export interface Core {
   /** Removes messages older than their queue's retention age (the housekeeping runs it every 30 s). */
   sweepRetention(): Promise<number>;
 }
+
+/** Metrics of `metrics` actions when the server keeps none: accepted and dropped. */
+const ignoredMetrics: ActionMetrics = {
+  register: () => ({ ok: true, value: { inc() {}, dec() {}, observe() {} } }),
+};
 
 /** How often the housekeeping runs: expired sessions, and messages past their queue's age. */
 const SESSION_SWEEP_MS = 10 * 60_000;
@@ -190,8 +220,26 @@ export function createCore(deps: CoreDeps): Core {
   const users = new UsersService({ ...shared, onTokensChanged });
   const auth = new AuthService({ ...shared, tokens, store: userStore, ...deps.auth });
   const streams = new MessageStreams({ ...shared, pubsub, queues });
+  const actionServices: ActionServices = {
+    ...shared,
+    env: deps.actions?.env ?? {},
+    readFile: deps.actions?.readFile ?? (() => null),
+    allowCommands: deps.actions?.allowCommands ?? false,
+    dockerHost: deps.actions?.dockerHost,
+    metrics: deps.actions?.metrics ?? ignoredMetrics,
+    publish: async ({ type, payload, idempotencyKey }) => {
+      const published = await publisher.publish(systemPrincipal, { type, payload, idempotencyKey });
+      return published.ok ? { ok: true, value: { id: published.value.event.id } } : published;
+    },
+    send: (request) => sender.send(request),
+  };
+  const actionRuns = new ActionRunsService({ ...shared, pubsub, queues });
+  const actionRunner = new ActionRunner(
+    { ...shared, pubsub, queues: registry, services: actionServices, onDeliveriesDue: wakeWorker },
+    deps.actions?.runner,
+  );
   // What keeps caches and streams current in this process: started first, stopped last.
-  const listeners = [tokens, matcher, eventTypes, deliveryUpdates, jobUpdates, registry, streams];
+  const listeners = [tokens, matcher, eventTypes, deliveryUpdates, jobUpdates, registry, streams, actionRuns];
   const extraWorkers = new Set<DeliveryWorker>();
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, what: string, run: () => Promise<unknown>) => {
@@ -208,7 +256,13 @@ export function createCore(deps: CoreDeps): Core {
     auth,
     queues,
     clients: new ClientsService({ ...shared, queues }),
-    ingest: new IngestService({ ...shared, registry, writer, budget: new IngestBudget(deps.ingest?.maxInflightBytes) }),
+    ingest: new IngestService({
+      ...shared,
+      registry,
+      writer,
+      budget: new IngestBudget(deps.ingest?.maxInflightBytes),
+      inline: new InlineActions({ ...shared, services: actionServices }),
+    }),
     registry,
     config: new ConfigService({
       ...shared,
@@ -226,6 +280,8 @@ export function createCore(deps: CoreDeps): Core {
     deliveries,
     deliveryUpdates,
     worker,
+    actionRunner,
+    actionRuns,
     jobs,
     jobUpdates,
     webhookTestAccounts: new WebhookTestAccounts({ ...shared, users, tokens }),
@@ -243,12 +299,16 @@ export function createCore(deps: CoreDeps): Core {
       if (options.worker) {
         await worker.start();
         workerStarted = true;
+        await actionRunner.start();
       }
     },
     async stop(options = {}) {
       for (const timer of timers.splice(0)) clearInterval(timer);
       // The workers stop claiming first, and finish and record what they hold while requests drain.
-      const workersStopped = Promise.all([...(workerStarted ? [worker] : []), ...extraWorkers].map((w) => w.stop()));
+      const workersStopped = Promise.all([
+        ...[...(workerStarted ? [worker] : []), ...extraWorkers].map((w) => w.stop()),
+        ...(workerStarted ? [actionRunner.stop()] : []),
+      ]);
       await options.whileStopping?.();
       await workersStopped;
       // Requests are finished; what they handed the writer is committed before the database goes.

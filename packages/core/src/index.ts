@@ -4,6 +4,7 @@
  * exported: apps reach tables only through services.
  */
 export {
+  isAdmin,
   type Principal,
   SCOPES,
   type Scope,
@@ -33,6 +34,9 @@ export { claimDeliveries } from './outbound/outbound-store.ts';
 export type { AttemptOutcome } from './outbound/outcome.ts';
 export { DEFAULT_SCHEDULE_MS, type RetryPolicy } from './outbound/retry-policy.ts';
 export type { Signing } from './outbound/signing.ts';
+export type { MessageRun } from './queues/action-runs-service.ts';
+export type { ActionRunRow } from './queues/actions/action-run-store.ts';
+export type { ActionMetrics, MetricType, TrackedMetric } from './queues/actions/action-types.ts';
 export {
   type Client,
   MAX_READ_BYTES,
@@ -41,10 +45,14 @@ export {
   toMessageListEntry,
 } from './queues/clients-service.ts';
 export { IngestReservation } from './queues/ingest-budget.ts';
+export type { IngestOutcome } from './queues/ingest-service.ts';
+export type { Reply } from './queues/inline-actions.ts';
 export type { MessagePage } from './queues/message-stream.ts';
 export { type IncomingMessage, MessageWriter } from './queues/message-writer.ts';
-export type { QueueDefinition } from './queues/queue-definition.ts';
+export { type QueueDefinition, RESERVED_PATHS } from './queues/queue-definition.ts';
+export type { CompiledQueue } from './queues/queue-registry.ts';
 export type { Queue } from './queues/queues-service.ts';
+export type { RejectedMessage } from './queues/rejected-store.ts';
 export type { Verification } from './queues/verification/types.ts';
 export { generateRandomString, isUuid } from './shared/crypto.ts';
 export { decodeKeysetCursor } from './shared/cursor.ts';

@@ -8,6 +8,7 @@ import './schema/token/token.ts';
 import './schema/session/session.ts';
 import './schema/queue/message.ts';
 import './schema/queue/queue.ts';
+import './schema/queue/action-run.ts';
 import './schema/client/client.ts';
 import './schema/event-type/event-type.ts';
 import './schema/delivery/delivery-attempt.ts';

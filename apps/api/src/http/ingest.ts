@@ -1,5 +1,6 @@
 import type { Core, CoreError, IngestReservation } from '@switchboard/core';
 import { errorCodes, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { answerAsWebhookProxy, sendReply } from './compat/webhook-proxy.ts';
 import { HTTP_STATUS } from './status.ts';
 
 /**
@@ -16,10 +17,15 @@ class IngestRefusal extends Error {
     readonly statusCode: number,
     message: string,
     readonly retryAfterSeconds?: number,
+    /** For 405: the methods the queue takes. */
+    readonly allow?: string,
   ) {
     super(message);
   }
 }
+
+/** Methods a queue may take, when its rules name them; POST otherwise. */
+const INGEST_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 const refusal = (error: CoreError) =>
   new IngestRefusal(HTTP_STATUS[error.code], error.message, error.retryAfterSeconds ?? undefined);
@@ -71,6 +77,15 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
       };
       const sender = core.ingest.sender(request.params.queue, request.ip);
       if (!sender.ok) return refuse(sender.error);
+      if (!sender.value.methods.includes(request.method)) {
+        if (!keepsConnection) await drain(payload, maxBodyBytes);
+        throw new IngestRefusal(
+          405,
+          `This queue takes ${sender.value.methods.join(', ')}, not ${request.method}`,
+          undefined,
+          sender.value.methods.join(', '),
+        );
+      }
       const admitted = core.ingest.admit(bytes);
       if (!admitted.ok) return refuse(admitted.error);
       const entry: Held = { reservation: admitted.value, handling: false, keepsConnection };
@@ -98,6 +113,7 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
         // and the connection is kept unless the sender asked to close it, by then with the body read.
         reply.header('connection', reply.raw.shouldKeepAlive ? 'keep-alive' : 'close');
         if (error.retryAfterSeconds) reply.header('retry-after', String(error.retryAfterSeconds));
+        if (error.allow) reply.header('allow', error.allow);
         return reply.code(error.statusCode).send({ message: error.message, refresh: false });
       }
       if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -118,26 +134,42 @@ export async function registerIngestRoutes(app: FastifyInstance, core: Core, max
       return reply.code(status).send({ message: status === 500 ? 'Internal error' : error.message, refresh: false });
     });
 
-    scope.post<{ Params: { queue: string } }>('/q/:queue', { bodyLimit: maxBodyBytes }, async (request, reply) => {
-      const entry = held.get(request);
-      if (entry) entry.handling = true;
-      try {
-        const result = await core.ingest.ingest(request.params.queue, {
-          body: (request.body as Buffer | undefined) ?? Buffer.alloc(0),
-          headers: request.headers,
-          query: request.query as Record<string, string | undefined>,
-          sourceIp: request.ip,
-        });
-        if (result.ok) {
+    scope.route<{ Params: { queue: string } }>({
+      method: [...INGEST_METHODS],
+      url: '/q/:queue',
+      bodyLimit: maxBodyBytes,
+      handler: async (request, reply) => {
+        const entry = held.get(request);
+        if (entry) entry.handling = true;
+        try {
+          const queue = core.registry.get(request.params.queue);
+          const result = await core.ingest.ingest(request.params.queue, {
+            // A queue served at its own path (see server.ts) sees that path, as its sender used it.
+            method: request.method,
+            path: request.originalUrl.split('?')[0],
+            body: (request.body as Buffer | undefined) ?? Buffer.alloc(0),
+            headers: request.headers,
+            query: request.query as Record<string, string | undefined>,
+            sourceIp: request.ip,
+          });
+          if (queue?.dialect === 'webhook-proxy') return answerAsWebhookProxy(reply, result);
+          if (result.ok) {
+            const { seq, duplicate, actions } = result.value;
+            if (actions?.failed)
+              return reply.code(500).send({ id: seq, message: `The message was stored; ${actions.failed}` });
+            if (actions?.reply) return sendReply(reply, actions.reply);
+            return reply.code(200).send(duplicate ? { id: seq, duplicate: true } : { id: seq });
+          }
+          if (result.error.retryAfterSeconds) reply.header('retry-after', String(result.error.retryAfterSeconds));
+          const rule =
+            result.error.code === 'CONFLICT' || result.error.code === 'INVALID' ? result.error.fields?.[0] : undefined;
           return reply
-            .code(200)
-            .send(result.value.duplicate ? { id: result.value.seq, duplicate: true } : { id: result.value.seq });
+            .code(HTTP_STATUS[result.error.code])
+            .send({ message: result.error.message, refresh: false, ...(rule ? { rule: rule.path } : {}) });
+        } finally {
+          entry?.reservation.release();
         }
-        if (result.error.retryAfterSeconds) reply.header('retry-after', String(result.error.retryAfterSeconds));
-        return reply.code(HTTP_STATUS[result.error.code]).send({ message: result.error.message, refresh: false });
-      } finally {
-        entry?.reservation.release();
-      }
+      },
     });
   });
 }

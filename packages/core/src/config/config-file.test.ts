@@ -44,7 +44,7 @@ webhooks:
       max_time: 5m
 `;
 
-/** webhook-proxy's README example. */
+/** webhook-proxy's README: the short example under "Configuration", as it stands. */
 const WEBHOOK_PROXY_SAMPLE = `
 server:
   host: '127.0.0.1'
@@ -53,8 +53,16 @@ server:
 endpoints:
   - /endpoint/path:
       method: 'POST'
+
       headers:
         X-Sender: 'regex for X-Sender HTTP header'
+
+      body:
+        project:
+          name: 'regex for project.name in the JSON payload'
+          items:
+            name: '^example_[0-9]+'
+      
       actions:
         - log:
             message: 'Processing {{ request.path }} ...'
@@ -114,14 +122,6 @@ webhooks:
     ]);
   });
 
-  it("finding 11: webhook-proxy's server.yml is refused as a format not supported yet", () => {
-    const parsed = parseConfigFile(WEBHOOK_PROXY_SAMPLE);
-    expect(parsed.ok).toBe(false);
-    if (parsed.ok) return;
-    expect(parsed.error.message).toMatch(/webhook-proxy's server\.yml.*not supported yet/);
-    expect(parsed.error.fields?.map((f) => f.path).sort()).toEqual(['endpoints', 'server']);
-  });
-
   it("keeps accepting every key of the Webhook Queue's and servo-webhooks' documented files", () => {
     const queue = parseConfigFile(WEBHOOK_QUEUE_SAMPLE);
     if (!queue.ok) throw new Error(JSON.stringify(queue.error));
@@ -147,5 +147,127 @@ webhooks:
     signing: standard-webhooks
 `);
     if (!ours.ok) throw new Error(JSON.stringify(ours.error));
+  });
+});
+
+describe("webhook-proxy's server.yml as the config file", () => {
+  it('reads its endpoints as queues, with no users and no webhooks, and says that host and port are ignored', () => {
+    const parsed = parseConfigFile(WEBHOOK_PROXY_SAMPLE);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
+    expect(parsed.value.queues).toEqual([
+      expect.objectContaining({
+        name: 'endpoint-path',
+        path: '/endpoint/path',
+        dialect: 'webhook-proxy',
+        respond: 'after-actions',
+        verification: { method: 'none' },
+        rules: {
+          method: 'POST',
+          headers: { 'X-Sender': 'regex for X-Sender HTTP header' },
+          body: {
+            project: { name: 'regex for project.name in the JSON payload', items: { name: '^example_[0-9]+' } },
+          },
+        },
+        actions: [{ log: { message: 'Processing {{ request.path }} ...' } }],
+      }),
+    ]);
+    expect(parsed.value.users).toEqual([]);
+    expect(parsed.value.webhooks).toEqual({ subscriptions: [], eventTypes: [], notices: [] });
+    expect(parsed.value.webhooksOwner).toBeNull();
+    expect(parsed.value.notices).toEqual([expect.stringContaining('server.host and server.port are ignored')]);
+  });
+
+  it("refuses it mixed with Switchboard's own keys, naming each of them", () => {
+    const problems = problemsOf(`${WEBHOOK_PROXY_SAMPLE}
+queues:
+  - name: foo
+listen_port: 8080
+`);
+    expect(problems.map((p) => p.path)).toEqual(['queues', 'listen_port']);
+    for (const problem of problems) expect(problem.message).toMatch(/^is Switchboard's own key, which cannot be mixed/);
+  });
+
+  it('refuses what it cannot honour, by its path in the file', () => {
+    expect(
+      problemsOf(`
+server:
+  imports: [/opt/extra.py]
+endpoints:
+  - /github:
+      actions:
+        - docker-swarm: { $restart: { service_id: web } }
+`).map((p) => p.path),
+    ).toEqual(['server.imports', 'endpoints[0]./github.actions[0].docker-swarm']);
+  });
+});
+
+describe("Switchboard's own queues with rules and actions", () => {
+  it('passes path, rules, actions, respond, response and rejected into the queue definition', () => {
+    const parsed = parseConfigFile(`
+queues:
+  - name: deploys
+    path: /hooks/deploy
+    rules:
+      method: [POST, PUT]
+      headers: { X-GitHub-Event: push }
+      any:
+        - body: { ref: refs/heads/main }
+        - source: 10.0.0.0/8
+    actions:
+      - log: { message: 'deploying {{ request.json.ref }}' }
+      - sleep: { seconds: 1 }
+    respond: after-actions
+    response: { status: 202, body: 'queued' }
+    rejected: store
+  - name: plain
+`);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
+    const [deploys, plain] = parsed.value.queues;
+    expect(deploys).toMatchObject({
+      name: 'deploys',
+      path: '/hooks/deploy',
+      rules: {
+        method: ['POST', 'PUT'],
+        headers: { 'X-GitHub-Event': 'push' },
+        any: [{ body: { ref: 'refs/heads/main' } }, { source: '10.0.0.0/8' }],
+      },
+      actions: [{ log: { message: 'deploying {{ request.json.ref }}' } }, { sleep: { seconds: 1 } }],
+      respond: 'after-actions',
+      response: { status: 202, body: 'queued' },
+      rejected: 'store',
+    });
+    // Left out, they are the defaults: no path of its own, no rules, no actions, answered at once.
+    expect(plain).toMatchObject({
+      path: null,
+      rules: null,
+      actions: [],
+      respond: 'at-once',
+      response: null,
+      rejected: 'refuse',
+    });
+  });
+
+  it('refuses bad rules, actions and answers by their path under the queue', () => {
+    const problems = problemsOf(`
+queues:
+  - name: a
+    path: /q/a
+    rules: { methd: POST, body: { ref: 5 } }
+    actions: [{ log: {}, eval: {} }]
+    respond: later
+    rejected: drop
+`);
+    expect(problems.map((p) => p.path).sort()).toEqual([
+      'queues.0.actions.0',
+      'queues.0.path',
+      'queues.0.rejected',
+      'queues.0.respond',
+      'queues.0.rules.body.ref',
+      'queues.0.rules.methd',
+    ]);
+    expect(problems.find((p) => p.path === 'queues.0.rules.methd')?.message).toBe(
+      'is not a known key; did you mean "method"?',
+    );
+    expect(problems.find((p) => p.path === 'queues.0.path')?.message).toBe('is a path the server answers itself');
   });
 });

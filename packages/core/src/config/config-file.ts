@@ -2,6 +2,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { isKnownPasswordFormat } from '../auth/passwords.ts';
 import { type ParsedWebhooks, parseWebhooks, toConfigProblems } from '../compat/servo-webhooks.ts';
+import { isWebhookProxyFile, parseWebhookProxyFile } from '../compat/webhook-proxy.ts';
 import { type QueueDefinition, queueDefinitionSchema } from '../queues/queue-definition.ts';
 import type { Verification } from '../queues/verification/types.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -10,7 +11,8 @@ import { rememberKnownKeys } from '../shared/unknown-keys.ts';
 /**
  * The declarative config file. Its first dialect is the Webhook Queue's JSON file, accepted as it
  * stands (`users`, `queues`, global limits); JSON is YAML, so the file may also be written in YAML.
- * servo-webhooks' `webhooks:` list is accepted beside it (config-webhooks.ts). Every object is
+ * servo-webhooks' `webhooks:` list is accepted beside it (servo-webhooks.ts). webhook-proxy's
+ * `server.yml` is accepted instead of it, as a file of its own (webhook-proxy.ts). Every object is
  * strict: an unknown key refuses the file (unknown-keys.ts), as a misspelt one would otherwise be
  * dropped in silence and leave, say, a queue open to every address.
  */
@@ -36,6 +38,13 @@ const configQueue = z.strictObject({
   /** Any verification method, in Switchboard's own form; used when `auth` is absent. */
   verification: z.record(z.string(), z.unknown()).optional(),
   dedup: z.record(z.string(), z.unknown()).optional(),
+  /** Ours, as a queue definition has them; queueDefinitionSchema checks them. */
+  path: z.string().optional(),
+  rules: z.unknown().optional(),
+  actions: z.unknown().optional(),
+  respond: z.string().optional(),
+  response: z.unknown().optional(),
+  rejected: z.string().optional(),
   ...limits,
 });
 
@@ -91,8 +100,7 @@ export function parseConfigFile(text: string): Result<ParsedConfig> {
   } catch (error) {
     return fail('INVALID', `The config file is not valid JSON or YAML: ${(error as Error).message}`);
   }
-  const foreign = refuseForeignFormat(raw);
-  if (foreign) return foreign;
+  if (isWebhookProxyFile(raw)) return readWebhookProxyFile(raw);
   const parsed = configFile.safeParse(raw ?? {}, { error: rememberKnownKeys });
   if (!parsed.success) {
     return fail('INVALID', 'The config file is not valid', { fields: toConfigProblems(parsed.error.issues) });
@@ -116,6 +124,12 @@ export function parseConfigFile(text: string): Result<ParsedConfig> {
       maxQueueBytes: queue.max_queue_size ?? file.max_queue_size ?? null,
       retentionSeconds: queue.retention_seconds ?? file.retention_seconds ?? null,
       dedup: (queue.dedup as QueueDefinition['dedup']) ?? null,
+      path: queue.path ?? null,
+      rules: (queue.rules as QueueDefinition['rules']) ?? null,
+      actions: (queue.actions as QueueDefinition['actions']) ?? [],
+      respond: (queue.respond as QueueDefinition['respond']) ?? 'at-once',
+      response: (queue.response as QueueDefinition['response']) ?? null,
+      rejected: (queue.rejected as QueueDefinition['rejected']) ?? 'refuse',
     };
     const valid = queueDefinitionSchema.safeParse(definition, { error: rememberKnownKeys });
     if (!valid.success) {
@@ -157,25 +171,16 @@ export function parseConfigFile(text: string): Result<ParsedConfig> {
   });
 }
 
-/** Top-level keys of webhook-proxy's `server.yml`, a format Switchboard does not read yet. */
-const WEBHOOK_PROXY_KEYS = ['server', 'endpoints'];
-
-/**
- * webhook-proxy's file would otherwise be refused key by key, as if it were a misspelt Webhook
- * Queue file: say instead what it is, and that it is not supported yet.
- */
-function refuseForeignFormat(raw: unknown): Result<never> | null {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
-  const known = new Set(Object.keys(configFile.shape));
-  const unknown = Object.keys(raw).filter((key) => !known.has(key));
-  if (!unknown.some((key) => WEBHOOK_PROXY_KEYS.includes(key))) return null;
-  return fail('INVALID', "The config file looks like webhook-proxy's server.yml, which is not supported yet", {
-    fields: unknown.map((key) => ({
-      path: key,
-      message: WEBHOOK_PROXY_KEYS.includes(key)
-        ? `is webhook-proxy's "${key}" section, which Switchboard does not read yet`
-        : 'is not a known key',
-    })),
+/** webhook-proxy's file gives queues only: no users, no webhook subscriptions. */
+function readWebhookProxyFile(raw: Record<string, unknown>): Result<ParsedConfig> {
+  const read = parseWebhookProxyFile(raw, Object.keys(configFile.shape));
+  if (!read.ok) return read;
+  return ok({
+    queues: read.value.queues,
+    users: [],
+    webhooks: { subscriptions: [], eventTypes: [], notices: [] },
+    webhooksOwner: null,
+    notices: read.value.notices,
   });
 }
 

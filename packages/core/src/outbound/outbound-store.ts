@@ -128,7 +128,7 @@ export async function findNextDue(db: Database, fullLanes: readonly string[] = [
  * every one is here, so that this file is the tables' one owner. Each kind calls them.
  */
 
-/** New deliveries of any kind, due now, each in its lane (see ClaimedRecord) with its timeout. */
+/** New deliveries of any kind, due now, each in its lane (see ClaimedRecord) with its timeout; their ids in order. */
 export async function enqueueDeliveries(
   db: Executor,
   rows: ReadonlyArray<{
@@ -142,11 +142,14 @@ export async function enqueueDeliveries(
     body?: Buffer;
   }>,
   now: Date,
-): Promise<void> {
-  if (rows.length === 0) return;
-  await db
+): Promise<DeliveryId[]> {
+  if (rows.length === 0) return [];
+  // One multi-row INSERT returns its rows in the order of its VALUES.
+  const inserted = await db
     .insert(deliveries)
-    .values(rows.map((row) => ({ ...row, nextAttemptAt: now, createdAt: now, updatedAt: now })));
+    .values(rows.map((row) => ({ ...row, nextAttemptAt: now, createdAt: now, updatedAt: now })))
+    .returning({ id: deliveries.id });
+  return inserted.map((row) => row.id);
 }
 
 /**

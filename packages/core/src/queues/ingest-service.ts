@@ -5,12 +5,18 @@ import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { ClientStore } from './client-store.ts';
 import type { IngestBudget, IngestReservation } from './ingest-budget.ts';
+import type { InlineActions, Reply } from './inline-actions.ts';
 import type { MessageWriter, WrittenMessage } from './message-writer.ts';
 import type { CompiledQueue, QueueRegistry } from './queue-registry.ts';
+import { RejectedStore } from './rejected-store.ts';
+import type { RuleFailure } from './rules/rules.ts';
 import type { VerificationMethod } from './verification/types.ts';
 import { verifyInbound } from './verification/verify.ts';
 
 export interface IngestRequest {
+  /** The request's method and path as the sender used them (`/github` for a queue served at its own path). */
+  method?: string;
+  path?: string;
   body: Buffer;
   /** Lower-case names, as Node gives them. */
   headers: Record<string, string | string[] | undefined>;
@@ -25,6 +31,14 @@ export interface IngestServiceDeps {
   registry: QueueRegistry;
   writer: MessageWriter;
   budget: IngestBudget;
+  /** Runs the actions of a queue that answers after them; without it such queues answer at once. */
+  inline?: InlineActions;
+}
+
+/** What ingest answered a message that was stored. */
+export interface IngestOutcome extends WrittenMessage {
+  /** For a queue that answers after its actions: how they went, and the answer they make. */
+  actions: { failed: string | null; reply: Reply | null } | null;
 }
 
 /** Seconds a sender refused for want of room is asked to wait: a burst's writes settle in about that. */
@@ -42,9 +56,11 @@ const NEVER_STORED = new Set(['authorization', 'proxy-authorization', 'cookie'])
  */
 export class IngestService {
   private readonly clients: ClientStore;
+  private readonly rejections: RejectedStore;
 
   constructor(private readonly deps: IngestServiceDeps) {
     this.clients = new ClientStore(deps);
+    this.rejections = new RejectedStore(deps.db);
   }
 
   /** Bytes of bodies admitted and not yet settled in this process. */
@@ -84,7 +100,7 @@ export class IngestService {
     return reservation.grow(bytes) ? ok(undefined) : busy();
   }
 
-  async ingest(queueName: string, request: IngestRequest): Promise<Result<WrittenMessage>> {
+  async ingest(queueName: string, request: IngestRequest): Promise<Result<IngestOutcome>> {
     const found = this.sender(queueName, request.sourceIp);
     if (!found.ok) return found;
     const queue = found.value;
@@ -106,8 +122,16 @@ export class IngestService {
       );
       return fail('TOO_LARGE', `The message is larger than this queue's limit of ${queue.maxMessageSize} bytes`);
     }
+    const refused = await this.checkRules(queue, request, headers);
+    if (refused) return refused;
+    const actions = queue.actions.ok ? queue.actions.value : [];
+    const inline = queue.respond === 'after-actions' && this.deps.inline !== undefined;
+    const method = (request.method ?? 'POST').toUpperCase();
+    const path = request.path ?? `/q/${queue.name}`;
+    const requestLine = { method, path, query: definedOnly(request.query) };
+    let written: WrittenMessage;
     try {
-      const written = await this.deps.writer.write({
+      written = await this.deps.writer.write({
         queueId: queue.id,
         body: request.body,
         contentType: headers['content-type'] ?? null,
@@ -115,12 +139,83 @@ export class IngestService {
         sourceIp: request.sourceIp ?? null,
         receivedAt: this.deps.clock.now(),
         dedupKey: dedupKeyFor(queue, request.body, headers),
+        request: actions.length > 0 || !queue.actions.ok ? requestLine : null,
+        runActions: !inline && (actions.length > 0 || !queue.actions.ok),
       });
-      return ok(written);
     } catch (error) {
       this.deps.logger.error({ err: error, queue: queue.name }, 'ingest could not store the message');
       return fail('UNAVAILABLE', 'The message could not be stored; try again', { retryAfterSeconds: 5 });
     }
+    if (!inline || written.duplicate || !this.deps.inline) return ok({ ...written, actions: null });
+    const ran = await this.deps.inline.run(queue, written.seq, {
+      method,
+      path,
+      query: requestLine.query,
+      headers: storedHeaders(headers, queue),
+      body: request.body,
+      remoteAddress: request.sourceIp ?? null,
+    });
+    return ok({ ...written, actions: ran });
+  }
+
+  /**
+   * The queue's rules, after verification: a request they refuse is not stored (or kept among the
+   * queue's rejections when it asks), and is told which rule and field refused it.
+   */
+  private async checkRules(
+    queue: CompiledQueue,
+    request: IngestRequest,
+    headers: Record<string, string>,
+  ): Promise<Result<never> | null> {
+    if (!queue.rules.ok) return queue.rules;
+    const rules = queue.rules.value;
+    if (!rules) return null;
+    const json = parseJson(request.body);
+    let failure: RuleFailure | null;
+    // webhook-proxy refuses a request without a JSON payload when it has body rules (`400 No payload`);
+    // like Flask's `not request.json`, an empty object or list is no payload.
+    if (rules.needsJson && !isPayload(json)) {
+      failure = { rule: 'body', field: '(body)', message: 'the body is not a JSON payload, and the rules read it' };
+      const refusal = fail<never>('INVALID', `No payload: ${failure.message}`, {
+        fields: [{ path: failure.rule, message: failure.message }],
+      });
+      await this.keepRejection(queue, request, headers, failure);
+      return refusal;
+    }
+    failure = rules.check({
+      method: (request.method ?? 'POST').toUpperCase(),
+      headers,
+      json,
+      sourceIp: request.sourceIp,
+    });
+    if (!failure) return null;
+    this.deps.logger.warn({ queue: queue.name, rule: failure.rule, field: failure.field }, 'ingest refused by a rule');
+    await this.keepRejection(queue, request, headers, failure);
+    return fail('CONFLICT', `Refused by the rule ${failure.rule}: ${failure.message}`, {
+      fields: [{ path: failure.rule, message: failure.message }],
+    });
+  }
+
+  private async keepRejection(
+    queue: CompiledQueue,
+    request: IngestRequest,
+    headers: Record<string, string>,
+    failure: RuleFailure,
+  ): Promise<void> {
+    if (queue.rejected !== 'store') return;
+    await this.rejections
+      .insert(queue.id, {
+        receivedAt: this.deps.clock.now(),
+        method: (request.method ?? 'POST').toUpperCase(),
+        path: request.path ?? `/q/${queue.name}`,
+        headers: storedHeaders(headers, queue),
+        body: request.body,
+        sourceIp: request.sourceIp ?? null,
+        rule: failure.rule,
+        field: failure.field,
+        reason: failure.message,
+      })
+      .catch((error) => this.deps.logger.error({ err: error, queue: queue.name }, 'could not keep a refused request'));
   }
 
   /**
@@ -159,6 +254,29 @@ export class IngestService {
     this.deps.logger.warn({ queue: queue.name }, 'ingest refused: message too large; clients will refresh');
     await this.clients.markNeedsRefresh(queue.id);
   }
+}
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** What Python counts as a payload: `not request.json` holds for null, {}, [], 0, false and "". */
+function isPayload(json: unknown): boolean {
+  if (json === undefined || json === null || json === false || json === 0 || json === '') return false;
+  if (Array.isArray(json)) return json.length > 0;
+  if (typeof json === 'object') return Object.keys(json).length > 0;
+  return true;
+}
+
+function definedOnly(query: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) out[key] = value;
+  return out;
 }
 
 function busy<T>(): Result<T> {

@@ -63,6 +63,8 @@ export class MessageStore {
         ip: message.sourceIp,
         t: message.receivedAt.toISOString(),
         k: message.dedupKey,
+        rq: message.request ?? null,
+        a: message.runActions === true,
       });
       payload += `${i === 0 ? '' : ','}${meta.slice(0, -1)},"b":"${message.body.toString('base64')}"}`;
     });

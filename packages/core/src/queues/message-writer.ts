@@ -11,6 +11,10 @@ export interface IncomingMessage {
   sourceIp: string | null;
   receivedAt: Date;
   dedupKey: string | null;
+  /** The request line, kept for a queue whose actions read it. */
+  request?: { method: string; path: string; query: Record<string, string> } | null;
+  /** Whether the queue's actions are to run for it in the worker (a run is written with it). */
+  runActions?: boolean;
 }
 
 export interface WrittenMessage {

@@ -20,6 +20,13 @@ export interface IngestQueueRow {
   allowedNetworks: string[];
   maxMessageSize: number | null;
   dedup: Record<string, unknown> | null;
+  path: string | null;
+  rules: Record<string, unknown> | null;
+  actions: Array<Record<string, unknown>>;
+  respond: 'at-once' | 'after-actions';
+  response: Record<string, unknown> | null;
+  rejected: 'refuse' | 'store';
+  dialect: 'switchboard' | 'webhook-proxy';
 }
 
 const queueColumns = {
@@ -33,6 +40,13 @@ const queueColumns = {
   maxQueueBytes: queues.maxQueueBytes,
   retentionSeconds: queues.retentionSeconds,
   dedup: queues.dedup,
+  path: queues.path,
+  rules: queues.rules,
+  actions: queues.actions,
+  respond: queues.respond,
+  response: queues.response,
+  rejected: queues.rejected,
+  dialect: queues.dialect,
   managedBy: queues.managedBy,
   lastSeq: queues.lastSeq,
   messageCount: queues.messageCount,
@@ -103,6 +117,34 @@ export class QueueStore {
     return row ? row.verification : null;
   }
 
+  /** What an edit that leaves them out keeps: the secret verification, the rules and the actions. */
+  async findKept(
+    id: QueueId,
+  ): Promise<Pick<
+    Queue,
+    'verification' | 'path' | 'rules' | 'actions' | 'respond' | 'response' | 'rejected' | 'dialect'
+  > | null> {
+    const [row] = await this.db
+      .select({
+        verification: queues.verification,
+        path: queues.path,
+        rules: queues.rules,
+        actions: queues.actions,
+        respond: queues.respond,
+        response: queues.response,
+        rejected: queues.rejected,
+        dialect: queues.dialect,
+      })
+      .from(queues)
+      .where(eq(queues.id, id));
+    return row
+      ? (row as unknown as Pick<
+          Queue,
+          'verification' | 'path' | 'rules' | 'actions' | 'respond' | 'response' | 'rejected' | 'dialect'
+        >)
+      : null;
+  }
+
   /** Every queue, as ingest needs it. */
   async listForIngest(): Promise<IngestQueueRow[]> {
     return this.db
@@ -113,6 +155,13 @@ export class QueueStore {
         allowedNetworks: queues.allowedNetworks,
         maxMessageSize: queues.maxMessageSize,
         dedup: queues.dedup,
+        path: queues.path,
+        rules: queues.rules,
+        actions: queues.actions,
+        respond: queues.respond,
+        response: queues.response,
+        rejected: queues.rejected,
+        dialect: queues.dialect,
       })
       .from(queues);
   }

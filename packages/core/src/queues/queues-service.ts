@@ -1,17 +1,27 @@
 import type { Database } from '@switchboard/db';
 import { isAdmin, type Principal } from '../access/principal.ts';
 import type { Clock } from '../shared/clock.ts';
-import { isUniqueViolation } from '../shared/db-errors.ts';
+import { isUniqueViolation, violatedConstraint } from '../shared/db-errors.ts';
 import { parseId, parseIdList, type QueueId, type UserId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../shared/pubsub.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
 import { findNul } from '../shared/text-input.ts';
+import { compileQueueActions } from './actions/action-catalog.ts';
+import type { ActionList } from './actions/action-definition.ts';
 import { ClientStore } from './client-store.ts';
 import { MessageStore } from './message-store.ts';
-import { type Dedup, type QueueDefinition, queueDefinitionSchema, toFieldProblems } from './queue-definition.ts';
+import {
+  type Dedup,
+  type QueueDefinition,
+  queueDefinitionSchema,
+  type ResponseDefinition,
+  toFieldProblems,
+} from './queue-definition.ts';
 import { QueueStore } from './queue-store.ts';
 import { removeMessages } from './retention.ts';
+import type { RulesDefinition } from './rules/rule-definition.ts';
+import { compileRules } from './rules/rules.ts';
 import type { Verification } from './verification/types.ts';
 
 export interface Queue {
@@ -25,6 +35,13 @@ export interface Queue {
   maxQueueBytes: number | null;
   retentionSeconds: number | null;
   dedup: Dedup | null;
+  path: string | null;
+  rules: RulesDefinition | null;
+  actions: ActionList;
+  respond: 'at-once' | 'after-actions';
+  response: ResponseDefinition | null;
+  rejected: 'refuse' | 'store';
+  dialect: 'switchboard' | 'webhook-proxy';
   managedBy: 'api' | 'config';
   lastSeq: number;
   messageCount: number;
@@ -51,12 +68,31 @@ function parseDefinition(definition: QueueDefinition) {
   // Stored as text and jsonb, which cannot hold a NUL.
   const nul = findNul(parsed.data);
   if (nul) return fail('INVALID', 'The queue is not valid', { fields: [nul] });
-  const { verification, dedup, ...rest } = parsed.data;
-  return ok({ ...rest, verification: verification as unknown as Record<string, unknown>, dedup: dedup ?? null });
+  // Patterns and templates are compiled now, so that a broken one is refused here, not met by a message.
+  if (parsed.data.rules) {
+    const rules = compileRules(parsed.data.rules);
+    if (!rules.ok) return fail('INVALID', `The queue's rules are not valid: ${rules.error.message}`, rules.error);
+  }
+  const actions = compileQueueActions(parsed.data.actions);
+  if (!actions.ok) return fail('INVALID', `The queue's actions are not valid: ${actions.error.message}`, actions.error);
+  const { verification, dedup, rules, response, path, ...rest } = parsed.data;
+  return ok({
+    ...rest,
+    verification: verification as unknown as Record<string, unknown>,
+    dedup: dedup ?? null,
+    rules: (rules ?? null) as Record<string, unknown> | null,
+    response: (response ?? null) as Record<string, unknown> | null,
+    path: path ?? null,
+  });
 }
 
-function nameTaken(error: unknown, name: string): Result<Queue> {
-  if (isUniqueViolation(error)) return fail('CONFLICT', `A queue named "${name}" exists`);
+function nameTaken(error: unknown, definition: { name: string; path?: string | null }): Result<Queue> {
+  if (isUniqueViolation(error)) {
+    if (violatedConstraint(error) === 'queues_path_idx') {
+      return fail('CONFLICT', `Another queue is served at ${definition.path}`);
+    }
+    return fail('CONFLICT', `A queue named "${definition.name}" exists`);
+  }
   throw error;
 }
 
@@ -95,7 +131,7 @@ export class QueuesService {
       this.deps.logger.info({ queue: parsed.value.name, by: actor.user.id }, 'queue created');
       return ok(queue);
     } catch (error) {
-      return nameTaken(error, parsed.value.name);
+      return nameTaken(error, parsed.value);
     }
   }
 
@@ -104,10 +140,21 @@ export class QueuesService {
     if (!isAdmin(actor)) return fail('FORBIDDEN', 'Only admins can change queues');
     const id = parseId<QueueId>(rawId);
     if (!id) return fail('NOT_FOUND', 'No such queue');
-    const verification = await this.store.findVerification(id);
-    if (!verification) return fail('NOT_FOUND', 'No such queue');
-    // Secrets are never shown, so an edit that leaves verification out keeps the current one.
-    const parsed = parseDefinition({ ...definition, verification: definition.verification ?? verification });
+    const kept = await this.store.findKept(id);
+    if (!kept) return fail('NOT_FOUND', 'No such queue');
+    // Secrets are never shown, so an edit that leaves verification out keeps the current one; an
+    // edit that leaves out the rules and actions (an older client's) keeps them too.
+    const parsed = parseDefinition({
+      ...definition,
+      verification: definition.verification ?? kept.verification,
+      path: definition.path === undefined ? kept.path : definition.path,
+      rules: definition.rules === undefined ? kept.rules : definition.rules,
+      actions: definition.actions ?? kept.actions,
+      respond: definition.respond ?? kept.respond,
+      response: definition.response === undefined ? kept.response : definition.response,
+      rejected: definition.rejected ?? kept.rejected,
+      dialect: definition.dialect ?? kept.dialect,
+    });
     if (!parsed.ok) return parsed;
     try {
       const queue = await this.store.update(id, parsed.value, this.deps.clock.now());
@@ -115,7 +162,7 @@ export class QueuesService {
       await this.announce(id);
       return ok(queue);
     } catch (error) {
-      return nameTaken(error, parsed.value.name);
+      return nameTaken(error, parsed.value);
     }
   }
 

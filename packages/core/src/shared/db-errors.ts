@@ -104,3 +104,16 @@ export function describeErrorForPeople(error: unknown): string {
   }
   return error.message;
 }
+
+/** The constraint a database error names (postgres.js: constraint_name; PGlite: constraint), looking through causes. */
+export function violatedConstraint(error: unknown): string | null {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 3; depth++) {
+    const named =
+      (current as { constraint_name?: unknown; constraint?: unknown }).constraint_name ??
+      (current as { constraint?: unknown }).constraint;
+    if (typeof named === 'string') return named;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return null;
+}

@@ -27,4 +27,8 @@ export const CHANNELS = {
   jobUpdates: 'switchboard_job_updates',
   /** Deliveries changed state: payload is a JSON array of their ids. */
   deliveryUpdates: 'switchboard_delivery_updates',
+  /** Messages whose queue's actions are to run were committed: payload is the queue's id. */
+  runs: 'switchboard_runs',
+  /** Messages' action runs changed: payload is a JSON array of "queueId:seq" keys. */
+  actionRuns: 'switchboard_action_runs',
 } as const;

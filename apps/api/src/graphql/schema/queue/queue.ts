@@ -1,4 +1,4 @@
-import type { Queue, QueueDefinition, Verification } from '@switchboard/core';
+import { isAdmin, type Queue, type QueueDefinition, type Verification } from '@switchboard/core';
 import { GraphQLError } from 'graphql';
 import { abortable } from '../../abortable.ts';
 import { builder } from '../../builder.ts';
@@ -58,6 +58,16 @@ const DedupRef = builder.objectRef<{ header?: string; bodyHash?: true }>('QueueD
   }),
 });
 
+const QueueRespondEnum = builder.enumType('QueueRespond', {
+  description: 'When a queue answers its sender: once the message is stored, or after its actions have run.',
+  values: { AT_ONCE: { value: 'at-once' as const }, AFTER_ACTIONS: { value: 'after-actions' as const } },
+});
+
+const QueueRejectedEnum = builder.enumType('QueueRejected', {
+  description: 'What becomes of a request the rules refuse: nothing is kept, or it is kept among the rejections.',
+  values: { REFUSE: { value: 'refuse' as const }, STORE: { value: 'store' as const } },
+});
+
 export const QueueRef = builder.objectRef<Queue>('Queue').implement({
   description: 'A named inbound channel: providers POST to /q/<name>.',
   fields: (t) => ({
@@ -72,6 +82,33 @@ export const QueueRef = builder.objectRef<Queue>('Queue').implement({
     maxQueueBytes: t.exposeInt('maxQueueBytes', { nullable: true }),
     retentionSeconds: t.exposeInt('retentionSeconds', { nullable: true }),
     dedup: t.field({ type: DedupRef, nullable: true, resolve: (q) => q.dedup }),
+    path: t.exposeString('path', {
+      nullable: true,
+      description: 'A path of its own that ingests into it, beside /q/<name>.',
+    }),
+    dialect: t.exposeString('dialect', {
+      description: "`webhook-proxy` queues answer as webhook-proxy's endpoints did.",
+    }),
+    respond: t.field({ type: QueueRespondEnum, resolve: (q) => q.respond }),
+    rejected: t.field({ type: QueueRejectedEnum, resolve: (q) => q.rejected }),
+    rules: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'What a request must satisfy (docs/actions.md). Admins only; null for others.',
+      resolve: (q, _args, ctx) => (isAdmin(requirePrincipal(ctx)) ? q.rules : null),
+    }),
+    actions: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'What runs for each accepted message, in order (docs/actions.md). Admins only; null for others.',
+      resolve: (q, _args, ctx) => (isAdmin(requirePrincipal(ctx)) ? q.actions : null),
+    }),
+    response: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'The answer of a queue that responds after its actions. Admins only; null for others.',
+      resolve: (q, _args, ctx) => (isAdmin(requirePrincipal(ctx)) ? q.response : null),
+    }),
     managedBy: t.exposeString('managedBy', {
       description: '`config` queues are replaced when the config file is applied.',
     }),
@@ -163,6 +200,15 @@ const QueueInput = builder.inputType('QueueInput', {
     maxQueueBytes: t.int(),
     retentionSeconds: t.int(),
     dedup: t.field({ type: DedupInput }),
+    path: t.string({ description: 'A path of its own (`/github`). Left out on update: the current one stays.' }),
+    rules: t.field({ type: 'JSON', description: 'See docs/actions.md. Left out on update: the current ones stay.' }),
+    actions: t.field({ type: 'JSON', description: 'See docs/actions.md. Left out on update: the current ones stay.' }),
+    respond: t.field({ type: QueueRespondEnum }),
+    response: t.field({
+      type: 'JSON',
+      description: '{status, headers, body} templates, or {preset: slack | challenge}.',
+    }),
+    rejected: t.field({ type: QueueRejectedEnum }),
   }),
 });
 
@@ -179,6 +225,13 @@ function toDefinition(input: typeof QueueInput.$inferInput): QueueDefinition {
     maxQueueBytes: input.maxQueueBytes ?? null,
     retentionSeconds: input.retentionSeconds ?? null,
     dedup: input.dedup ? (stripNulls(input.dedup) as QueueDefinition['dedup']) : null,
+    // Undefined keeps the current value on update (QueuesService.update); null clears it.
+    path: input.path,
+    rules: input.rules as QueueDefinition['rules'],
+    actions: input.actions === null ? [] : (input.actions as QueueDefinition['actions']),
+    respond: input.respond ?? undefined,
+    response: input.response as QueueDefinition['response'],
+    rejected: input.rejected ?? undefined,
   };
 }
 
