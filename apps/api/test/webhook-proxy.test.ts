@@ -221,6 +221,27 @@ describe("webhook-proxy's README examples, from its YAML unchanged", () => {
     expect(await queueCount(server, 'github')).toBe(before);
   });
 
+  it('changes nothing when one endpoint of the file has an action that does not compile', async () => {
+    const before = await server.core.queues.list(systemPrincipal);
+    const broken = `endpoints:
+  - /first-of-two:
+      actions:
+        - log:
+            message: 'fine'
+  - /second-of-two:
+      actions:
+        - log:
+            message: '{% for x in y %}never closed'
+`;
+    const applied = await server.core.config.apply(broken);
+    expect(applied.ok).toBe(false);
+    if (applied.ok) return;
+    expect(applied.error.message).toMatch(/^Queue "second-of-two": /);
+    expect(applied.error.fields?.[0]?.path).toBe('second-of-two.actions[0].log.message');
+    const after = await server.core.queues.list(systemPrincipal);
+    expect(after.ok && after.value.map((q) => q.name)).toEqual(before.ok && before.value.map((q) => q.name));
+  });
+
   it('keeps serving /github after the file is applied again, and drops the path when the file drops the endpoint', async () => {
     expect((await server.core.config.apply(GITHUB_EXAMPLE)).ok).toBe(true);
     expect(await send(server, '/github', PUSH, githubHeaders(PUSH))).toMatchObject({ status: 200 });

@@ -235,7 +235,14 @@ export function createCore(deps: CoreDeps): Core {
   };
   const actionRuns = new ActionRunsService({ ...shared, pubsub, queues });
   const actionRunner = new ActionRunner(
-    { ...shared, pubsub, queues: registry, services: actionServices, onDeliveriesDue: wakeWorker },
+    {
+      ...shared,
+      pubsub,
+      queues: registry,
+      services: actionServices,
+      onDeliveriesDue: wakeWorker,
+      localWorker: () => (workerStarted ? worker : undefined),
+    },
     deps.actions?.runner,
   );
   // What keeps caches and streams current in this process: started first, stopped last.
@@ -262,6 +269,7 @@ export function createCore(deps: CoreDeps): Core {
       writer,
       budget: new IngestBudget(deps.ingest?.maxInflightBytes),
       inline: new InlineActions({ ...shared, services: actionServices }),
+      runner: actionRunner,
     }),
     registry,
     config: new ConfigService({

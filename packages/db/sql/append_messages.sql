@@ -9,9 +9,11 @@
 --
 -- p_batch: [{"i": index, "b": base64 body, "ct": content type, "h": {headers}, "ip": source,
 --            "t": received at, "k": de-duplication key or null, "rq": {method, path, query} or null,
---            "a": true when the queue's actions are to run for it in the worker}, ...]
+--            "a": true when the queue's actions are to run for it in the worker, "lu": null, or when
+--            the writing process's runner takes it at once, the end of its lease}, ...]
 -- A message with "a" gets its row in message_runs in the same statement, so that no stored message
--- can miss its actions; the runners are woken on commit (NOTIFY switchboard_runs).
+-- can miss its actions: due now (the runners are woken on commit, NOTIFY switchboard_runs), or
+-- already claimed until "lu" by the process that wrote it, which runs it without a claim.
 -- Returns one row per element: its index, its sequence number (for a repeat: the stored
 -- message's), and whether it was a repeat. Nothing when the queue does not exist.
 CREATE OR REPLACE FUNCTION switchboard_append_messages(p_queue uuid, p_batch jsonb)
@@ -40,9 +42,9 @@ BEGIN
   v_bytes := q.total_bytes;
 
   FOR r IN
-    SELECT x.i, decode(x.b, 'base64') AS body, x.ct, x.h, x.ip, x.t, x.k, x.rq, x.a
+    SELECT x.i, decode(x.b, 'base64') AS body, x.ct, x.h, x.ip, x.t, x.k, x.rq, x.a, x.lu
     FROM jsonb_to_recordset(p_batch)
-      AS x(i integer, b text, ct text, h jsonb, ip text, t timestamptz, k text, rq jsonb, a boolean)
+      AS x(i integer, b text, ct text, h jsonb, ip text, t timestamptz, k text, rq jsonb, a boolean, lu timestamptz)
     ORDER BY x.i
   LOOP
     v_existing := NULL;
@@ -60,9 +62,11 @@ BEGIN
     v_seq := v_seq + 1;
     INSERT INTO messages (queue_id, seq, body, content_type, headers, source_ip, received_at, size, dedup_key, request)
       VALUES (p_queue, v_seq, r.body, r.ct, r.h, r.ip, r.t, length(r.body), r.k, r.rq);
-    IF r.a THEN
+    IF r.a AND r.lu IS NULL THEN
       INSERT INTO message_runs (queue_id, seq, due_at) VALUES (p_queue, v_seq, r.t);
       v_runs := v_runs + 1;
+    ELSIF r.a THEN
+      INSERT INTO message_runs (queue_id, seq, status, attempts, due_at) VALUES (p_queue, v_seq, 'running', 1, r.lu);
     END IF;
     IF r.k IS NOT NULL THEN
       v_keys := v_keys || jsonb_build_object(r.k, v_seq);

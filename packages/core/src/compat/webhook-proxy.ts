@@ -74,7 +74,7 @@ const describeIssue: z.core.$ZodErrorMap = (issue) => {
  * bring every action's dependencies (Docker, child processes) into reading a file.
  */
 const DOCKER_SWARM_REFUSED =
-  'docker-swarm is not supported (webhook-proxy deprecated it): use a docker action with $services instead';
+  'docker-swarm is not supported (webhook-proxy deprecated it); restart or update the service with an execute action running `docker service update` instead';
 
 /** True for a parsed file that is webhook-proxy's rather than Switchboard's own. */
 export function isWebhookProxyFile(raw: unknown): raw is Record<string, unknown> {

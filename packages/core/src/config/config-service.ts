@@ -3,7 +3,7 @@ import { isAdmin, type Principal, systemPrincipal } from '../access/principal.ts
 import { type WebhookChanges, WebhooksApplier } from '../compat/servo-webhooks-apply.ts';
 import type { SubscriptionsService } from '../delivery/subscriptions-service.ts';
 import type { EventTypesService } from '../events/event-types-service.ts';
-import type { QueuesService } from '../queues/queues-service.ts';
+import { checkQueueDefinition, type QueuesService } from '../queues/queues-service.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
@@ -60,6 +60,15 @@ export class ConfigService {
       eventTypes: { created: [] },
       notices: parsed.value.notices,
     };
+    // Every queue's rules, actions and templates are checked before any queue is changed.
+    for (const definition of parsed.value.queues) {
+      const checked = checkQueueDefinition(definition);
+      if (!checked.ok) {
+        return fail('INVALID', `Queue "${definition.name}": ${checked.error.message}`, {
+          fields: checked.error.fields?.map((f) => ({ path: `${definition.name}.${f.path}`, message: f.message })),
+        });
+      }
+    }
     const queueFailure = await this.applyQueues(parsed.value, summary);
     if (queueFailure) return queueFailure;
     await this.applyUsers(parsed.value, summary);
@@ -87,7 +96,9 @@ export class ConfigService {
       const result = current
         ? await this.deps.queues.update(systemPrincipal, current.id, definition)
         : await this.deps.queues.create(systemPrincipal, definition, 'config');
-      if (!result.ok) return fail('INVALID', `Queue "${definition.name}": ${result.error.message}`, result.error);
+      if (!result.ok) {
+        return fail('INVALID', `Queue "${definition.name}": ${result.error.message}`, { fields: result.error.fields });
+      }
       if (current) {
         // A queue made through the API that the file now names belongs to the file from here on.
         if (current.managedBy !== 'config') await this.deps.queues.adoptForConfig(systemPrincipal, current.id);

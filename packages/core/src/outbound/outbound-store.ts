@@ -128,7 +128,11 @@ export async function findNextDue(db: Database, fullLanes: readonly string[] = [
  * every one is here, so that this file is the tables' one owner. Each kind calls them.
  */
 
-/** New deliveries of any kind, due now, each in its lane (see ClaimedRecord) with its timeout; their ids in order. */
+/**
+ * New deliveries of any kind, due now, each in its lane (see ClaimedRecord) with its timeout; their
+ * ids and webhook ids in order. A row with `leaseUntil` is written already claimed (its first
+ * attempt started now), for this process's worker to adopt.
+ */
 export async function enqueueDeliveries(
   db: Executor,
   rows: ReadonlyArray<{
@@ -140,16 +144,24 @@ export async function enqueueDeliveries(
     subscriptionId?: SubscriptionId;
     jobId?: JobId;
     body?: Buffer;
+    leaseUntil?: Date;
   }>,
   now: Date,
-): Promise<DeliveryId[]> {
+): Promise<Array<{ id: DeliveryId; webhookId: string }>> {
   if (rows.length === 0) return [];
   // One multi-row INSERT returns its rows in the order of its VALUES.
-  const inserted = await db
+  return db
     .insert(deliveries)
-    .values(rows.map((row) => ({ ...row, nextAttemptAt: now, createdAt: now, updatedAt: now })))
-    .returning({ id: deliveries.id });
-  return inserted.map((row) => row.id);
+    .values(
+      rows.map(({ leaseUntil, ...row }) => ({
+        ...row,
+        ...(leaseUntil ? { status: 'delivering' as const, attempts: 1, leasedAt: now, firstAttemptAt: now } : {}),
+        nextAttemptAt: leaseUntil ?? now,
+        createdAt: now,
+        updatedAt: now,
+      })),
+    )
+    .returning({ id: deliveries.id, webhookId: deliveries.webhookId });
 }
 
 /**

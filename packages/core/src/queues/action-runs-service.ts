@@ -86,7 +86,9 @@ export class ActionRunsService {
     if (!queue.ok) return queue;
     if (!Number.isSafeInteger(seq) || seq < 1) return fail('INVALID', 'seq must be a message sequence number');
     const queued = await this.runs.rerun(queue.value.id, seq, this.deps.clock.now());
-    if (!queued) return fail('NOT_FOUND', `Queue "${queueName}" has no message ${seq}`);
+    if (queued === 'gone') return fail('NOT_FOUND', `Queue "${queueName}" has no message ${seq}`);
+    if (queued === 'running')
+      return fail('CONFLICT', `The actions of message ${seq} are running now; run them again once they end`);
     await this.deps.pubsub.notify(CHANNELS.runs, queue.value.id);
     return ok(await this.load(queue.value.id, seq));
   }

@@ -3,6 +3,7 @@ import type { Database } from '@switchboard/db';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { fail, ok, type Result } from '../shared/result.ts';
+import type { ClaimedRun } from './actions/action-run-store.ts';
 import { ClientStore } from './client-store.ts';
 import type { IngestBudget, IngestReservation } from './ingest-budget.ts';
 import type { InlineActions, Reply } from './inline-actions.ts';
@@ -33,6 +34,16 @@ export interface IngestServiceDeps {
   budget: IngestBudget;
   /** Runs the actions of a queue that answers after them; without it such queues answer at once. */
   inline?: InlineActions;
+  /** This process's action runner, which takes the runs of messages stored here without a claim. */
+  runner?: LocalRunner;
+}
+
+/** What ingest needs of the action runner to hand it a run (see ActionRunner.adopt). */
+export interface LocalRunner {
+  readonly leaseMs: number;
+  tryReserve(): boolean;
+  release(): void;
+  adopt(run: ClaimedRun): void;
 }
 
 /** What ingest answered a message that was stored. */
@@ -129,22 +140,44 @@ export class IngestService {
     const method = (request.method ?? 'POST').toUpperCase();
     const path = request.path ?? `/q/${queue.name}`;
     const requestLine = { method, path, query: definedOnly(request.query) };
+    const runActions = !inline && (actions.length > 0 || !queue.actions.ok);
+    const kept = storedHeaders(headers, queue);
+    const receivedAt = this.deps.clock.now();
+    // The run goes to this process's runner when it has room, written already claimed for it.
+    const handOver = runActions && this.deps.runner?.tryReserve() === true;
     let written: WrittenMessage;
     try {
       written = await this.deps.writer.write({
         queueId: queue.id,
         body: request.body,
         contentType: headers['content-type'] ?? null,
-        headers: storedHeaders(headers, queue),
+        headers: kept,
         sourceIp: request.sourceIp ?? null,
-        receivedAt: this.deps.clock.now(),
+        receivedAt,
         dedupKey: dedupKeyFor(queue, request.body, headers),
         request: actions.length > 0 || !queue.actions.ok ? requestLine : null,
-        runActions: !inline && (actions.length > 0 || !queue.actions.ok),
+        runActions,
+        runLeaseUntil: handOver && this.deps.runner ? new Date(receivedAt.getTime() + this.deps.runner.leaseMs) : null,
       });
     } catch (error) {
+      if (handOver) this.deps.runner?.release();
       this.deps.logger.error({ err: error, queue: queue.name }, 'ingest could not store the message');
       return fail('UNAVAILABLE', 'The message could not be stored; try again', { retryAfterSeconds: 5 });
+    }
+    if (handOver && this.deps.runner) {
+      if (written.duplicate) this.deps.runner.release();
+      else
+        this.deps.runner.adopt({
+          queueId: queue.id,
+          seq: written.seq,
+          position: 0,
+          attempts: 1,
+          context: {},
+          body: request.body,
+          headers: kept,
+          sourceIp: request.sourceIp ?? null,
+          request: requestLine,
+        });
     }
     if (!inline || written.duplicate || !this.deps.inline) return ok({ ...written, actions: null });
     const ran = await this.deps.inline.run(queue, written.seq, {

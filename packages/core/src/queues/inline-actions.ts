@@ -16,7 +16,10 @@ export interface Reply {
   body: string;
 }
 
-/** The longest a sender waits for a queue's actions before it is answered (they go on in the worker). */
+/**
+ * The longest a sender waits for a queue's actions: what is still running then is stopped, and
+ * the run is recorded as failed (an admin can run it again).
+ */
 const INLINE_TIMEOUT_MS = 30_000;
 
 /**

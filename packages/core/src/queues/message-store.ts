@@ -65,6 +65,7 @@ export class MessageStore {
         k: message.dedupKey,
         rq: message.request ?? null,
         a: message.runActions === true,
+        lu: message.runLeaseUntil?.toISOString() ?? null,
       });
       payload += `${i === 0 ? '' : ','}${meta.slice(0, -1)},"b":"${message.body.toString('base64')}"}`;
     });

@@ -15,6 +15,8 @@ export interface IncomingMessage {
   request?: { method: string; path: string; query: Record<string, string> } | null;
   /** Whether the queue's actions are to run for it in the worker (a run is written with it). */
   runActions?: boolean;
+  /** When this process's runner takes the run at once: the end of its claim. */
+  runLeaseUntil?: Date | null;
 }
 
 export interface WrittenMessage {

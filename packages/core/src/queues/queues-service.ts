@@ -9,6 +9,7 @@ import { fail, ok, type Result } from '../shared/result.ts';
 import { findNul } from '../shared/text-input.ts';
 import { compileQueueActions } from './actions/action-catalog.ts';
 import type { ActionList } from './actions/action-definition.ts';
+import { compileTemplate } from './actions/template.ts';
 import { ClientStore } from './client-store.ts';
 import { MessageStore } from './message-store.ts';
 import {
@@ -71,8 +72,14 @@ function parseDefinition(definition: QueueDefinition) {
   // Patterns and templates are compiled now, so that a broken one is refused here, not met by a message.
   if (parsed.data.rules) {
     const rules = compileRules(parsed.data.rules);
-    if (!rules.ok) return fail('INVALID', `The queue's rules are not valid: ${rules.error.message}`, rules.error);
+    if (!rules.ok) {
+      // The compiler names fields within the rules; the caller gave them under `rules`.
+      const fields = rules.error.fields?.map((f) => ({ path: `rules.${f.path}`, message: f.message }));
+      return fail('INVALID', `The queue's rules are not valid: ${rules.error.message}`, { fields });
+    }
   }
+  const answer = checkResponse(parsed.data.response);
+  if (!answer.ok) return answer;
   const actions = compileQueueActions(parsed.data.actions);
   if (!actions.ok) return fail('INVALID', `The queue's actions are not valid: ${actions.error.message}`, actions.error);
   const { verification, dedup, rules, response, path, ...rest } = parsed.data;
@@ -84,6 +91,28 @@ function parseDefinition(definition: QueueDefinition) {
     response: (response ?? null) as Record<string, unknown> | null,
     path: path ?? null,
   });
+}
+
+/** The templates of a queue's answer, compiled now so that a broken one is refused when written. */
+function checkResponse(response: ResponseDefinition | null | undefined): Result<void> {
+  if (!response || 'preset' in response) return ok(undefined);
+  const templates: Array<[string, string]> = [];
+  if (typeof response.status === 'string') templates.push(['response.status', response.status]);
+  for (const [name, value] of Object.entries(response.headers ?? {}))
+    templates.push([`response.headers.${name}`, value]);
+  if (response.body !== undefined) templates.push(['response.body', response.body]);
+  const fields = templates.flatMap(([path, source]) => {
+    const compiled = compileTemplate(source);
+    return compiled.ok ? [] : [{ path, message: compiled.error.message }];
+  });
+  if (fields.length === 0) return ok(undefined);
+  return fail('INVALID', `The queue's response is not valid: ${fields[0]?.path}: ${fields[0]?.message}`, { fields });
+}
+
+/** Whether a definition would be accepted, without writing it: the config file checks every queue before changing any. */
+export function checkQueueDefinition(definition: QueueDefinition): Result<void> {
+  const parsed = parseDefinition(definition);
+  return parsed.ok ? ok(undefined) : parsed;
 }
 
 function nameTaken(error: unknown, definition: { name: string; path?: string | null }): Result<Queue> {

@@ -41,11 +41,8 @@ export const ACTION_FACTORIES: Readonly<Record<string, ActionFactory>> = {
 /** Actions of webhook-proxy that are refused by name, with the reason, rather than reported as unknown. */
 export const REFUSED_ACTIONS: Readonly<Record<string, string>> = {
   'docker-swarm':
-    'docker-swarm is not supported (webhook-proxy deprecated it): use a docker action with $services instead',
+    'docker-swarm is not supported (webhook-proxy deprecated it); restart or update the service with an execute action running `docker service update` instead',
 };
-
-/** Names of the actions that run programs on the host, refused unless the server allows commands. */
-export const COMMAND_ACTIONS: ReadonlySet<string> = new Set(['execute', 'docker', 'docker-compose']);
 
 export function compileQueueActions(list: unknown): Result<CompiledAction[]> {
   return compileActionList(list, ACTION_FACTORIES, REFUSED_ACTIONS);

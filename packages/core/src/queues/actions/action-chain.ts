@@ -38,8 +38,12 @@ export interface ChainInput {
   signal: AbortSignal;
 }
 
-function truncate(text: string | null | undefined): string | null {
-  if (text === null || text === undefined) return null;
+/** Postgres text cannot hold NUL: a command's binary output is kept with its NULs replaced. */
+const NUL = '\u0000';
+
+function truncate(raw: string | null | undefined): string | null {
+  if (raw === null || raw === undefined) return null;
+  const text = raw.includes(NUL) ? raw.replaceAll(NUL, '\uFFFD') : raw;
   if (text.length <= MAX_OUTPUT_CHARS) return text;
   return `${text.slice(0, MAX_OUTPUT_CHARS)}\n… (${text.length - MAX_OUTPUT_CHARS} more characters cut)`;
 }

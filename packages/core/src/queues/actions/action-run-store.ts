@@ -5,6 +5,7 @@ import { enqueueDeliveries } from '../../outbound/outbound-store.ts';
 import { rowsOf } from '../../shared/db-rows.ts';
 import type { DeliveryId, QueueId } from '../../shared/ids.ts';
 import type { StepRecord } from './action-chain.ts';
+import type { OwedRequest } from './action-types.ts';
 
 /** A message whose actions a runner has claimed, with what they read of it. */
 export interface ClaimedRun {
@@ -20,6 +21,17 @@ export interface ClaimedRun {
   request: { method: string; path: string; query: Record<string, string> } | null;
 }
 
+/** A request an action owes, as written: already claimed for this process's worker when `leased`. */
+export interface OwedDelivery {
+  deliveryId: DeliveryId;
+  webhookId: string;
+  lane: string;
+  owed: OwedRequest;
+  leased: boolean;
+  /** What it sends: its own body, or the message's. */
+  body: Buffer;
+}
+
 /** How a message's run stands after this attempt. */
 export interface RunEnd {
   queueId: QueueId;
@@ -31,6 +43,8 @@ export interface RunEnd {
   dueAt: Date;
   context: Record<string, unknown>;
   error: string | null;
+  /** The message's bytes, which a forward of it sends. */
+  body?: Buffer;
 }
 
 /** One action of a message as it last ran, with its delivery's state for one an outbound delivery carries. */
@@ -116,22 +130,25 @@ export class ActionRunStore {
 
   /**
    * Records how the runs went, in one transaction: each step's row (a step that owes a request with
-   * its delivery, queued now), and each run's state.
+   * its delivery, queued now), and each run's state. With `leaseFor`, the owed requests are written
+   * already claimed until the time it gives, for this process's worker to adopt (see OwedDelivery).
    */
-  async record(ends: readonly RunEnd[], now: Date): Promise<number> {
-    if (ends.length === 0) return 0;
+  async record(ends: readonly RunEnd[], now: Date, leaseFor?: (timeoutMs: number) => Date): Promise<OwedDelivery[]> {
+    if (ends.length === 0) return [];
     return this.db.transaction(async (tx) => {
       const owed = ends.flatMap((end) => end.steps.filter((s) => s.owed).map((step) => ({ end, step })));
-      const ids = await enqueueDeliveries(
+      const written = await enqueueDeliveries(
         tx,
         owed.map(({ end, step }) => ({
           kind: 'action',
           lane: end.queueId,
           timeoutMs: step.owed?.timeoutMs ?? 15_000,
           ...(step.owed?.body ? { body: step.owed.body } : {}),
+          ...(leaseFor ? { leaseUntil: leaseFor(step.owed?.timeoutMs ?? 15_000) } : {}),
         })),
         now,
       );
+      const ids = written.map((w) => w.id);
       const deliveryOf = new Map(owed.map(({ step }, i) => [step, ids[i] ?? null]));
       await this.writeSteps(
         tx,
@@ -163,7 +180,14 @@ export class ActionRunStore {
             as x(q uuid, s bigint, st text, p integer, d timestamptz, c jsonb, e text)
          where r.queue_id = x.q and r.seq = x.s`);
       await announce(tx, ends);
-      return owed.length;
+      return owed.map(({ end, step }, i) => ({
+        deliveryId: written[i]?.id as DeliveryId,
+        webhookId: written[i]?.webhookId as string,
+        lane: end.queueId,
+        owed: step.owed as OwedRequest,
+        leased: leaseFor !== undefined,
+        body: step.owed?.body ?? end.body ?? Buffer.alloc(0),
+      }));
     });
   }
 
@@ -203,48 +227,39 @@ export class ActionRunStore {
     now: Date,
   ): Promise<void> {
     if (rows.length === 0) return;
-    await db
-      .insert(actionRuns)
-      .values(
-        rows.map(({ queueId, seq, step, deliveryId }) => ({
-          queueId,
-          seq,
-          position: step.position,
-          action: step.action,
-          status: step.status,
-          output: step.output,
-          error: step.error,
-          durationMs: step.durationMs,
-          attempts: 1,
-          startedAt: step.startedAt,
-          finishedAt: now,
-          deliveryId,
-          request: step.owed
-            ? {
-                url: step.owed.url,
-                method: step.owed.method,
-                headers: step.owed.headers,
-                retryPolicy: step.owed.retryPolicy,
-                signingSecret: step.owed.signingSecret,
-              }
-            : null,
-        })),
-      )
-      .onConflictDoUpdate({
-        target: [actionRuns.queueId, actionRuns.seq, actionRuns.position],
-        set: {
-          action: sql`excluded.action`,
-          status: sql`excluded.status`,
-          output: sql`excluded.output`,
-          error: sql`excluded.error`,
-          durationMs: sql`excluded.duration_ms`,
-          attempts: sql`${actionRuns.attempts} + 1`,
-          startedAt: sql`excluded.started_at`,
-          finishedAt: sql`excluded.finished_at`,
-          deliveryId: sql`excluded.delivery_id`,
-          request: sql`excluded.request`,
-        },
-      });
+    // One parameter for the whole batch: a row builder per value costs more CPU than the statement.
+    const batch = rows.map(({ queueId, seq, step, deliveryId }) => ({
+      q: queueId,
+      s: seq,
+      p: step.position,
+      a: step.action,
+      st: step.status,
+      o: step.output,
+      e: step.error,
+      d: step.durationMs,
+      t: step.startedAt.toISOString(),
+      dl: deliveryId,
+      r: step.owed
+        ? {
+            url: step.owed.url,
+            method: step.owed.method,
+            headers: step.owed.headers,
+            retryPolicy: step.owed.retryPolicy,
+            signingSecret: step.owed.signingSecret,
+          }
+        : null,
+    }));
+    await db.execute(sql`
+      insert into action_runs (queue_id, seq, position, action, status, output, error, duration_ms, attempts,
+                               started_at, finished_at, delivery_id, request)
+      select x.q, x.s, x.p, x.a, x.st, x.o, x.e, x.d, 1, x.t, ${now.toISOString()}::timestamptz, x.dl, x.r
+        from jsonb_to_recordset(${JSON.stringify(batch)}::jsonb)
+          as x(q uuid, s bigint, p integer, a text, st text, o text, e text, d integer, t timestamptz, dl bigint, r jsonb)
+      on conflict (queue_id, seq, position) do update
+         set action = excluded.action, status = excluded.status, output = excluded.output, error = excluded.error,
+             duration_ms = excluded.duration_ms, attempts = action_runs.attempts + 1,
+             started_at = excluded.started_at, finished_at = excluded.finished_at,
+             delivery_id = excluded.delivery_id, request = excluded.request`);
   }
 
   /** A message's run and its actions' rows, in order; null when it has none. */
@@ -280,13 +295,21 @@ export class ActionRunStore {
     return { status: run.status, error: run.error, actions };
   }
 
-  /** Runs the message's actions again from the first, in the worker; false when the message is gone. */
-  async rerun(queueId: QueueId, seq: number, now: Date): Promise<boolean> {
+  /**
+   * Runs the message's actions again from the first, in the worker: `gone` when the message is,
+   * `running` while a runner holds its run (a second one would run the list twice at once).
+   */
+  async rerun(queueId: QueueId, seq: number, now: Date): Promise<'queued' | 'gone' | 'running'> {
     return this.db.transaction(async (tx) => {
       const found = await tx.execute(
         sql`select 1 from messages where queue_id = ${queueId}::uuid and seq = ${seq} for update`,
       );
-      if (rowsOf(found).length === 0) return false;
+      if (rowsOf(found).length === 0) return 'gone';
+      const held = await tx.execute(sql`
+        select 1 from message_runs
+         where queue_id = ${queueId}::uuid and seq = ${seq} and status = 'running' and due_at > ${now.toISOString()}::timestamptz
+         for update`);
+      if (rowsOf(held).length > 0) return 'running';
       await tx.delete(actionRuns).where(and(eq(actionRuns.queueId, queueId), eq(actionRuns.seq, seq)));
       await tx
         .insert(messageRuns)
@@ -296,7 +319,7 @@ export class ActionRunStore {
           set: { status: 'pending', position: 0, attempts: 0, dueAt: now, context: {}, error: null, finishedAt: null },
         });
       await announce(tx, [{ queueId, seq }]);
-      return true;
+      return 'queued' as const;
     });
   }
 

@@ -1,9 +1,11 @@
 import type { Database } from '@switchboard/db';
+import type { ClaimedDelivery } from '../../outbound/kind.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { CHANNELS, type PubSub } from '../../shared/pubsub.ts';
 import type { CompiledQueue } from '../queue-registry.ts';
 import { runChain } from './action-chain.ts';
+import { leasedActionDelivery } from './action-request.ts';
 import { ActionRunStore, type ClaimedRun, type RunEnd } from './action-run-store.ts';
 import type { ActionServices } from './action-types.ts';
 import { requestViewOf } from './request-view.ts';
@@ -17,6 +19,10 @@ export interface ActionRunnerDeps {
   services: ActionServices;
   /** Told when requests that actions owe were queued, so that the delivery worker looks. */
   onDeliveriesDue: () => void;
+  /** This process's delivery worker while it runs: owed requests are handed to it already claimed. */
+  localWorker?: () =>
+    | { room: number; leaseMargin: number; adopt(deliveries: readonly ClaimedDelivery[]): void }
+    | undefined;
 }
 
 export interface ActionRunnerOptions {
@@ -41,7 +47,8 @@ export interface ActionRunnerOptions {
 export class ActionRunner {
   private readonly store: ActionRunStore;
   private readonly concurrency: number;
-  private readonly leaseMs: number;
+  private readonly leaseDurationMs: number;
+  private reserved = 0;
   private readonly idleMs: number;
   private running = false;
   private inFlight = 0;
@@ -59,7 +66,7 @@ export class ActionRunner {
   ) {
     this.store = new ActionRunStore(deps.db);
     this.concurrency = options.concurrency ?? 256;
-    this.leaseMs = options.leaseMs ?? 2 * 3_600_000;
+    this.leaseDurationMs = options.leaseMs ?? 2 * 3_600_000;
     this.idleMs = options.idleMs ?? 5_000;
   }
 
@@ -89,6 +96,38 @@ export class ActionRunner {
     void this.fill();
   }
 
+  /** How long a claim lasts; a run handed over by ingest is written claimed until then. */
+  get leaseMs(): number {
+    return this.leaseDurationMs;
+  }
+
+  /**
+   * Room for one run that ingest in this process will hand over as soon as its message is
+   * committed (see adopt); false when the runner is stopped or full, and the run is then left due
+   * for any runner to claim.
+   */
+  tryReserve(): boolean {
+    if (!this.running || this.inFlight + this.reserved >= this.concurrency) return false;
+    this.reserved += 1;
+    return true;
+  }
+
+  /** A reserved run that will not come (its message was not stored). */
+  release(): void {
+    this.reserved = Math.max(0, this.reserved - 1);
+  }
+
+  /** Runs a message written already claimed for this runner: the claim's round trip is saved. */
+  adopt(run: ClaimedRun): void {
+    this.reserved = Math.max(0, this.reserved - 1);
+    this.inFlight += 1;
+    void this.execute(run).then((end) => {
+      this.inFlight -= 1;
+      this.ended.push(end);
+      this.flush();
+    });
+  }
+
   /**
    * Claims again once half the slots are free, not as each run ends: a burst is claimed and
    * recorded in batches of hundreds rather than one statement per message.
@@ -102,7 +141,11 @@ export class ActionRunner {
     clearTimeout(this.timer);
     try {
       while (this.running && this.inFlight < this.concurrency) {
-        const claimed = await this.store.claim(this.concurrency - this.inFlight, this.leaseMs, this.deps.clock.now());
+        const claimed = await this.store.claim(
+          this.concurrency - this.inFlight,
+          this.leaseDurationMs,
+          this.deps.clock.now(),
+        );
         if (claimed.length === 0) break;
         for (const run of claimed) {
           this.inFlight += 1;
@@ -137,6 +180,7 @@ export class ActionRunner {
     const end = (status: RunEnd['status'], error: string | null, extra: Partial<RunEnd> = {}): RunEnd => ({
       queueId: run.queueId,
       seq: run.seq,
+      body: run.body,
       steps: [],
       status,
       position: run.position,
@@ -186,13 +230,9 @@ export class ActionRunner {
       });
     }
     if (!this.running && failed.retryable) {
-      // Stopped mid-action: the lease runs out and another runner takes the message up there.
-      return end('pending', message, {
-        steps: outcome.steps,
-        context,
-        position: failed.position,
-        dueAt: new Date(now().getTime() + this.leaseMs),
-      });
+      // Stopped mid-action (the process is shutting down): due again at once, for whichever
+      // runner is left or the next start, from where it stopped.
+      return end('pending', message, { steps: outcome.steps, context, position: failed.position, dueAt: now() });
     }
     return end('failed', message, { steps: outcome.steps, context, position: failed.position });
   }
@@ -203,10 +243,21 @@ export class ActionRunner {
       return;
     }
     const batch = this.ended.splice(0);
+    const now = this.deps.clock.now();
+    // Owed requests go to this process's worker already claimed when it has room for them all,
+    // saving the claim's round trip; otherwise any worker claims them.
+    const worker = this.deps.localWorker?.();
+    const owedCount = batch.reduce((n, end) => n + end.steps.filter((s) => s.owed).length, 0);
+    const leaseFor =
+      worker && owedCount > 0 && worker.room >= owedCount
+        ? (timeoutMs: number) => new Date(now.getTime() + timeoutMs + worker.leaseMargin)
+        : undefined;
     this.writing = this.store
-      .record(batch, this.deps.clock.now())
+      .record(batch, now, leaseFor)
       .then((owed) => {
-        if (owed > 0) this.deps.onDeliveriesDue();
+        const leased = owed.filter((o) => o.leased);
+        if (worker && leased.length > 0) worker.adopt(leased.map((o) => leasedActionDelivery(o, now)));
+        if (owed.length > leased.length) this.deps.onDeliveriesDue();
         for (const end of batch) if (end.status === 'pending') this.wakeAt(end.dueAt);
       })
       .catch((error) => {

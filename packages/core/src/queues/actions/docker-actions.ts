@@ -10,6 +10,7 @@ import {
 import type { ActionServices, StepResult } from './action-types.ts';
 import { createDockerClient, type DockerInvocation, invokeDocker, parseDockerInvocation } from './docker.ts';
 import { invokeCompose } from './docker-compose.ts';
+import { DockerActionError } from './docker-engine.ts';
 import { renderTree } from './template.ts';
 
 /**
@@ -89,7 +90,7 @@ function dockerFactory(
           return {
             kind: 'failed',
             error: `docker ${chain.value.chain.map((c) => `$${c}`).join('.')}: ${(error as Error).message}`,
-            retryable: true,
+            retryable: error instanceof DockerActionError ? error.retryable : true,
           };
         }
         const rendered = renderSetting(output.value, { ...input.scope, result });

@@ -7,14 +7,21 @@ import type Dockerode from 'dockerode';
  * webhook-proxy's output templates (container.name, image.tags, ...) keep working.
  */
 
-/** A failed invocation; `statusCode` is the Engine's HTTP status when it answered. */
+/**
+ * A failed invocation; `statusCode` is the Engine's HTTP status when it answered. `retryable`: a
+ * later attempt may succeed (the Engine was away or failed, 5xx); bad arguments, a missing image or
+ * an unsupported invocation fail the same way every time.
+ */
 export class DockerActionError extends Error {
   override name = 'DockerActionError';
+  readonly retryable: boolean;
   constructor(
     message: string,
     readonly statusCode?: number,
+    retryable?: boolean,
   ) {
     super(message);
+    this.retryable = retryable ?? (statusCode !== undefined && statusCode >= 500);
   }
 }
 
@@ -67,6 +74,8 @@ export async function callEngine<T>(what: string, call: () => Promise<T>, okStat
     if (status === undefined) {
       throw new DockerActionError(
         `${what} failed: cannot reach the Docker Engine (${failure.message ?? String(error)})`,
+        undefined,
+        true,
       );
     }
     const body = failure.json as { message?: unknown } | string | null | undefined;

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { RetryPolicy } from '../../outbound/retry-policy.ts';
+import { normaliseSecret, signAttempt } from '../../outbound/signing.ts';
 import { ok } from '../../shared/result.ts';
 import { type ActionFactory, compileSetting, parseSettings, renderSetting } from './action-definition.ts';
 import type { CompiledAction, OwedRequest, StepInput, StepResult } from './action-types.ts';
@@ -82,11 +84,14 @@ function requestAction(name: 'http' | 'forward'): ActionFactory {
         const retryPolicy: RetryPolicy = { scheduleMs: input.retry.scheduleMs, maxAttempts: input.retry.maxAttempts };
         const owed: OwedRequest = { ...built, retryPolicy };
         if (input.mode === 'worker') return { kind: 'owed', output: `${owed.method} ${owed.url} owed`, request: owed };
+        const body = owed.body ?? input.message.body;
         const answer = await services.send({
           url: owed.url,
           method: owed.method,
-          headers: owed.headers,
-          body: owed.body ?? input.message.body,
+          headers: owed.signingSecret
+            ? { ...owed.headers, ...signNow(owed.signingSecret, body, services.clock.now()) }
+            : owed.headers,
+          body,
           timeoutMs: owed.timeoutMs,
         });
         if (answer.kind !== 'response')
@@ -183,6 +188,19 @@ function buildRequest(
     timeoutMs: s.timeout * 1000,
     signingSecret,
   };
+}
+
+const STANDARD_WEBHOOKS = { scheme: 'standard-webhooks' as const };
+
+/** A request sent at once is signed as the outbound engine signs a delivery: Standard Webhooks, a fresh webhook-id. */
+function signNow(secret: string, body: Buffer, now: Date): Record<string, string> {
+  return signAttempt({
+    signing: STANDARD_WEBHOOKS,
+    secrets: [normaliseSecret(STANDARD_WEBHOOKS, secret)],
+    webhookId: `msg_${randomUUID().replaceAll('-', '')}`,
+    timestamp: now,
+    body,
+  });
 }
 
 export const httpAction = requestAction('http');

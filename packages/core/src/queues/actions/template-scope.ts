@@ -8,7 +8,13 @@ import { TemplateError, TemplateFloat, type TemplateFunction, TemplateMapping } 
  * `response`, `seconds`, `metric`).
  *
  * Everything outside the process's memory comes in through ScopeInput (environment variables,
- * files, the clock), so templates see only what the caller chose to hand over.
+ * files, the clock), so templates see only what the caller chose to hand over. Values in `extra`
+ * should be plain data: of any other object, templates see its own enumerable fields only.
+ *
+ * Where the request differs from Flask's: `data` is text, not bytes; `json` is None for any body
+ * that is not JSON (Flask 3 answers 415 when the content type is not JSON); a loop over `headers`
+ * gives lower-case names, not (name, value) pairs; `url` is rebuilt from the Host header, the path
+ * and the query.
  */
 
 export interface RequestView {
@@ -122,7 +128,7 @@ function isTruthy(value: unknown): boolean {
 
 /** Binds a call as Python binds `def f(a, b=None, ...)`: by position, else by name. */
 const argument = (args: unknown[], kwargs: Record<string, unknown>, index: number, name: string): unknown =>
-  index < args.length ? args[index] : kwargs[name];
+  index < args.length ? args[index] : Object.hasOwn(kwargs, name) ? kwargs[name] : undefined;
 
 /**
  * docker_helper's read_configuration(key, path=None, default=None, single_config=False,
@@ -168,7 +174,7 @@ const raiseError: TemplateFunction = (args, kwargs) => {
 function describeContext(context: ActionContext): TemplateMapping {
   const set: TemplateFunction = (args, kwargs) => {
     const name = argument(args, kwargs, 0, 'name');
-    if (typeof name !== 'string' || (args.length < 2 && !('value' in kwargs))) {
+    if (typeof name !== 'string' || (args.length < 2 && !Object.hasOwn(kwargs, 'value'))) {
       throw new TemplateError('context.set() needs a name and a value');
     }
     const value = argument(args, kwargs, 1, 'value');

@@ -1,280 +1,35 @@
 import { LRUCache } from 'lru-cache';
 import { fail, ok, type Result } from '../../shared/result.ts';
-import {
-  FILTERS,
-  iterate,
-  type Kwargs,
-  LIBRARY_FILTERS,
-  MAX_OUTPUT_CHARS,
-  makeDict,
-  range,
-} from './template-builtins.ts';
-import { compareCodePoints, formatPercent } from './template-python.ts';
-import {
-  bool,
-  Environment,
-  float,
-  func,
-  Interpreter,
-  int,
-  isList,
-  isNumeric,
-  itemsOf,
-  list,
-  type Node,
-  none,
-  type Program,
-  parse,
-  pyEquals,
-  pyStr,
-  type Scope,
-  str,
-  TemplateError,
-  type Token,
-  tokenize,
-  toRuntime,
-  type Value,
-} from './template-values.ts';
+import { prepareProgram, runProgram } from './template-interpreter.ts';
+import { type Program, parse, TemplateError, type Token, tokenize } from './template-values.ts';
 
 /**
  * Action templates in webhook-proxy's dialect: Jinja2 with its default settings (no trim_blocks,
  * no lstrip_blocks, one trailing newline dropped) and values printed as Python prints them, so a
- * file written for webhook-proxy renders the same text here.
+ * file written for webhook-proxy renders the same text here. @huggingface/jinja parses them; its
+ * `Template` forces trim_blocks, so its lexer and parser are driven directly and the program runs
+ * on the interpreter of template-interpreter.ts. Sandboxing is described in template-values.ts.
  *
- * @huggingface/jinja parses and runs them. Its `Template` forces trim_blocks and prints values the
- * JavaScript way, so its lexer, parser and interpreter are driven directly, the interpreter
- * subclassed to print, compare and filter as Python does and to bound what one render may spend.
- *
- * Known differences from Jinja2, on templates rare in webhook files: an attribute of an undefined
- * value renders empty instead of raising; `'%s' % x`, `{% raw %}`, `{% include %}`, tests with
- * arguments (`divisibleby(3)`), escapes Python keeps as written (`'\d'`) and filters outside
- * FILTERS and LIBRARY_FILTERS are refused; `+` joins a string and a number instead of raising; a
- * `{% set %}` in a loop body carries over to the next iteration.
+ * Known differences from Jinja2, on templates rare in webhook files. Refused when compiled:
+ * `{% raw %}`, `{% include %}` and template inheritance; tests with arguments (`divisibleby(3)`);
+ * numbers written with an exponent (`1e3`); `()` and `(x,)`; escapes Python keeps as written
+ * (`'\d'`); filters missing from template-filters.ts (`attr`, `batch`, `groupby`, `select`, ...).
+ * Rendered where Jinja2 raises: an attribute of an undefined value (empty), a string `+` a number
+ * (joined), `{% break %}` (Jinja2 needs an extension). Rendered differently: a `{% set %}` in a
+ * loop body carries over to the next iteration; `request.json.items` is the body's `items` key,
+ * not the dict method (a template that prints a method prints an address anyway).
  */
 
-export { MAX_OUTPUT_CHARS, MAX_RANGE } from './template-builtins.ts';
+export { MAX_OUTPUT_CHARS, MAX_RANGE } from './template-filters.ts';
+export { MAX_STEPS } from './template-interpreter.ts';
 export { TemplateError, TemplateFloat, type TemplateFunction, TemplateMapping } from './template-values.ts';
+
+const MAX_SOURCE_CHARS = 256 * 1024;
 
 export interface Template {
   readonly source: string;
   /** Throws TemplateError. */
   render(scope: Record<string, unknown>): string;
-}
-
-/** Expressions evaluated in one render: stops runaway loops long before they hold the process. */
-export const MAX_STEPS = 1_000_000;
-const MAX_DEPTH = 300;
-const MAX_ITEMS = 1_000_000;
-const MAX_SOURCE_CHARS = 256 * 1024;
-/** Characters built over a whole render, intermediate strings included: this bounds their memory. */
-const MAX_BUILT_CHARS = 32 * MAX_OUTPUT_CHARS;
-
-interface NodeShape extends Node {
-  value?: unknown;
-  operator?: { value: string };
-  left?: Node;
-  right?: Node;
-  operand?: Node;
-  filter?: NodeShape;
-  callee?: NodeShape;
-  args?: NodeShape[];
-  key?: NodeShape;
-  body?: Node[];
-}
-
-/** Block-level expressions: printed the Python way. */
-const printed = new WeakSet<object>();
-/**
- * A `for` loop's iterable: Python walks strings and undefined values too. True when the loop
- * unpacks (`for k, v in ...`), which the library does for lists only, not for tuples.
- */
-const iterables = new WeakMap<object, boolean>();
-
-const valueNode = (value: Value): NodeShape => ({ type: 'SbValue', value });
-const COMPARE: Record<string, (order: number) => boolean> = {
-  '<': (order) => order < 0,
-  '>': (order) => order > 0,
-  '<=': (order) => order <= 0,
-  '>=': (order) => order >= 0,
-};
-const BINARY = new Set(['~', '==', '!=', '*', '/', '//', '%', ...Object.keys(COMPARE)]);
-
-/** `'-' * 20` and `[x] * 3`, refused before anything is built when too large. */
-function repeat(sequence: Value, times: Value): Value | undefined {
-  if (times.type !== 'IntegerValue' && times.type !== 'BooleanValue') return undefined;
-  const n = Math.max(0, Number(times.value));
-  if (sequence.type === 'StringValue') {
-    if ((sequence.value as string).length * n > MAX_OUTPUT_CHARS) {
-      throw new TemplateError(`Template output exceeds the ${MAX_OUTPUT_CHARS}-character limit`);
-    }
-    return str((sequence.value as string).repeat(n));
-  }
-  if (itemsOf(sequence).length * n > MAX_ITEMS)
-    throw new TemplateError(`Template built a list longer than ${MAX_ITEMS} items`);
-  return list(Array.from({ length: n }, () => itemsOf(sequence)).flat());
-}
-
-/** Operators Python evaluates differently from @huggingface/jinja; undefined leaves one to it. */
-function evaluatePython(operator: string, left: Value, right: Value): Value | undefined {
-  if (operator === '~') return str(pyStr(left) + pyStr(right));
-  if (operator === '==' || operator === '!=') return bool(pyEquals(left, right) === (operator === '=='));
-  if (operator === '*') {
-    const [sequence, times] = left.type === 'StringValue' || isList(left) ? [left, right] : [right, left];
-    return sequence.type === 'StringValue' || isList(sequence) ? repeat(sequence, times) : undefined;
-  }
-  if (operator === '%' && left.type === 'StringValue') return str(formatPercent(left.value as string, right));
-  if (isNumeric(left) && isNumeric(right) && ['/', '//', '%'].includes(operator)) {
-    const [a, b] = [Number(left.value), Number(right.value)];
-    if (b === 0) throw new TemplateError('division by zero');
-    if (operator !== '%') return undefined;
-    const rest = ((a % b) + b) % b;
-    return left.type === 'FloatValue' || right.type === 'FloatValue' ? float(rest) : int(rest);
-  }
-  const compare = COMPARE[operator];
-  if (compare && left.type === 'StringValue' && right.type === 'StringValue') {
-    return bool(compare(compareCodePoints(left.value as string, right.value as string)));
-  }
-  return undefined;
-}
-
-class PythonInterpreter extends Interpreter {
-  #steps = 0;
-  #depth = 0;
-  #built = 0;
-
-  override evaluate(statement: Node | undefined, environment: Scope): Value {
-    if (!statement) return super.evaluate(statement, environment);
-    if (++this.#steps > MAX_STEPS)
-      throw new TemplateError(`Template stopped after ${MAX_STEPS} steps (a runaway loop?)`);
-    if (++this.#depth > MAX_DEPTH) throw new TemplateError('Template nests too deeply (a recursive macro?)');
-    try {
-      let value = this.#evaluateNode(statement as NodeShape, environment);
-      const unpacks = iterables.get(statement);
-      if (unpacks !== undefined)
-        value = list(iterate(value).map((item) => (unpacks && isList(item) ? list(itemsOf(item)) : item)));
-      if (printed.has(statement)) value = str(pyStr(value));
-      return this.#charge(value);
-    } finally {
-      this.#depth--;
-    }
-  }
-
-  #charge(value: Value): Value {
-    if (value.type === 'StringValue') {
-      const length = (value.value as string).length;
-      this.#built += length;
-      if (length > MAX_OUTPUT_CHARS || this.#built > MAX_BUILT_CHARS) {
-        throw new TemplateError(`Template output exceeds the ${MAX_OUTPUT_CHARS}-character limit`);
-      }
-    } else if (isList(value) && itemsOf(value).length > MAX_ITEMS) {
-      throw new TemplateError(`Template built a list longer than ${MAX_ITEMS} items`);
-    }
-    return value;
-  }
-
-  #evaluateNode(node: NodeShape, environment: Scope): Value {
-    switch (node.type) {
-      case 'SbValue':
-        return node.value as Value;
-      case 'FilterExpression':
-        return this.#filter(this.evaluate(node.operand, environment), node.filter as NodeShape, environment);
-      case 'FilterStatement': {
-        const body = this.evaluate({ type: 'Program', body: node.body } as Program, environment);
-        return this.#filter(body, node.filter as NodeShape, environment);
-      }
-      case 'BinaryExpression': {
-        const operator = node.operator?.value ?? '';
-        if (!BINARY.has(operator)) break;
-        const left = this.evaluate(node.left, environment);
-        const right = this.evaluate(node.right, environment);
-        // What Python does not do differently runs as the library has it, on the values already evaluated.
-        const evaluated = { ...node, left: valueNode(left), right: valueNode(right) };
-        return evaluatePython(operator, left, right) ?? super.evaluate(evaluated, environment);
-      }
-    }
-    return super.evaluate(node, environment);
-  }
-
-  #filter(operand: Value, filter: NodeShape, environment: Scope): Value {
-    const args: Value[] = [];
-    const kwargs: Kwargs = new Map();
-    for (const arg of filter.type === 'CallExpression' ? (filter.args ?? []) : []) {
-      if (arg.type === 'KeywordArgumentExpression') {
-        kwargs.set(arg.key?.value as string, this.evaluate(arg.value as Node, environment));
-      } else if (arg.type === 'SpreadExpression' || arg.type === 'KeywordSpreadExpression') {
-        throw new TemplateError('Filters do not take * or ** arguments');
-      } else args.push(this.evaluate(arg, environment));
-    }
-    const name = (filter.type === 'Identifier' ? filter.value : filter.callee?.value) as string;
-    return this.#apply(operand, name, args, kwargs, environment);
-  }
-
-  #apply(operand: Value, name: string, args: Value[], kwargs: Kwargs, environment: Scope): Value {
-    const own = FILTERS[name];
-    if (own) return own(operand, args, kwargs, (value, next, a, k) => this.#apply(value, next, a, k, environment));
-    if (!LIBRARY_FILTERS.has(name)) throw new TemplateError(`No filter named '${name}'`);
-    const named = [...kwargs].map(([key, value]) => ({
-      type: 'KeywordArgumentExpression',
-      key: { type: 'Identifier', value: key },
-      value: valueNode(value),
-    }));
-    // `selectattr` reads its arguments' node types: a string goes in as the literal it could have been written as.
-    const literal = (value: Value) =>
-      value.type === 'StringValue' ? { type: 'StringLiteral', value: value.value } : valueNode(value);
-    const callArgs = [...args.map(literal), ...named];
-    const identifier = { type: 'Identifier', value: name };
-    const filter = callArgs.length > 0 ? { type: 'CallExpression', callee: identifier, args: callArgs } : identifier;
-    const expression: NodeShape = { type: 'FilterExpression', operand: valueNode(operand), filter };
-    const result = super.evaluate(expression, environment);
-    // `first` and `last` of an empty list come back as a bare `undefined` from the library.
-    return result ?? toRuntime(undefined);
-  }
-}
-
-const STATEMENTS = new Set([
-  'Set',
-  'If',
-  'For',
-  'Macro',
-  'CallStatement',
-  'Break',
-  'Continue',
-  'Comment',
-  'FilterStatement',
-]);
-/** The tests @huggingface/jinja implements that take no argument. */
-const TESTS = new Set(['boolean', 'callable', 'odd', 'even', 'false', 'true', 'none', 'string', 'number', 'integer']);
-for (const name of ['iterable', 'mapping', 'sequence', 'lower', 'upper', 'defined', 'undefined']) TESTS.add(name);
-
-/** Marks what must print or iterate the Python way, and refuses filters and tests that do not exist (as Jinja2 does). */
-function prepare(node: unknown, problems: string[]): void {
-  if (Array.isArray(node) || node instanceof Map) {
-    for (const item of node instanceof Map ? [...node].flat() : node) prepare(item, problems);
-    return;
-  }
-  if (typeof node !== 'object' || node === null) return;
-  const fields = node as Record<string, unknown> & { type?: string };
-  for (const block of [fields.body, fields.alternate, fields.defaultBlock]) {
-    if (!Array.isArray(block)) continue;
-    for (const statement of block) if (!STATEMENTS.has(statement.type)) printed.add(statement);
-  }
-  if (fields.type === 'For') {
-    const iterable = fields.iterable as { type: string; lhs: object };
-    const unpacks = (fields.loopvar as Node).type === 'TupleLiteral';
-    iterables.set(iterable.type === 'SelectExpression' ? iterable.lhs : iterable, unpacks);
-  }
-  if (fields.type === 'FilterExpression' || fields.type === 'FilterStatement') {
-    const filter = fields.filter as NodeShape;
-    const name =
-      filter.type === 'Identifier' ? filter.value : filter.callee?.type === 'Identifier' ? filter.callee.value : null;
-    if (typeof name !== 'string') problems.push('a filter must be a name, optionally with arguments');
-    else if (!(name in FILTERS) && !LIBRARY_FILTERS.has(name)) problems.push(`no filter named '${name}'`);
-  }
-  if (fields.type === 'TestExpression') {
-    const test = (fields.test as NodeShape).value as string;
-    if (!TESTS.has(test)) problems.push(`no test named '${test}'`);
-  }
-  for (const value of Object.values(fields)) prepare(value, problems);
 }
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -365,21 +120,13 @@ function compile(source: string): Result<Template> {
     return fail('INVALID', describeParseError(text, tokens, lastRead, error));
   }
   const problems: string[] = [];
-  prepare(program, problems);
+  try {
+    prepareProgram(program, problems);
+  } catch {
+    return fail('INVALID', 'Template nests too deeply');
+  }
   if (problems.length > 0) return fail('INVALID', `Template is not valid: ${problems.join('; ')}`);
   return ok(new CompiledTemplate(source, program));
-}
-
-function toTemplateError(error: unknown): TemplateError {
-  if (error instanceof TemplateError) return error;
-  if (error instanceof RangeError) {
-    return new TemplateError(
-      /call stack/i.test(error.message)
-        ? 'Template nests too deeply (a recursive macro?)'
-        : `Template output exceeds the ${MAX_OUTPUT_CHARS}-character limit`,
-    );
-  }
-  return new TemplateError(`Template failed: ${message(error)}`);
 }
 
 class CompiledTemplate implements Template {
@@ -392,18 +139,7 @@ class CompiledTemplate implements Template {
   }
 
   render(scope: Record<string, unknown>): string {
-    const environment = new Environment();
-    environment.setVariable('range', func(range));
-    environment.setVariable('dict', func(makeDict));
-    for (const [name, value] of Object.entries(scope)) environment.setVariable(name, toRuntime(value));
-    for (const name of ['true', 'True']) environment.setVariable(name, bool(true));
-    for (const name of ['false', 'False']) environment.setVariable(name, bool(false));
-    for (const name of ['none', 'None']) environment.setVariable(name, none());
-    try {
-      return new PythonInterpreter(environment).run(this.#program).value as string;
-    } catch (error) {
-      throw toTemplateError(error);
-    }
+    return runProgram(this.#program, scope);
   }
 }
 

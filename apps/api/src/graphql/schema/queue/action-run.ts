@@ -1,4 +1,5 @@
 import type { ActionRunRow, MessageRun, RejectedMessage } from '@switchboard/core';
+import { GraphQLError } from 'graphql';
 import { abortable } from '../../abortable.ts';
 import { builder } from '../../builder.ts';
 import { requirePrincipal } from '../../context.ts';
@@ -70,15 +71,15 @@ builder.objectField(QueueRef, 'rejectedMessages', (t) =>
     type: [RejectedMessageRef],
     description: 'Requests the rules refused, newest first (admins only; kept when the queue asks).',
     args: { first: t.arg.int({ defaultValue: 50 }), before: t.arg.id() },
-    resolve: async (queue, args, ctx) =>
-      unwrapQuery(
-        await ctx.core.actionRuns.rejections(
-          requirePrincipal(ctx),
-          queue.name,
-          args.first ?? 50,
-          args.before === null || args.before === undefined ? undefined : Number(args.before) || undefined,
-        ),
-      ),
+    resolve: async (queue, args, ctx) => {
+      const before = args.before === null || args.before === undefined ? undefined : Number(args.before);
+      if (before !== undefined && !(Number.isSafeInteger(before) && before >= 0)) {
+        throw new GraphQLError('before is the id of a rejected message', { extensions: { code: 'BAD_USER_INPUT' } });
+      }
+      return unwrapQuery(
+        await ctx.core.actionRuns.rejections(requirePrincipal(ctx), queue.name, args.first ?? 50, before),
+      );
+    },
   }),
 );
 

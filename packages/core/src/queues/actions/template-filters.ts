@@ -26,9 +26,9 @@ import {
 } from './template-values.ts';
 
 /**
- * Filters and globals that must behave as Jinja2's and that @huggingface/jinja lacks or does the
+ * Jinja2's filters, as Jinja2 runs them, where @huggingface/jinja lacks them or does them the
  * JavaScript way (`join` printing `true`, `tojson` unsorted, `first` of an empty list crashing).
- * Filters not listed here run as the library has them (LIBRARY_FILTERS).
+ * A few run as the library has them (LIBRARY_FILTERS); any other name is refused when compiling.
  */
 
 /** The largest text a render may produce, and any single string it may build on the way. */
@@ -237,76 +237,79 @@ function filterTruncate(value: Value, args: Value[], kwargs: Kwargs): Value {
   return str(truncate(pyStr(value), length, killWords, end, number(param(args, kwargs, 3, 'leeway'), 5)));
 }
 
-export const FILTERS: Readonly<Record<string, Filter>> = {
-  string: (value) => str(pyStr(value)),
-  join: (value, args, kwargs) => {
-    const attribute = present(param(args, kwargs, 1, 'attribute'));
-    const items = iterate(value).map((item) => (attribute ? attributeOf(item, pyStr(attribute)) : item));
-    const text = items.map(pyStr).join(pyStr(param(args, kwargs, 0, 'd') ?? str('')));
-    checkLength(text.length);
-    return str(text);
-  },
-  tojson: filterToJson,
-  first: (value) => iterate(value)[0] ?? undef(),
-  last: (value) => iterate(value).at(-1) ?? undef(),
-  length: (value) => int(length(value)),
-  count: (value) => int(length(value)),
-  list: (value) => list(iterate(value)),
-  default: filterDefault,
-  d: filterDefault,
-  upper: (value) => str(pyStr(value).toUpperCase()),
-  lower: (value) => str(pyStr(value).toLowerCase()),
-  capitalize: (value) => {
-    const [head = '', ...rest] = Array.from(pyStr(value));
-    return str(head.toUpperCase() + rest.join('').toLowerCase());
-  },
-  title: (value) =>
-    str(
-      pyStr(value)
-        .split(/([-\s({[<]+)/)
-        .map((part) => {
-          const [head = '', ...rest] = Array.from(part);
-          return head.toUpperCase() + rest.join('').toLowerCase();
-        })
-        .join(''),
-    ),
-  trim: (value, args, kwargs) => str(strip(pyStr(value), param(args, kwargs, 0, 'chars'))),
-  replace: (value, args, kwargs) => {
-    const count = param(args, kwargs, 2, 'count');
-    const limit = count && count.type !== 'NullValue' ? Number(count.value) : -1;
-    const [old, replacement] = [param(args, kwargs, 0, 'old'), param(args, kwargs, 1, 'new')];
-    if (!old || !replacement) throw new TemplateError('replace() needs the text to find and its replacement');
-    return str(replaceText(pyStr(value), pyStr(old), pyStr(replacement), limit));
-  },
-  indent: filterIndent,
-  map: filterMap,
-  e: escapeHtml,
-  escape: escapeHtml,
-  center: (value, args, kwargs) => {
-    const width = number(param(args, kwargs, 0, 'width'), 80);
-    checkLength(width);
-    return str(center(pyStr(value), width));
-  },
-  format: (value, args, kwargs) => str(formatPercent(pyStr(value), kwargs.size > 0 ? dict(kwargs) : tuple(args))),
-  round: filterRound,
-  urlencode: (value) => str(urlencode(value)),
-  truncate: filterTruncate,
-  wordcount: (value) => int(pyStr(value).match(/[\p{L}\p{N}_]+/gu)?.length ?? 0),
-  sum: filterSum,
-  min: extreme(1),
-  max: extreme(-1),
-  dictsort: filterDictsort,
-  reverse: (value) =>
-    value.type === 'StringValue'
-      ? str(
-          Array.from(value.value as string)
-            .reverse()
-            .join(''),
-        )
-      : list([...iterate(value)].reverse()),
-};
+/** A Map, so that no name reaches Object.prototype (`constructor`, `toString`). */
+export const FILTERS: ReadonlyMap<string, Filter> = new Map(
+  Object.entries({
+    string: (value) => str(pyStr(value)),
+    join: (value, args, kwargs) => {
+      const attribute = present(param(args, kwargs, 1, 'attribute'));
+      const items = iterate(value).map((item) => (attribute ? attributeOf(item, pyStr(attribute)) : item));
+      const text = items.map(pyStr).join(pyStr(param(args, kwargs, 0, 'd') ?? str('')));
+      checkLength(text.length);
+      return str(text);
+    },
+    tojson: filterToJson,
+    first: (value) => iterate(value)[0] ?? undef(),
+    last: (value) => iterate(value).at(-1) ?? undef(),
+    length: (value) => int(length(value)),
+    count: (value) => int(length(value)),
+    list: (value) => list(iterate(value)),
+    default: filterDefault,
+    d: filterDefault,
+    upper: (value) => str(pyStr(value).toUpperCase()),
+    lower: (value) => str(pyStr(value).toLowerCase()),
+    capitalize: (value) => {
+      const [head = '', ...rest] = Array.from(pyStr(value));
+      return str(head.toUpperCase() + rest.join('').toLowerCase());
+    },
+    title: (value) =>
+      str(
+        pyStr(value)
+          .split(/([-\s({[<]+)/)
+          .map((part) => {
+            const [head = '', ...rest] = Array.from(part);
+            return head.toUpperCase() + rest.join('').toLowerCase();
+          })
+          .join(''),
+      ),
+    trim: (value, args, kwargs) => str(strip(pyStr(value), param(args, kwargs, 0, 'chars'))),
+    replace: (value, args, kwargs) => {
+      const count = param(args, kwargs, 2, 'count');
+      const limit = count && count.type !== 'NullValue' ? Number(count.value) : -1;
+      const [old, replacement] = [param(args, kwargs, 0, 'old'), param(args, kwargs, 1, 'new')];
+      if (!old || !replacement) throw new TemplateError('replace() needs the text to find and its replacement');
+      return str(replaceText(pyStr(value), pyStr(old), pyStr(replacement), limit));
+    },
+    indent: filterIndent,
+    map: filterMap,
+    e: escapeHtml,
+    escape: escapeHtml,
+    center: (value, args, kwargs) => {
+      const width = number(param(args, kwargs, 0, 'width'), 80);
+      checkLength(width);
+      return str(center(pyStr(value), width));
+    },
+    format: (value, args, kwargs) => str(formatPercent(pyStr(value), kwargs.size > 0 ? dict(kwargs) : tuple(args))),
+    round: filterRound,
+    urlencode: (value) => str(urlencode(value)),
+    truncate: filterTruncate,
+    wordcount: (value) => int(pyStr(value).match(/[\p{L}\p{N}_]+/gu)?.length ?? 0),
+    sum: filterSum,
+    min: extreme(1),
+    max: extreme(-1),
+    dictsort: filterDictsort,
+    reverse: (value) =>
+      value.type === 'StringValue'
+        ? str(
+            Array.from(value.value as string)
+              .reverse()
+              .join(''),
+          )
+        : list([...iterate(value)].reverse()),
+  } satisfies Record<string, Filter>),
+);
 
-/** Filters that run as @huggingface/jinja has them; any other name is refused when compiling. */
+/** Filters that run as @huggingface/jinja has them. */
 export const LIBRARY_FILTERS: ReadonlySet<string> = new Set([
   'safe',
   'sort',
@@ -318,25 +321,3 @@ export const LIBRARY_FILTERS: ReadonlySet<string> = new Set([
   'selectattr',
   'rejectattr',
 ]);
-
-/** Python's range(), refused past MAX_RANGE items before anything is allocated. */
-export function range(args: Value[]): Value {
-  const numbers = args.map((arg) => {
-    if (arg.type !== 'IntegerValue' && arg.type !== 'BooleanValue') throw new TemplateError('range() takes integers');
-    return Number(arg.value);
-  });
-  if (numbers.length < 1 || numbers.length > 3) throw new TemplateError('range() takes 1 to 3 integers');
-  const [start, stop, step] =
-    numbers.length === 1 ? [0, numbers[0] ?? 0, 1] : [numbers[0] ?? 0, numbers[1] ?? 0, numbers[2] ?? 1];
-  if (step === 0) throw new TemplateError('range() step must not be zero');
-  const count = Math.max(0, Math.ceil((stop - start) / step));
-  if (count > MAX_RANGE) throw new TemplateError(`range() is limited to ${MAX_RANGE} items, not ${count}`);
-  return list(Array.from({ length: count }, (_, i) => int(start + i * step)));
-}
-
-/** Jinja2's `dict(a=1)` global. */
-export function makeDict(args: Value[]): Value {
-  const named = args.find((arg) => arg.type === 'KeywordArgumentsValue');
-  if (args.length > (named ? 1 : 0)) throw new TemplateError('dict() takes keyword arguments only');
-  return dict(new Map(named ? entriesOf(named) : []));
-}
