@@ -43,6 +43,11 @@ function samples(): Record<string, Sample | 'covered elsewhere'> {
     'POST /setPassword': { auth: 'basic', body: { password: 'a-new-password-for-admin' } },
     'POST /reload': { auth: 'basic' },
     'POST /q/:queue': { auth: 'none', params: { queue: 'fixture-queue' }, body: { hello: 'world' } },
+    // The methods a queue takes when its rules name them; this one takes POST and answers 405.
+    'GET /q/:queue': { auth: 'none', params: { queue: 'fixture-queue' } },
+    'PUT /q/:queue': { auth: 'none', params: { queue: 'fixture-queue' }, body: { hello: 'world' } },
+    'PATCH /q/:queue': { auth: 'none', params: { queue: 'fixture-queue' }, body: { hello: 'world' } },
+    'DELETE /q/:queue': { auth: 'none', params: { queue: 'fixture-queue' } },
     'POST /events': { auth: 'bearer', body: { type: 'fixture.created', payload: { n: 1 }, idempotencyKey: 'k-1' } },
     'POST /jobs': { auth: 'bearer', body: { ...job, callbackUrl: 'https://example.com/cb', timeoutMs: 1000 } },
     'GET /jobs/:id': { auth: 'bearer', params: { id: jobId } },
