@@ -1,5 +1,6 @@
 import { systemPrincipal } from '@switchboard/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settledRun } from './action-fixtures.ts';
 import { eventually, expectSubscriptionRefused } from './delivery-fixtures.ts';
 import { ADMIN, basic, factories, gql, startTestServer, type TestServer, uniqueName } from './harness.ts';
 
@@ -29,17 +30,6 @@ async function post(server: TestServer, path: string, body: string, headers: Rec
     headers: { 'content-type': 'application/json', ...headers },
   });
   return { status: response.status, text: await response.text() };
-}
-
-async function settledRun(server: TestServer, queue: string, seq: number) {
-  return eventually(
-    async () => {
-      const run = await server.core.actionRuns.find(systemPrincipal, queue, seq);
-      if (!run.ok) throw new Error(run.error.message);
-      return run.value;
-    },
-    (run) => run.status === 'succeeded' || run.status === 'failed',
-  );
 }
 
 describe('queue rules and actions managed over GraphQL', () => {

@@ -2,9 +2,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type QueueDefinition, systemPrincipal } from '@switchboard/core';
+import { type DockerApiStub, startDockerApiStub } from '@switchboard/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DockerApiStub, startDockerApiStub } from '../../../packages/core/test/support/docker-api-stub.ts';
-import { eventually } from './delivery-fixtures.ts';
+import { settledRun } from './action-fixtures.ts';
 import { startTestServer, type TestServer, uniqueName } from './harness.ts';
 
 /**
@@ -33,17 +33,6 @@ async function post(server: TestServer, queue: string, body: unknown): Promise<n
   });
   await response.arrayBuffer();
   return response.status;
-}
-
-async function settledRun(server: TestServer, queue: string, seq = 1) {
-  return eventually(
-    async () => {
-      const run = await server.core.actionRuns.find(systemPrincipal, queue, seq);
-      if (!run.ok) throw new Error(run.error.message);
-      return run.value;
-    },
-    (run) => run.status === 'succeeded' || run.status === 'failed',
-  );
 }
 
 /** Posts `body` to a new queue with these actions and answers its settled run. */

@@ -1,6 +1,7 @@
 import { type QueueDefinition, systemPrincipal } from '@switchboard/core';
 import { headersOf, type ReceivedRequest, startReceiver, type TestReceiver } from '@switchboard/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settledRun } from './action-fixtures.ts';
 import { createEventType, eventually, hasValidSignature, subscribeOverWebSocket } from './delivery-fixtures.ts';
 import { ADMIN, basic, factories, gql, startTestServer, type TestServer, uniqueName } from './harness.ts';
 
@@ -37,17 +38,6 @@ async function post(server: TestServer, path: string, body: string, headers: Rec
       }
     })(),
   };
-}
-
-async function settledRun(server: TestServer, queue: string, seq: number) {
-  return eventually(
-    async () => {
-      const run = await server.core.actionRuns.find(systemPrincipal, queue, seq);
-      if (!run.ok) throw new Error(run.error.message);
-      return run.value;
-    },
-    (run) => run.status === 'succeeded' || run.status === 'failed',
-  );
 }
 
 const stripVolatile = (request: ReceivedRequest) => {

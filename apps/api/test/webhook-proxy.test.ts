@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { systemPrincipal } from '@switchboard/core';
+import { webhookProxyExample } from '@switchboard/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from './delivery-fixtures.ts';
 import { startTestServer, type TestServer } from './harness.ts';
@@ -11,78 +12,8 @@ import { startTestServer, type TestServer } from './harness.ts';
  * payload`, `409 Invalid payload`, `500 Internal Server Error`), with its rules and its actions.
  */
 
-const SHORT_EXAMPLE = `server:
-  host: '127.0.0.1'
-  port: '5000'
-
-endpoints:
-  - /endpoint/path:
-      method: 'POST'
-
-      headers:
-        X-Sender: 'regex for X-Sender HTTP header'
-
-      body:
-        project:
-          name: 'regex for project.name in the JSON payload'
-          items:
-            name: '^example_[0-9]+'
-      
-      actions:
-        - log:
-            message: 'Processing {{ request.path }} ...'
-`;
-
-const GITHUB_EXAMPLE = `server:
-  host: '0.0.0.0'
-  port: '7000'
-
-endpoints:
-  - /github:
-      method: 'POST'
-
-      headers:
-        X-GitHub-Delivery: '^[0-9a-f\\-]+$'
-        X-GitHub-Event: 'push'
-
-      body:
-        ref: 'refs/heads/.+'
-        before: '^[0-9a-f]{40}'
-        after: '^[0-9a-f]{40}'
-        repository:
-          id: '^[0-9]+$'
-          full_name: 'sample/.+'
-          owner:
-            email: '.+@.+\\..+'
-        commits:
-          id: '^[0-9a-f]{40}'
-          message: '.+'
-          author:
-            name: '.+'
-          added: '^(src/.+)?'
-          removed: '^(src/.+)?'
-        pusher:
-          name: '.+'
-          email: '.+@.+\\..+'
-
-      actions:
-        - log:
-            message: |
-              Received a GitHub push from the {{ request.json.repository.full_name }} repo:
-              - Pushed by {{ request.json.pusher.name }} <{{ request.json.pusher.email }}>
-              - Commits included:
-              {% for commit in request.json.commits %}
-              +   {{ commit.id }}
-              +   {{ commit.committer.name }} at {{ commit.timestamp }}
-              +   {{ commit.message }}
-              
-              {% endfor %}
-              Check this change out at {{ request.json.compare }}
-
-        # verify the webhook signature
-        - github-verify:
-            secret: '{{ read_config("GITHUB_SECRET", "/var/run/secrets/github") }}'
-`;
+const SHORT_EXAMPLE = webhookProxyExample('readme-short');
+const GITHUB_EXAMPLE = webhookProxyExample('readme-github');
 
 /** What Jinja2 renders from the log template above for fixtures/github-push.json (checked with Jinja2 3.1). */
 const GITHUB_LOG =

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -115,3 +116,15 @@ export async function startReceiver(
     },
   };
 }
+
+/**
+ * webhook-proxy's README examples, byte for byte as its README prints them (the short example, the
+ * GitHub push example, the Docker Compose example), for tests that must load its users' files as
+ * they stand.
+ */
+export function webhookProxyExample(name: 'readme-short' | 'readme-github' | 'readme-dockerhub'): string {
+  return readFileSync(new URL(`../test/fixtures/webhook-proxy/${name}.yml`, import.meta.url), 'utf8');
+}
+
+/** A stub of the Docker Engine API on a unix socket, for the docker and docker-compose actions. */
+export { type DockerApiStub, startDockerApiStub } from '../test/support/docker-api-stub.ts';

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { webhookProxyExample } from '../testing.ts';
 import { isWebhookProxyFile, parseWebhookProxyFile } from './webhook-proxy.ts';
+
+/** webhook-proxy's README examples, as they stand. */
+const README_SHORT_EXAMPLE = webhookProxyExample('readme-short');
+const README_GITHUB_EXAMPLE = webhookProxyExample('readme-github');
+const README_COMPOSE_EXAMPLE = webhookProxyExample('readme-dockerhub');
 
 function read(text: string) {
   const raw: unknown = parse(text);
@@ -19,126 +25,6 @@ function problemsOf(text: string) {
   if (parsed.ok) throw new Error('the file was accepted');
   return parsed.error.fields ?? [];
 }
-
-/** webhook-proxy's README: the short example under "Configuration", as it stands. */
-const README_SHORT_EXAMPLE = `
-server:
-  host: '127.0.0.1'
-  port: '5000'
-
-endpoints:
-  - /endpoint/path:
-      method: 'POST'
-
-      headers:
-        X-Sender: 'regex for X-Sender HTTP header'
-
-      body:
-        project:
-          name: 'regex for project.name in the JSON payload'
-          items:
-            name: '^example_[0-9]+'
-      
-      actions:
-        - log:
-            message: 'Processing {{ request.path }} ...'
-`;
-
-/** webhook-proxy's README: the GitHub push example, as it stands. */
-const README_GITHUB_EXAMPLE = `
-server:
-  host: '0.0.0.0'
-  port: '7000'
-
-endpoints:
-  - /github:
-      method: 'POST'
-
-      headers:
-        X-GitHub-Delivery: '^[0-9a-f\\-]+$'
-        X-GitHub-Event: 'push'
-
-      body:
-        ref: 'refs/heads/.+'
-        before: '^[0-9a-f]{40}'
-        after: '^[0-9a-f]{40}'
-        repository:
-          id: '^[0-9]+$'
-          full_name: 'sample/.+'
-          owner:
-            email: '.+@.+\\..+'
-        commits:
-          id: '^[0-9a-f]{40}'
-          message: '.+'
-          author:
-            name: '.+'
-          added: '^(src/.+)?'
-          removed: '^(src/.+)?'
-        pusher:
-          name: '.+'
-          email: '.+@.+\\..+'
-
-      actions:
-        - log:
-            message: |
-              Received a GitHub push from the {{ request.json.repository.full_name }} repo:
-              - Pushed by {{ request.json.pusher.name }} <{{ request.json.pusher.email }}>
-              - Commits included:
-              {% for commit in request.json.commits %}
-              +   {{ commit.id }}
-              +   {{ commit.committer.name }} at {{ commit.timestamp }}
-              +   {{ commit.message }}
-              
-              {% endfor %}
-              Check this change out at {{ request.json.compare }}
-
-        # verify the webhook signature
-        - github-verify:
-            secret: '{{ read_config("GITHUB_SECRET", "/var/run/secrets/github") }}'
-`;
-
-/** webhook-proxy's README: updating a Docker Compose project on image changes, as it stands. */
-const README_COMPOSE_EXAMPLE = `
-server:
-  host: '0.0.0.0'
-  port: '5000'
-
-endpoints:
-  - /webhook/dockerhub:
-      method: 'POST'
-
-      body:
-        repository:
-          repo_name: 'somebody/.+'
-          owner: 'somebody'
-        push_data:
-          tag: 'latest'
-      
-      actions:
-        - docker:
-            $containers:
-              $list:
-            output: |
-              {% for container in result if request.json.repository.repo_name in container.image.tags %}
-                Found {{ container.name }} with {{ container.image }}
-              {% else %}
-                {% set _ = error('No containers found using %s'|filter(request.json.repo_name)) %}
-              {% endfor %}
-        - docker:
-            $images:
-              $pull:
-                repository: '{{ request.json.repo_name }}'
-                tag: '{{ request.json.tag }}'
-        - docker-compose:
-            project_name: 'autoupdate'
-            directory: '/var/compose/project'
-            $up:
-              detached: true
-            output: |
-              Containers affected:
-              {% for container in result %}
-              {{ container.name }} <{{ container.short_id }}>
-`;
 
 const HOST_PORT_NOTICE = 'server.host and server.port are ignored: Switchboard listens on HOST and PORT';
 

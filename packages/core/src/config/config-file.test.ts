@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { webhookProxyExample } from '../testing.ts';
 import { parseConfigFile } from './config-file.ts';
 
 function problemsOf(text: string) {
@@ -45,28 +46,7 @@ webhooks:
 `;
 
 /** webhook-proxy's README: the short example under "Configuration", as it stands. */
-const WEBHOOK_PROXY_SAMPLE = `
-server:
-  host: '127.0.0.1'
-  port: '5000'
-
-endpoints:
-  - /endpoint/path:
-      method: 'POST'
-
-      headers:
-        X-Sender: 'regex for X-Sender HTTP header'
-
-      body:
-        project:
-          name: 'regex for project.name in the JSON payload'
-          items:
-            name: '^example_[0-9]+'
-      
-      actions:
-        - log:
-            message: 'Processing {{ request.path }} ...'
-`;
+const WEBHOOK_PROXY_SAMPLE = webhookProxyExample('readme-short');
 
 describe('the config file refuses keys it does not know', () => {
   it('finding 11: a misspelt key inside a queue refuses the file, naming its path and the closest known key', () => {
