@@ -120,6 +120,12 @@ export class ActionRunner {
   /** Runs a message written already claimed for this runner: the claim's round trip is saved. */
   adopt(run: ClaimedRun): void {
     this.reserved = Math.max(0, this.reserved - 1);
+    if (!this.running) {
+      // Stopped since ingest reserved it: the run is given back, due now, rather than left leased.
+      this.ended.push({ ...run, steps: [], status: 'pending', dueAt: this.deps.clock.now(), error: null });
+      this.flush();
+      return;
+    }
     this.inFlight += 1;
     void this.execute(run).then((end) => {
       this.inFlight -= 1;
