@@ -184,7 +184,7 @@ export class IngestService {
       method,
       path,
       query: requestLine.query,
-      headers: storedHeaders(headers, queue),
+      headers: kept,
       body: request.body,
       remoteAddress: request.sourceIp ?? null,
     });
@@ -203,7 +203,8 @@ export class IngestService {
     if (!queue.rules.ok) return queue.rules;
     const rules = queue.rules.value;
     if (!rules) return null;
-    const json = parseJson(request.body);
+    // Only body rules read the JSON: a queue whose rules look at headers alone never parses it.
+    const json = rules.needsJson ? parseJson(request.body) : undefined;
     let failure: RuleFailure | null;
     // webhook-proxy refuses a request without a JSON payload when it has body rules (`400 No payload`);
     // like Flask's `not request.json`, an empty object or list is no payload.

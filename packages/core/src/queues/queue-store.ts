@@ -29,6 +29,17 @@ export interface IngestQueueRow {
   dialect: 'switchboard' | 'webhook-proxy';
 }
 
+/** What a queue does with what it receives: its own path, rules, actions and answers. */
+const actionColumns = {
+  path: queues.path,
+  rules: queues.rules,
+  actions: queues.actions,
+  respond: queues.respond,
+  response: queues.response,
+  rejected: queues.rejected,
+  dialect: queues.dialect,
+};
+
 const queueColumns = {
   id: queues.id,
   name: queues.name,
@@ -40,13 +51,7 @@ const queueColumns = {
   maxQueueBytes: queues.maxQueueBytes,
   retentionSeconds: queues.retentionSeconds,
   dedup: queues.dedup,
-  path: queues.path,
-  rules: queues.rules,
-  actions: queues.actions,
-  respond: queues.respond,
-  response: queues.response,
-  rejected: queues.rejected,
-  dialect: queues.dialect,
+  ...actionColumns,
   managedBy: queues.managedBy,
   lastSeq: queues.lastSeq,
   messageCount: queues.messageCount,
@@ -127,13 +132,7 @@ export class QueueStore {
     const [row] = await this.db
       .select({
         verification: queues.verification,
-        path: queues.path,
-        rules: queues.rules,
-        actions: queues.actions,
-        respond: queues.respond,
-        response: queues.response,
-        rejected: queues.rejected,
-        dialect: queues.dialect,
+        ...actionColumns,
       })
       .from(queues)
       .where(eq(queues.id, id));
@@ -155,13 +154,7 @@ export class QueueStore {
         allowedNetworks: queues.allowedNetworks,
         maxMessageSize: queues.maxMessageSize,
         dedup: queues.dedup,
-        path: queues.path,
-        rules: queues.rules,
-        actions: queues.actions,
-        respond: queues.respond,
-        response: queues.response,
-        rejected: queues.rejected,
-        dialect: queues.dialect,
+        ...actionColumns,
       })
       .from(queues);
   }
